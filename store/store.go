@@ -1,0 +1,192 @@
+// Package store is the storage contract shared by the authorization server,
+// the resource service and every backend (store/sqlite, store/postgres).
+//
+// Backends keep no clock of their own: every method whose outcome depends on
+// time takes `now` from the caller, so expiry is testable without sleeping
+// and replicas agree with the server that asked.
+//
+// Tokens and client secrets are never stored in the clear: a Token is keyed by
+// the hex SHA-256 of its value and a Client holds the SHA-256 of its secret,
+// so a copy of the database yields nothing usable.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors; backends wrap them, callers test with errors.Is.
+var (
+	// ErrNotFound: no such row (or, for owner-scoped items, not the caller's).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a unique key (username, client id, token hash) is taken.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrTokenReused: a refresh token that had already been rotated was
+	// presented again. The backend has revoked its whole family before
+	// returning this (RFC 9700 §4.14.2).
+	ErrTokenReused = errors.New("refresh token reused")
+)
+
+// User is a resource owner who logs in with the password grant.
+type User struct {
+	Username     string
+	PasswordHash []byte // bcrypt
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Client is an OAuth2 client. A client without a secret hash is public.
+type Client struct {
+	ID         string
+	SecretHash []byte   // SHA-256 of the secret; nil or empty for public clients
+	GrantTypes []string // e.g. "password", "client_credentials", "refresh_token"
+	Scopes     []string // the scopes the client may ask for
+	Introspect bool     // may call the introspection endpoint
+	CreatedAt  time.Time
+}
+
+// Public reports whether the client has no secret.
+func (c Client) Public() bool { return len(c.SecretHash) == 0 }
+
+// TokenKind tells access tokens from refresh tokens. The values are the
+// RFC 7009 token_type_hint / RFC 7662 token_use spellings.
+type TokenKind string
+
+// Token kinds.
+const (
+	AccessToken  TokenKind = "access_token"
+	RefreshToken TokenKind = "refresh_token"
+)
+
+// Token is one issued token. Every token descending from one grant (the
+// first access/refresh pair and all rotations after it) shares a FamilyID,
+// so revoking a refresh token or detecting its reuse can end the whole grant.
+type Token struct {
+	Hash      string // hex SHA-256 of the token value; the primary key
+	Kind      TokenKind
+	FamilyID  string
+	ClientID  string
+	Username  string // empty for client-credentials tokens
+	Scope     string // space-delimited, as in RFC 6749 §3.3
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// Rotated is set on a refresh token once it has been exchanged. The row
+	// is kept until it expires so that a second presentation is detected.
+	Rotated bool
+}
+
+// Active reports whether the token may still be used at now: not expired and,
+// for refresh tokens, not yet rotated.
+func (t Token) Active(now time.Time) bool {
+	return now.Before(t.ExpiresAt) && !t.Rotated
+}
+
+// LoginPolicy is the brute-force protection of the password grant
+// (RFC 6749 §4.3.2).
+type LoginPolicy struct {
+	// Threshold is the number of consecutive failures that lock a username.
+	Threshold int
+	// Lockout is the first lockout; each further lockout doubles it.
+	Lockout time.Duration
+	// MaxLockout caps the growth.
+	MaxLockout time.Duration
+}
+
+// Item is one entry of the resource service. Owner is an opaque key chosen by
+// the resource service (it keeps users and clients in separate namespaces).
+type Item struct {
+	ID        string
+	Owner     string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Pinger is implemented by every backend; readiness probes call it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Users stores resource owners.
+type Users interface {
+	CreateUser(ctx context.Context, u User) error               // ErrAlreadyExists
+	GetUser(ctx context.Context, username string) (User, error) // ErrNotFound
+	UpdateUser(ctx context.Context, u User) error               // PasswordHash, Disabled, UpdatedAt; ErrNotFound
+	ListUsers(ctx context.Context) ([]User, error)              // by username
+}
+
+// Clients stores OAuth2 clients.
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error         // ErrAlreadyExists
+	GetClient(ctx context.Context, id string) (Client, error) // ErrNotFound
+	ListClients(ctx context.Context) ([]Client, error)        // by id
+}
+
+// Tokens stores issued tokens by hash.
+type Tokens interface {
+	// CreateTokens inserts all tokens in one transaction (an access token and
+	// its refresh token are issued together or not at all). ErrAlreadyExists
+	// if a hash is taken.
+	CreateTokens(ctx context.Context, tokens ...Token) error
+	// GetToken returns the token whatever its state (expired, rotated); the
+	// caller decides with Token.Active. ErrNotFound if there is no such row.
+	GetToken(ctx context.Context, hash string) (Token, error)
+	// RotateRefreshToken atomically marks the refresh token oldHash as
+	// rotated, deletes the access tokens of its family, and inserts newTokens
+	// (which carry the same FamilyID). Exactly one of any number of
+	// concurrent calls for one oldHash succeeds, across processes.
+	// ErrNotFound if oldHash is unknown, not a refresh token, or expired at
+	// now; ErrTokenReused if it had already been rotated, in which case the
+	// whole family has been deleted.
+	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...Token) error
+	// DeleteToken removes one token; no error if it does not exist.
+	DeleteToken(ctx context.Context, hash string) error
+	// DeleteFamily removes every token of a family; no error if none exist.
+	DeleteFamily(ctx context.Context, familyID string) error
+	// DeleteExpired removes at most limit tokens that expired before now, and
+	// stale login-failure records, and reports how many tokens it removed.
+	// Callers loop until it returns fewer than limit; each call holds its
+	// locks only briefly, and concurrent callers (replicas) are safe.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// Logins keeps the per-username failure state of the password grant. It lives
+// in the store so that it holds across restarts and replicas.
+type Logins interface {
+	// BeginLogin reserves one password attempt for username at now. It
+	// returns false, without counting anything, while the username is locked.
+	// Otherwise it counts the attempt as a failure before the password is
+	// checked (so N parallel guesses cannot slip past the threshold) and, if
+	// that reaches p.Threshold, locks the username from now for
+	// min(p.Lockout << previous lockouts, p.MaxLockout). The attempt that
+	// reaches the threshold is itself still allowed.
+	BeginLogin(ctx context.Context, username string, now time.Time, p LoginPolicy) (allowed bool, err error)
+	// LoginSucceeded clears the failure count, lock and lockout history.
+	LoginSucceeded(ctx context.Context, username string) error
+}
+
+// AuthStore is everything the authorization server and authctl need.
+type AuthStore interface {
+	Pinger
+	Users
+	Clients
+	Tokens
+	Logins
+	Close() error
+}
+
+// Items stores the resource service's items, always scoped by owner.
+type Items interface {
+	CreateItem(ctx context.Context, it Item) error               // ErrAlreadyExists
+	ListItems(ctx context.Context, owner string) ([]Item, error) // newest first
+	GetItem(ctx context.Context, owner, id string) (Item, error) // ErrNotFound, also for another owner's item
+	DeleteItem(ctx context.Context, owner, id string) error      // ErrNotFound, also for another owner's item
+}
+
+// ItemStore is everything the resource service needs.
+type ItemStore interface {
+	Pinger
+	Items
+	Close() error
+}
