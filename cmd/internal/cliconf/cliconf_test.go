@@ -1,0 +1,96 @@
+package cliconf
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newSet() (*flag.FlagSet, *string, *time.Duration, *int) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	addr := fs.String("addr", ":9096", "")
+	ttl := fs.Duration("access-ttl", 15*time.Minute, "")
+	cost := fs.Int("bcrypt-cost", 12, "")
+	fs.String(ConfigFlag, "", "")
+	return fs, addr, ttl, cost
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("addr: \":1\"\naccess_ttl: 1m\nbcrypt-cost: 11\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"AUTH_ACCESS_TTL": "2m", "AUTH_ADDR": ":2"}
+	getenv := func(k string) string { return env[k] }
+
+	fs, addr, ttl, cost := newSet()
+	if err := Parse(fs, []string{"-addr", ":3", "-config", cfg}, getenv, "AUTH_"); err != nil {
+		t.Fatal(err)
+	}
+	if *addr != ":3" { // flag beats env and file
+		t.Errorf("addr = %q, want :3", *addr)
+	}
+	if *ttl != 2*time.Minute { // env beats file
+		t.Errorf("ttl = %v, want 2m", *ttl)
+	}
+	if *cost != 11 { // file beats default
+		t.Errorf("cost = %d, want 11", *cost)
+	}
+
+	fs, addr, _, _ = newSet()
+	if err := Parse(fs, nil, func(string) string { return "" }, "AUTH_"); err != nil {
+		t.Fatal(err)
+	}
+	if *addr != ":9096" {
+		t.Errorf("default addr = %q", *addr)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("addr: \":7\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs, addr, _, _ := newSet()
+	getenv := func(k string) string {
+		if k == "AUTH_CONFIG" {
+			return cfg
+		}
+		return ""
+	}
+	if err := Parse(fs, nil, getenv, "AUTH_"); err != nil {
+		t.Fatal(err)
+	}
+	if *addr != ":7" {
+		t.Errorf("addr = %q, want :7", *addr)
+	}
+}
+
+func TestReportsEveryProblem(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("nonsense: 1\nbcrypt_cost: many\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs, _, _, _ := newSet()
+	env := map[string]string{"AUTH_ACCESS_TTL": "soon"}
+	err := Parse(fs, []string{"-config", cfg}, func(k string) string { return env[k] }, "AUTH_")
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, want := range []string{"AUTH_ACCESS_TTL", `unknown setting "nonsense"`, "bcrypt_cost"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	fs, _, _, _ := newSet()
+	if err := Parse(fs, []string{"-config", filepath.Join(t.TempDir(), "nope.yaml")}, func(string) string { return "" }, "AUTH_"); err == nil {
+		t.Fatal("want error for a missing config file")
+	}
+}
