@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/example/authsvc/store"
+)
+
+// CreateUser inserts u; store.ErrAlreadyExists if the username is taken.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	_, err := db.db.ExecContext(ctx, `
+		INSERT INTO users (username, password_hash, disabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)`,
+		u.Username, u.PasswordHash, boolInt(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Username, translate(err))
+	}
+	return nil
+}
+
+// GetUser returns the user; store.ErrNotFound if there is none.
+func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
+	u, err := getUser(ctx, db.db, username)
+	if err != nil {
+		return store.User{}, fmt.Errorf("get user %q: %w", username, translate(err))
+	}
+	return u, nil
+}
+
+// UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username;
+// store.ErrNotFound if there is no such user.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	res, err := db.db.ExecContext(ctx, `
+		UPDATE users SET password_hash = ?, disabled = ?, updated_at = ?
+		WHERE username = ?`,
+		u.PasswordHash, boolInt(u.Disabled), micros(u.UpdatedAt), u.Username)
+	if err != nil {
+		return fmt.Errorf("update user %q: %w", u.Username, translate(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update user %q: %w", u.Username, err)
+	} else if n == 0 {
+		return fmt.Errorf("update user %q: %w", u.Username, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ListUsers returns every user by username (byte order).
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.db.QueryContext(ctx, `
+		SELECT username, password_hash, disabled, created_at, updated_at
+		FROM users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+func getUser(ctx context.Context, q querier, username string) (store.User, error) {
+	return scanUser(q.QueryRowContext(ctx, `
+		SELECT username, password_hash, disabled, created_at, updated_at
+		FROM users WHERE username = ?`, username))
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanUser(s scanner) (store.User, error) {
+	var (
+		u                    store.User
+		createdAt, updatedAt int64
+	)
+	if err := s.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &createdAt, &updatedAt); err != nil {
+		return store.User{}, err
+	}
+	u.CreatedAt, u.UpdatedAt = fromMicros(createdAt), fromMicros(updatedAt)
+	return u, nil
+}
