@@ -1,0 +1,103 @@
+package authserver
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// oauthError is what a handler returns for a request it refuses: the HTTP
+// status, the RFC 6749 §5.2 error code and a description safe to show, plus
+// a cause that is logged and never shown.
+type oauthError struct {
+	status      int
+	code        string
+	description string
+	cause       error
+	// basicChallenge: the client tried HTTP Basic, so a 401 must carry
+	// WWW-Authenticate (RFC 6749 §5.2).
+	basicChallenge bool
+	allow          string // for 405
+}
+
+func (e *oauthError) Error() string {
+	if e.cause != nil {
+		return e.code + ": " + e.description + ": " + e.cause.Error()
+	}
+	return e.code + ": " + e.description
+}
+
+func (e *oauthError) Unwrap() error { return e.cause }
+
+func errInvalidRequest(desc string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_request", description: desc}
+}
+
+func errInvalidGrant(desc string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_grant", description: desc}
+}
+
+func errInvalidScope(desc string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: desc}
+}
+
+func errInvalidClient(basic bool) *oauthError {
+	return &oauthError{
+		status:         http.StatusUnauthorized,
+		code:           "invalid_client",
+		description:    "client authentication failed",
+		basicChallenge: basic,
+	}
+}
+
+// handlerFunc is an http.Handler that reports refusals and failures as an
+// error value; serve renders them in one place.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// renderer turns a handler's error into a response. It is the only place that
+// writes an error body, so every endpoint gets the same RFC 6749 §5.2 shape,
+// the no-store headers and the Basic challenge.
+type renderer struct {
+	logger *slog.Logger
+	realm  string
+}
+
+func (rd renderer) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			rd.renderError(w, r, err)
+		}
+	})
+}
+
+func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	var oe *oauthError
+	if !errors.As(err, &oe) {
+		// Anything unexpected is our fault: log the cause once, show nothing.
+		rd.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		oe = &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "internal error"}
+	} else if oe.cause != nil {
+		rd.logger.InfoContext(r.Context(), "request refused", "path", r.URL.Path, "code", oe.code, "cause", oe.cause)
+	}
+	h := w.Header()
+	if oe.status == http.StatusUnauthorized && oe.basicChallenge {
+		h.Set("WWW-Authenticate", `Basic realm="`+rd.realm+`", charset="UTF-8"`)
+	}
+	if oe.allow != "" {
+		h.Set("Allow", oe.allow)
+	}
+	writeJSON(w, oe.status, map[string]string{"error": oe.code, "error_description": oe.description})
+}
+
+// writeJSON writes v with the headers RFC 6749 §5.1 requires of every token
+// response; they are right for the other endpoints' answers too, since those
+// carry token metadata.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,191 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/example/authsvc/store"
+)
+
+// handleIntrospect is RFC 7662. Only clients with the introspection
+// permission may ask; every token that is not usable right now (unknown,
+// malformed, expired, rotated, revoked) gets exactly {"active":false}.
+func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
+	form, err := readForm(w, r)
+	if err != nil {
+		return err
+	}
+	client, _, err := s.authenticateClient(r, form)
+	if err != nil {
+		return err
+	}
+	if !client.Introspect || client.Public() {
+		return &oauthError{status: http.StatusForbidden, code: "unauthorized_client", description: "this client may not introspect tokens"}
+	}
+	token := form.Get("token")
+	if token == "" {
+		return errInvalidRequest("missing token")
+	}
+	t, err := s.store.GetToken(r.Context(), TokenHash(token))
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load token: %w", err)
+	}
+	if !t.Active(s.now()) {
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return nil
+	}
+	resp := map[string]any{
+		"active":     true,
+		"scope":      t.Scope,
+		"client_id":  t.ClientID,
+		"sub":        t.ClientID,
+		"token_type": "Bearer",
+		"exp":        t.ExpiresAt.Unix(),
+		"iat":        t.IssuedAt.Unix(),
+		"iss":        s.cfg.Issuer,
+		// Lets a resource server refuse a refresh token presented as a
+		// bearer token.
+		"token_use": string(t.Kind),
+	}
+	if t.Username != "" {
+		resp["username"] = t.Username
+		resp["sub"] = t.Username
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// handleRevoke is RFC 7009. The answer is 200 whether or not the token
+// existed or belonged to the caller, so it reveals nothing; only the
+// caller's own tokens are affected. Revoking a refresh token ends its whole
+// grant, access tokens included.
+func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
+	form, err := readForm(w, r)
+	if err != nil {
+		return err
+	}
+	client, _, err := s.authenticateClient(r, form)
+	if err != nil {
+		return err
+	}
+	token := form.Get("token")
+	if token == "" {
+		return errInvalidRequest("missing token")
+	}
+	// token_type_hint is only an optimization (§2.1); one lookup by hash
+	// finds either kind, so it is ignored.
+	t, err := s.store.GetToken(r.Context(), TokenHash(token))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("load token: %w", err)
+	case t.ClientID != client.ID:
+		s.logger.InfoContext(r.Context(), "revocation of another client's token ignored", "client_id", client.ID)
+	case t.Kind == store.RefreshToken:
+		if err := s.store.DeleteFamily(r.Context(), t.FamilyID); err != nil {
+			return fmt.Errorf("revoke grant: %w", err)
+		}
+	default:
+		if err := s.store.DeleteToken(r.Context(), t.Hash); err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// handleMetadata is RFC 8414 §3.
+func (s *server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
+	clients, err := s.store.ListClients(r.Context())
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	scopes := []string{}
+	for _, c := range clients {
+		for _, sc := range c.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	slices.Sort(scopes)
+	authMethods := []string{"client_secret_basic", "client_secret_post"}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                        s.cfg.Issuer,
+		"token_endpoint":                                s.endpoint("/token"),
+		"introspection_endpoint":                        s.endpoint("/introspect"),
+		"revocation_endpoint":                           s.endpoint("/revoke"),
+		"grant_types_supported":                         GrantTypes,
+		"response_types_supported":                      []string{}, // no authorization endpoint
+		"token_endpoint_auth_methods_supported":         append(slices.Clone(authMethods), "none"),
+		"introspection_endpoint_auth_methods_supported": authMethods,
+		"revocation_endpoint_auth_methods_supported":    append(slices.Clone(authMethods), "none"),
+		"scopes_supported":                              scopes,
+	})
+	return nil
+}
+
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.logger.WarnContext(r.Context(), "store not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// RunCleanup deletes expired tokens and stale login records every interval
+// until ctx ends, in batches of batch rows so no statement holds its locks
+// for long. Several replicas may run it at once.
+func RunCleanup(ctx context.Context, logger *slog.Logger, st store.Tokens, interval time.Duration, batch int, now func() time.Time) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		total, err := CleanupOnce(ctx, st, batch, now())
+		if err != nil && ctx.Err() == nil {
+			logger.ErrorContext(ctx, "token cleanup failed", "deleted", total, "err", err)
+			continue
+		}
+		if total > 0 {
+			logger.InfoContext(ctx, "expired tokens deleted", "count", total)
+		}
+	}
+}
+
+// CleanupOnce deletes everything expired at now, batch rows at a time.
+func CleanupOnce(ctx context.Context, st store.Tokens, batch int, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := st.DeleteExpired(ctx, now, batch)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete expired: %w", err)
+		}
+		if n < batch {
+			return total, nil
+		}
+	}
+}
