@@ -1,0 +1,149 @@
+package resource
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/jellydator/ttlcache/v3"
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults of CacheConfig.
+const (
+	DefaultCacheTTL      = 10 * time.Second
+	DefaultCacheCapacity = 10_000
+)
+
+// CacheConfig configures NewCache.
+type CacheConfig struct {
+	// TTL bounds how long a positive answer is reused, and so how long a
+	// revoked token keeps working here. 0 disables caching (concurrent
+	// calls for one token are still merged).
+	TTL time.Duration
+	// Capacity bounds the number of cached answers; the least recently
+	// used goes first. 0 means DefaultCacheCapacity.
+	Capacity uint64
+	// Now is the clock the TTL is measured with; nil means time.Now.
+	Now func() time.Time
+}
+
+// Cache is an Introspector that remembers positive answers of another one
+// and merges concurrent calls for the same token into one.
+//
+// Entries are keyed by the hex SHA-256 of the token, never the token itself
+// (RFC 9700 §4.9.3), live for min(TTL, exp − now), and only active answers
+// are kept: an inactive token is asked about again, so a token that becomes
+// valid later, or a transient "no", costs one call rather than a stale cache.
+type Cache struct {
+	next    Introspector
+	ttl     time.Duration
+	now     func() time.Time
+	entries *ttlcache.Cache[string, cacheEntry]
+	flights singleflight.Group
+}
+
+// cacheEntry carries its own deadline on the injected clock; ttlcache's
+// own expiry (real time, same length) only reclaims memory.
+type cacheEntry struct {
+	answer     Introspection
+	validUntil time.Time
+}
+
+// NewCache wraps next.
+func NewCache(next Introspector, cfg CacheConfig) *Cache {
+	capacity := cfg.Capacity
+	if capacity == 0 {
+		capacity = DefaultCacheCapacity
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache{
+		next: next,
+		ttl:  max(cfg.TTL, 0),
+		now:  now,
+		entries: ttlcache.New(
+			ttlcache.WithCapacity[string, cacheEntry](capacity),
+			// A hit must not extend the life of an answer.
+			ttlcache.WithDisableTouchOnHit[string, cacheEntry](),
+		),
+	}
+}
+
+// Introspect answers from the cache or asks next, once per token however
+// many requests wait for it.
+func (c *Cache) Introspect(ctx context.Context, token string) (Introspection, error) {
+	key := tokenHash(token)
+	if in, ok := c.lookup(key); ok {
+		return in, nil
+	}
+	// The flight outlives a caller that gives up: the others still wait for
+	// it, and the client's own timeout bounds it.
+	flightCtx := context.WithoutCancel(ctx)
+	ch := c.flights.DoChan(key, func() (any, error) {
+		// A flight that ended between our lookup and DoChan has filled
+		// the cache; do not ask again.
+		if in, ok := c.lookup(key); ok {
+			return in, nil
+		}
+		in, err := c.next.Introspect(flightCtx, token)
+		if err != nil {
+			return Introspection{}, err
+		}
+		c.store(key, in)
+		return in, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return Introspection{}, res.Err
+		}
+		return res.Val.(Introspection), nil
+	case <-ctx.Done():
+		return Introspection{}, ctx.Err()
+	}
+}
+
+// Len reports how many answers are cached (tests, metrics).
+func (c *Cache) Len() int { return c.entries.Len() }
+
+func (c *Cache) lookup(key string) (Introspection, bool) {
+	if c.ttl == 0 {
+		return Introspection{}, false
+	}
+	item := c.entries.Get(key)
+	if item == nil {
+		return Introspection{}, false
+	}
+	entry := item.Value()
+	if !c.now().Before(entry.validUntil) {
+		c.entries.Delete(key)
+		return Introspection{}, false
+	}
+	return entry.answer, true
+}
+
+func (c *Cache) store(key string, in Introspection) {
+	now := c.now()
+	if c.ttl == 0 || !in.usable(now) {
+		return
+	}
+	ttl := c.ttl
+	if !in.ExpiresAt.IsZero() {
+		ttl = min(ttl, in.ExpiresAt.Sub(now))
+	}
+	if ttl <= 0 {
+		return
+	}
+	c.entries.Set(key, cacheEntry{answer: in, validUntil: now.Add(ttl)}, ttl)
+}
+
+// tokenHash is the cache key of a token: hex SHA-256, as the store keys
+// tokens, so no raw token stays in memory longer than its request.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,252 @@
+package resource
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/example/authsvc/store"
+)
+
+// Introspection is what the authorization server says about a token
+// (RFC 7662 §2.2). Only the members this service uses are kept.
+type Introspection struct {
+	Active    bool
+	Scope     string // space-delimited (RFC 6749 §3.3)
+	ClientID  string
+	Username  string // set only for tokens of the password grant
+	Subject   string
+	TokenType string // "Bearer"
+	TokenUse  string // "access_token" or "refresh_token"
+	Issuer    string
+	ExpiresAt time.Time // zero if the answer had no exp
+	IssuedAt  time.Time
+}
+
+// Owner is the key the caller's items are stored under. Users and clients
+// live in separate namespaces, so a client whose id equals a username never
+// reaches that user's items (RFC 9700 §4.15). It is empty when the answer
+// names neither.
+func (in Introspection) Owner() string {
+	switch {
+	case in.Username != "":
+		return "user:" + in.Username
+	case in.ClientID != "":
+		return "client:" + in.ClientID
+	default:
+		return ""
+	}
+}
+
+// HasScope reports whether scope is one of the granted scope tokens.
+func (in Introspection) HasScope(scope string) bool {
+	for _, s := range strings.Fields(in.Scope) {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// usable reports whether the token may be used as a bearer access token at
+// now. A server that says active while exp has passed is not believed, and a
+// refresh token presented as a bearer token is refused.
+func (in Introspection) usable(now time.Time) bool {
+	if !in.Active || in.TokenUse != string(store.AccessToken) {
+		return false
+	}
+	if in.TokenType != "" && !strings.EqualFold(in.TokenType, "Bearer") {
+		return false
+	}
+	return in.ExpiresAt.IsZero() || now.Before(in.ExpiresAt)
+}
+
+// Introspector tells what a token is worth. An inactive token is not an
+// error: it is an Introspection with Active false. Errors mean the answer
+// could not be obtained and wrap ErrUnavailable.
+type Introspector interface {
+	Introspect(ctx context.Context, token string) (Introspection, error)
+}
+
+var (
+	// ErrUnavailable: the authorization server could not be asked or gave
+	// no usable answer. Requests fail closed with 503 and Retry-After.
+	ErrUnavailable = errors.New("authorization server unavailable")
+	// ErrClientRejected: the introspection endpoint refused this service's
+	// own client credentials. It is a configuration error; errors carrying
+	// it wrap ErrUnavailable too.
+	ErrClientRejected = errors.New("introspection endpoint rejected our client credentials")
+)
+
+// Defaults of IntrospectionClientConfig.
+const (
+	DefaultIntrospectTimeout = 2 * time.Second
+	// maxIntrospectionBody bounds what is read from the authorization
+	// server: a real answer is a few hundred bytes.
+	maxIntrospectionBody = 64 << 10
+)
+
+// IntrospectionClientConfig configures NewIntrospectionClient.
+type IntrospectionClientConfig struct {
+	URL          string        // the RFC 7662 endpoint
+	ClientID     string        // this service's client at the authorization server
+	ClientSecret string        // never logged
+	Timeout      time.Duration // per call, connection included; 0 means DefaultIntrospectTimeout
+	// Transport replaces the default keep-alive transport (tests).
+	Transport http.RoundTripper
+}
+
+// IntrospectionClient calls an RFC 7662 endpoint over a keep-alive
+// connection pool, authenticating with client_secret_basic. It caches
+// nothing; wrap it in a Cache.
+type IntrospectionClient struct {
+	url           string
+	authorization string
+	timeout       time.Duration
+	http          *http.Client
+}
+
+// NewIntrospectionClient checks cfg and builds a client.
+func NewIntrospectionClient(cfg IntrospectionClientConfig) (*IntrospectionClient, error) {
+	var problems []error
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, fmt.Errorf("introspection URL %q is not an absolute http(s) URL", cfg.URL))
+	}
+	if cfg.ClientID == "" {
+		problems = append(problems, errors.New("introspection client id is empty"))
+	}
+	if cfg.ClientSecret == "" {
+		problems = append(problems, errors.New("introspection client secret is empty"))
+	}
+	if cfg.Timeout < 0 {
+		problems = append(problems, fmt.Errorf("introspection timeout %s is negative", cfg.Timeout))
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultIntrospectTimeout
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Every protected request may need a call: keep enough idle
+		// connections to the one host for a burst (the default is 2).
+		t.MaxIdleConns = 100
+		t.MaxIdleConnsPerHost = 100
+		t.IdleConnTimeout = 90 * time.Second
+		transport = t
+	}
+	// RFC 6749 §2.3.1: id and secret are form-urlencoded before base64, so
+	// a secret holding ':' or '%' survives the trip.
+	creds := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret)
+	return &IntrospectionClient{
+		url:           cfg.URL,
+		authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(creds)),
+		timeout:       timeout,
+		http: &http.Client{
+			Transport: transport,
+			Timeout:   timeout,
+			// A redirect is a misconfigured URL; following it would resend
+			// the token somewhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// introspectionResponse is the RFC 7662 §2.2 wire form.
+type introspectionResponse struct {
+	Active    *bool   `json:"active"`
+	Scope     string  `json:"scope"`
+	ClientID  string  `json:"client_id"`
+	Username  string  `json:"username"`
+	Subject   string  `json:"sub"`
+	TokenType string  `json:"token_type"`
+	TokenUse  string  `json:"token_use"`
+	Issuer    string  `json:"iss"`
+	Exp       float64 `json:"exp"`
+	Iat       float64 `json:"iat"`
+}
+
+// Introspect asks the authorization server about token.
+func (c *IntrospectionClient) Introspect(ctx context.Context, token string) (Introspection, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	form := url.Values{"token": {token}, "token_type_hint": {string(store.AccessToken)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		return Introspection{}, fmt.Errorf("%w: build request: %w", ErrUnavailable, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", c.authorization)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// The URL error names the endpoint, never the body with the token.
+		return Introspection{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer func() {
+		// Drain a little so the connection goes back to the pool.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxIntrospectionBody))
+		_ = resp.Body.Close()
+	}()
+
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return Introspection{}, fmt.Errorf("%w: %w: status %d", ErrUnavailable, ErrClientRejected, resp.StatusCode)
+	default:
+		return Introspection{}, fmt.Errorf("%w: introspection answered status %d", ErrUnavailable, resp.StatusCode)
+	}
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionBody+1))
+	if err != nil {
+		return Introspection{}, fmt.Errorf("%w: read introspection answer: %w", ErrUnavailable, err)
+	}
+	if len(body) > maxIntrospectionBody {
+		return Introspection{}, fmt.Errorf("%w: introspection answer larger than %d bytes", ErrUnavailable, maxIntrospectionBody)
+	}
+	var wire introspectionResponse
+	if err := json.Unmarshal(body, &wire); err != nil {
+		return Introspection{}, fmt.Errorf("%w: decode introspection answer: %w", ErrUnavailable, err)
+	}
+	if wire.Active == nil {
+		return Introspection{}, fmt.Errorf("%w: introspection answer has no \"active\" member", ErrUnavailable)
+	}
+	if !*wire.Active {
+		return Introspection{}, nil
+	}
+	return Introspection{
+		Active:    true,
+		Scope:     wire.Scope,
+		ClientID:  wire.ClientID,
+		Username:  wire.Username,
+		Subject:   wire.Subject,
+		TokenType: wire.TokenType,
+		TokenUse:  wire.TokenUse,
+		Issuer:    wire.Issuer,
+		ExpiresAt: unixTime(wire.Exp),
+		IssuedAt:  unixTime(wire.Iat),
+	}, nil
+}
+
+// unixTime turns NumericDate seconds (RFC 7519 §2, possibly fractional)
+// into a time; 0 (absent) stays the zero time.
+func unixTime(sec float64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	whole, frac := math.Modf(sec)
+	return time.Unix(int64(whole), int64(frac*float64(time.Second))).UTC()
+}

@@ -1,0 +1,198 @@
+package resource
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/example/authsvc/store"
+)
+
+// maxNameRunes is the longest item name, in characters (runes), not bytes.
+const maxNameRunes = 200
+
+// itemJSON is the wire form of an item; the owner stays internal.
+type itemJSON struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"` // RFC 3339, UTC, whole seconds
+}
+
+func toJSON(it store.Item) itemJSON {
+	return itemJSON{ID: it.ID, Name: it.Name, CreatedAt: it.CreatedAt.UTC().Format(time.RFC3339)}
+}
+
+func (s *server) handleListItems(c *gin.Context) error {
+	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner())
+	if err != nil {
+		return fmt.Errorf("list items: %w", err)
+	}
+	out := make([]itemJSON, 0, len(items))
+	for _, it := range items {
+		out = append(out, toJSON(it))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": out})
+	return nil
+}
+
+func (s *server) handleCreateItem(c *gin.Context) error {
+	name, err := decodeCreateItem(c.Request)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new item id: %w", err)
+	}
+	it := store.Item{ID: id.String(), Owner: caller(c).Owner(), Name: name, CreatedAt: s.now().UTC()}
+	if err := s.items.CreateItem(c.Request.Context(), it); err != nil {
+		return fmt.Errorf("create item: %w", err)
+	}
+	c.Header("Location", "/items/"+it.ID)
+	c.JSON(http.StatusCreated, toJSON(it))
+	return nil
+}
+
+func (s *server) handleGetItem(c *gin.Context) error {
+	id, err := itemID(c)
+	if err != nil {
+		return err
+	}
+	it, err := s.items.GetItem(c.Request.Context(), caller(c).Owner(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNoSuchItem()
+	}
+	if err != nil {
+		return fmt.Errorf("get item: %w", err)
+	}
+	c.JSON(http.StatusOK, toJSON(it))
+	return nil
+}
+
+func (s *server) handleDeleteItem(c *gin.Context) error {
+	id, err := itemID(c)
+	if err != nil {
+		return err
+	}
+	err = s.items.DeleteItem(c.Request.Context(), caller(c).Owner(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNoSuchItem()
+	}
+	if err != nil {
+		return fmt.Errorf("delete item: %w", err)
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// errNoSuchItem is the answer for a missing item and for another owner's
+// item alike, so ids of others cannot be probed.
+func errNoSuchItem() *apiError { return errNotFound("no such item") }
+
+// itemID returns the path id. Ids are UUIDs in canonical form; anything
+// else cannot exist, so it is a 404 like any missing item.
+func itemID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if len(id) != 36 {
+		return "", errNoSuchItem()
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return "", errNoSuchItem()
+	}
+	return strings.ToLower(id), nil
+}
+
+// decodeCreateItem reads {"name": "..."} and validates the name. The body
+// must be exactly one JSON object whose only member is "name" (matched
+// exactly: encoding/json alone would also take "NAME").
+//
+// The name is stored as sent, not trimmed: 1 to 200 characters (runes),
+// not blank, no control characters (they break logs and some backends).
+func decodeCreateItem(r *http.Request) (string, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mediaType, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json")) {
+			return "", &apiError{status: http.StatusUnsupportedMediaType, code: codeUnsupportedMedia,
+				description: "the body must be JSON (Content-Type: application/json)"}
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		if tooLarge(err) {
+			return "", errTooLarge()
+		}
+		return "", errBadRequest("the request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "", errBadRequest(`the body is empty; send {"name": "..."}`)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return "", errBadRequest(`the body must be a JSON object like {"name": "..."}`)
+		}
+		return "", errBadRequest("the body is not valid JSON")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return "", errBadRequest("the body must hold a single JSON object")
+	}
+	if fields == nil { // the body was null
+		return "", errBadRequest(`the body must be a JSON object like {"name": "..."}`)
+	}
+	for k := range fields {
+		if k != "name" {
+			return "", errBadRequest(fmt.Sprintf("unknown field %q; only \"name\" is accepted", truncate(k, 40)))
+		}
+	}
+	raw, ok := fields["name"]
+	if !ok || string(raw) == "null" {
+		return "", errBadRequest("name is required")
+	}
+	var name string
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return "", errBadRequest("name must be a string")
+	}
+	if err := validateName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func validateName(name string) error {
+	n := utf8.RuneCountInString(name)
+	switch {
+	case n == 0:
+		return errBadRequest("name must not be empty")
+	case n > maxNameRunes:
+		return errBadRequest(fmt.Sprintf("name is %d characters long; the limit is %d", n, maxNameRunes))
+	case strings.TrimSpace(name) == "":
+		return errBadRequest("name must not be blank")
+	case !utf8.ValidString(name):
+		return errBadRequest("name must be valid UTF-8")
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return errBadRequest("name must not contain control characters")
+	}
+	return nil
+}
+
+// truncate shortens s to at most n runes for an error message.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}

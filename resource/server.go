@@ -1,0 +1,208 @@
+// Package resource is the protected resource service: a Gin HTTP API of
+// per-owner items behind RFC 6750 bearer tokens, which it checks with the
+// authorization server's RFC 7662 introspection endpoint (it never imports
+// the authorization server: the two talk only HTTP).
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/example/authsvc/store"
+)
+
+// Scopes of the item routes.
+const (
+	ScopeRead  = "items:read"
+	ScopeWrite = "items:write"
+)
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 64 << 10
+
+// readyTimeout bounds the store ping of /readyz.
+const readyTimeout = 2 * time.Second
+
+// Option adjusts NewServer.
+type Option func(*server)
+
+// WithClock sets the clock that token expiry and item timestamps are taken
+// from (tests); the default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *server) { s.now = now }
+}
+
+type server struct {
+	logger       *slog.Logger
+	items        store.ItemStore
+	introspector Introspector
+	now          func() time.Time
+}
+
+// NewServer returns the service's HTTP handler. introspector decides about
+// tokens; wrap an IntrospectionClient in a Cache for production use. The
+// caller chooses Gin's mode (gin.SetMode) before calling; cmd/resource runs
+// in release mode.
+func NewServer(logger *slog.Logger, items store.ItemStore, introspector Introspector, opts ...Option) http.Handler {
+	s := &server{logger: logger, items: items, introspector: introspector, now: time.Now}
+	for _, opt := range opts {
+		opt(s)
+	}
+
+	e := gin.New()
+	// Unknown paths and methods get JSON like every other error, and a
+	// trailing slash is a different path rather than a redirect.
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	// No handler uses the client address; trust no forwarding header.
+	_ = e.SetTrustedProxies(nil)
+	e.Use(s.logRequests(), s.recoverPanics(), limitBody)
+	e.NoRoute(func(c *gin.Context) { renderError(c, errNotFound("no such endpoint")) })
+	e.NoMethod(func(c *gin.Context) {
+		renderError(c, &apiError{status: http.StatusMethodNotAllowed, code: codeMethodNotAllowed,
+			description: "method " + c.Request.Method + " is not allowed here"})
+	})
+	s.routes(e)
+	return e
+}
+
+// routes lists every endpoint.
+func (s *server) routes(e *gin.Engine) {
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", handle(s.handleReadyz))
+
+	items := e.Group("/items", s.authenticate())
+	items.GET("", requireScope(ScopeRead), handle(s.handleListItems))
+	items.POST("", requireScope(ScopeWrite), handle(s.handleCreateItem))
+	items.GET("/:id", requireScope(ScopeRead), handle(s.handleGetItem))
+	items.DELETE("/:id", requireScope(ScopeWrite), handle(s.handleDeleteItem))
+}
+
+// handle adapts a handler that returns its failure to Gin; renderError
+// answers it.
+func handle(fn func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			renderError(c, err)
+		}
+	}
+}
+
+func (s *server) handleHealthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *server) handleReadyz(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+	defer cancel()
+	if err := s.items.Ping(ctx); err != nil {
+		return errUnavailable("the item store is not reachable", fmt.Errorf("ping item store: %w", err))
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	return nil
+}
+
+// limitBody caps every request body; reading past the cap fails with
+// *http.MaxBytesError, which handlers answer with 413.
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	}
+	c.Next()
+}
+
+const requestIDKey = "resource.request_id"
+
+// requestID is the id logRequests gave the request.
+func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// logRequests writes one line per request. It logs the path without the
+// query (a misplaced access_token would be in it) and never a header.
+func (s *server) logRequests() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader("X-Request-Id")
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		c.Set(requestIDKey, id)
+		c.Header("X-Request-Id", id)
+
+		c.Next()
+
+		status := c.Writer.Status()
+		attrs := []slog.Attr{
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", id),
+		}
+		if in := caller(c); in.Active {
+			attrs = append(attrs, slog.String("client_id", in.ClientID))
+		}
+		if len(c.Errors) > 0 {
+			errs := make([]error, 0, len(c.Errors))
+			for _, e := range c.Errors {
+				errs = append(errs, e.Err)
+			}
+			attrs = append(attrs, slog.Any("err", errors.Join(errs...)))
+		}
+		level := slog.LevelInfo
+		switch {
+		case status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn
+		case status >= 500:
+			level = slog.LevelError
+		}
+		s.logger.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// validRequestID accepts a caller's X-Request-Id only if it is short and
+// plain, so it cannot forge log lines.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanics turns a panic into a JSON 500; the stack goes to the log,
+// never to the client.
+func (s *server) recoverPanics() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				panic(v)
+			}
+			s.logger.ErrorContext(c.Request.Context(), "panic serving request",
+				"request_id", requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if c.Writer.Written() {
+				c.Abort()
+				return
+			}
+			renderError(c, fmt.Errorf("panic: %v", v))
+		}()
+		c.Next()
+	}
+}
