@@ -1,0 +1,155 @@
+// Command authserver is the OAuth2 authorization server: password,
+// client-credentials and refresh-token grants, RFC 7662 introspection,
+// RFC 7009 revocation and RFC 8414 metadata.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/cmd/internal/cliconf"
+	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "authserver:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	addr, db, issuer, bootstrap string
+	accessTTL, refreshTTL       time.Duration
+	bcryptCost                  int
+	lockout                     store.LoginPolicy
+	cleanupInterval             time.Duration
+	logLevel                    slog.Level
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", ":9096", "listen address (AUTH_ADDR)")
+	fs.StringVar(&o.db, "db", "sqlite:data/auth.db", "store: sqlite:PATH or postgres://... (AUTH_DB)")
+	fs.StringVar(&o.issuer, "issuer", "http://localhost:9096", "issuer URL, as clients reach it (AUTH_ISSUER)")
+	fs.String(cliconf.ConfigFlag, "", "optional YAML file of these settings (AUTH_CONFIG)")
+	fs.StringVar(&o.bootstrap, "bootstrap", "", "optional YAML of users and clients to create if absent (AUTH_BOOTSTRAP)")
+	fs.DurationVar(&o.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime (AUTH_ACCESS_TTL)")
+	fs.DurationVar(&o.refreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime, renewed on rotation (AUTH_REFRESH_TTL)")
+	fs.IntVar(&o.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for passwords; below 10 only for tests (AUTH_BCRYPT_COST)")
+	fs.IntVar(&o.lockout.Threshold, "lockout-threshold", 5, "consecutive failed logins that lock a username (AUTH_LOCKOUT_THRESHOLD)")
+	fs.DurationVar(&o.lockout.Lockout, "lockout-duration", time.Minute, "first lockout; doubles on each repeated lockout (AUTH_LOCKOUT_DURATION)")
+	fs.DurationVar(&o.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
+	fs.DurationVar(&o.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (AUTH_LOG_LEVEL)")
+	if err := cliconf.Parse(fs, args, getenv, "AUTH_"); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.cleanupInterval <= 0 {
+		return o, fmt.Errorf("cleanup interval %v: must be positive", o.cleanupInterval)
+	}
+	return o, nil
+}
+
+// run starts the server and blocks until ctx ends, then shuts down
+// gracefully. It prints "listening on http://ADDR" to stdout once serving.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	if o.bcryptCost < authserver.MinBcryptCost {
+		logger.Warn("INSECURE: bcrypt cost below 10 makes stolen password hashes cheap to crack; use only for tests",
+			"bcrypt_cost", o.bcryptCost)
+	}
+
+	st, err := dbopen.OpenAuth(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	if o.bootstrap != "" {
+		if err := bootstrap(ctx, logger, st, o.bootstrap, o.bcryptCost); err != nil {
+			return err
+		}
+	}
+
+	handler, err := authserver.NewServer(logger, st, authserver.Config{
+		Issuer:     o.issuer,
+		AccessTTL:  o.accessTTL,
+		RefreshTTL: o.refreshTTL,
+		BcryptCost: o.bcryptCost,
+		Lockout:    o.lockout,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	cleanupCtx, stopCleanup := context.WithCancel(ctx)
+	defer stopCleanup()
+	go authserver.RunCleanup(cleanupCtx, logger, st, o.cleanupInterval, 1000, time.Now)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", o.issuer)
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func bootstrap(ctx context.Context, logger *slog.Logger, st store.AuthStore, path string, cost int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	defer f.Close()
+	return authserver.Bootstrap(ctx, logger, st, f, cost)
+}
