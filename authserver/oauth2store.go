@@ -225,12 +225,15 @@ func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.
 	}
 	return &rotatingToken{
 		Token: &models.Token{
-			ClientID:         t.ClientID,
-			UserID:           t.Username,
-			Scope:            t.Scope,
-			Refresh:          refresh,
-			RefreshCreateAt:  t.IssuedAt,
-			RefreshExpiresIn: t.ExpiresAt.Sub(t.IssuedAt),
+			ClientID:        t.ClientID,
+			UserID:          t.Username,
+			Scope:           t.Scope,
+			Refresh:         refresh,
+			RefreshCreateAt: t.IssuedAt,
+			// Expiry was just checked against our clock; zero keeps the
+			// manager from checking again against time.Now. Rotation sets
+			// the new token's lifetime from the refreshing config.
+			RefreshExpiresIn: 0,
 		},
 		old: t,
 	}, nil

@@ -1,0 +1,678 @@
+package authserver_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/sqlite"
+)
+
+const (
+	handlerCost = 4 // bcrypt.MinCost: tests only
+	confSecret  = "s3cr+t/with=odd%:chars"
+	roSecret    = "read-only-secret-0123456789abcdef"
+	rsSecret    = "resource-server-secret-0123456789"
+	alicePass   = "correct horse battery staple"
+)
+
+// clock is an injectable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// countingStore observes calls the tests must prove did or did not happen,
+// and injects failures.
+type countingStore struct {
+	store.AuthStore
+	beginLogins   atomic.Int64
+	failGetClient atomic.Bool
+}
+
+func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (bool, error) {
+	s.beginLogins.Add(1)
+	return s.AuthStore.BeginLogin(ctx, u, now, p)
+}
+
+func (s *countingStore) GetClient(ctx context.Context, id string) (store.Client, error) {
+	if s.failGetClient.Load() {
+		return store.Client{}, errors.New("disk on fire: /var/lib/secret-path")
+	}
+	return s.AuthStore.GetClient(ctx, id)
+}
+
+type env struct {
+	t      *testing.T
+	h      http.Handler
+	st     *countingStore
+	clock  *clock
+	dbPath string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "auth.db")
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st := &countingStore{AuthStore: db}
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+
+	hash, err := authserver.HashPassword(alicePass, handlerCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.User{
+		{Username: "alice", PasswordHash: hash, CreatedAt: clk.Now()},
+		{Username: "dave", PasswordHash: hash, Disabled: true, CreatedAt: clk.Now()},
+	} {
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []store.Client{
+		{ID: "conf", SecretHash: authserver.HashClientSecret(confSecret), GrantTypes: []string{"password", "refresh_token", "client_credentials"}, Scopes: []string{"items:read", "items:write"}},
+		{ID: "ro", SecretHash: authserver.HashClientSecret(roSecret), GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"items:read"}},
+		{ID: "norefresh", SecretHash: authserver.HashClientSecret(roSecret), GrantTypes: []string{"password"}, Scopes: []string{"items:read"}},
+		{ID: "pub", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"items:read"}},
+		{ID: "rs", SecretHash: authserver.HashClientSecret(rsSecret), GrantTypes: []string{"client_credentials"}, Introspect: true},
+	} {
+		c.CreatedAt = clk.Now()
+		if err := db.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := authserver.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, authserver.Config{
+		Issuer:     "https://auth.example.test",
+		AccessTTL:  15 * time.Minute,
+		RefreshTTL: 24 * time.Hour,
+		BcryptCost: handlerCost,
+		Lockout:    store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
+		Now:        clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, h: h, st: st, clock: clk, dbPath: dbPath}
+}
+
+// basic is client_secret_basic, encoded as RFC 6749 §2.3.1 says.
+func basic(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (e *env) do(method, path, authz string, form url.Values) response {
+	e.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	r := response{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &r.body); err != nil {
+			e.t.Fatalf("%s %s: bad JSON %q: %v", method, path, rec.Body.String(), err)
+		}
+	}
+	return r
+}
+
+func (e *env) token(authz string, form url.Values) response {
+	e.t.Helper()
+	return e.do(http.MethodPost, "/token", authz, form)
+}
+
+func (e *env) login(client, secret, username, password, scope string) response {
+	e.t.Helper()
+	f := url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}
+	if scope != "" {
+		f.Set("scope", scope)
+	}
+	return e.token(basic(client, secret), f)
+}
+
+func (e *env) mustLogin() (access, refresh string) {
+	e.t.Helper()
+	r := e.login("conf", confSecret, "alice", alicePass, "")
+	if r.status != 200 {
+		e.t.Fatalf("login: %d %s", r.status, r.raw)
+	}
+	return r.body["access_token"].(string), r.body["refresh_token"].(string)
+}
+
+func (e *env) refresh(client, secret, rt, scope string) response {
+	e.t.Helper()
+	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	if scope != "" {
+		f.Set("scope", scope)
+	}
+	return e.token(basic(client, secret), f)
+}
+
+func (e *env) introspect(tok string) map[string]any {
+	e.t.Helper()
+	r := e.do(http.MethodPost, "/introspect", basic("rs", rsSecret), url.Values{"token": {tok}})
+	if r.status != 200 {
+		e.t.Fatalf("introspect: %d %s", r.status, r.raw)
+	}
+	return r.body
+}
+
+func (e *env) active(tok string) bool {
+	e.t.Helper()
+	return e.introspect(tok)["active"] == true
+}
+
+// expectError checks an RFC 6749 §5.2 error response.
+func expectError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status || r.body["error"] != code {
+		t.Fatalf("got %d %s, want %d %s", r.status, r.raw, status, code)
+	}
+	if d, _ := r.body["error_description"].(string); d == "" || strings.ContainsAny(d, "\"\\") {
+		t.Errorf("error_description %q: missing or has characters §5.2 forbids", d)
+	}
+	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+		t.Errorf("missing no-store headers: %v", r.header)
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	e := newEnv(t)
+	pw := func(extra ...string) url.Values {
+		f := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			f.Set(extra[i], extra[i+1])
+		}
+		return f
+	}
+	cases := []struct {
+		name      string
+		authz     string
+		form      url.Values
+		status    int
+		code      string
+		challenge bool
+	}{
+		{"unknown client basic", basic("nobody", "x"), pw(), 401, "invalid_client", true},
+		{"wrong secret basic", basic("conf", "wrong"), pw(), 401, "invalid_client", true},
+		{"wrong secret post", "", pw("client_id", "conf", "client_secret", "wrong"), 401, "invalid_client", false},
+		{"no client at all", "", pw(), 401, "invalid_client", false},
+		{"confidential client without secret", "", pw("client_id", "conf"), 401, "invalid_client", false},
+		{"public client with a secret", "", pw("client_id", "pub", "client_secret", "anything"), 401, "invalid_client", false},
+		{"basic and post at once", basic("conf", confSecret), pw("client_secret", confSecret), 400, "invalid_request", false},
+		{"basic id differs from body id", basic("conf", confSecret), pw("client_id", "ro"), 400, "invalid_request", false},
+		{"secret not form-decoded", "Basic " + base64.StdEncoding.EncodeToString([]byte("conf:"+confSecret)), pw(), 401, "invalid_client", true},
+		{"malformed basic", "Basic !!!", pw(), 401, "invalid_client", true},
+		{"missing grant_type", basic("conf", confSecret), url.Values{"username": {"alice"}}, 400, "invalid_request", false},
+		{"unknown grant", basic("conf", confSecret), url.Values{"grant_type": {"authorization_code"}}, 400, "unsupported_grant_type", false},
+		{"grant not allowed", basic("ro", roSecret), url.Values{"grant_type": {"client_credentials"}}, 400, "unauthorized_client", false},
+		{"public client credentials", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"pub"}}, 400, "unauthorized_client", false},
+		{"wrong password", basic("conf", confSecret), pw("password", "nope"), 400, "invalid_grant", false},
+		{"missing password", basic("conf", confSecret), url.Values{"grant_type": {"password"}, "username": {"alice"}}, 400, "invalid_request", false},
+		{"scope outside client", basic("ro", roSecret), pw("scope", "items:write"), 400, "invalid_scope", false},
+		{"malformed scope", basic("conf", confSecret), pw("scope", "items:read \"x"), 400, "invalid_scope", false},
+		{"refresh without token", basic("conf", confSecret), url.Values{"grant_type": {"refresh_token"}}, 400, "invalid_request", false},
+		{"unknown refresh token", basic("conf", confSecret), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}}, 400, "invalid_grant", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.token(tc.authz, tc.form)
+			expectError(t, r, tc.status, tc.code)
+			if got := r.header.Get("WWW-Authenticate"); (got != "") != tc.challenge || (tc.challenge && !strings.HasPrefix(got, "Basic realm=")) {
+				t.Errorf("WWW-Authenticate = %q, want challenge=%v", got, tc.challenge)
+			}
+		})
+	}
+}
+
+func TestRequestShape(t *testing.T) {
+	e := newEnv(t)
+	do := func(method, target, ctype, body string) response {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		req.Header.Set("Authorization", basic("conf", confSecret))
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		var m map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &m)
+		return response{status: rec.Code, header: rec.Header(), body: m, raw: rec.Body.String()}
+	}
+	form := "grant_type=client_credentials"
+	cases := []struct {
+		name, method, target, ctype, body string
+		status                            int
+	}{
+		{"GET token", "GET", "/token?" + form, "", "", 405},
+		{"credentials in query", "POST", "/token?client_secret=x", "application/x-www-form-urlencoded", form, 400},
+		{"JSON body", "POST", "/token", "application/json", `{"grant_type":"client_credentials"}`, 400},
+		{"no content type", "POST", "/token", "", form, 400},
+		{"repeated parameter", "POST", "/token", "application/x-www-form-urlencoded", form + "&grant_type=password", 400},
+		{"oversized body", "POST", "/token", "application/x-www-form-urlencoded", form + "&pad=" + strings.Repeat("a", 70<<10), 413},
+		{"malformed form", "POST", "/token", "application/x-www-form-urlencoded", "grant_type=%zz", 400},
+		{"GET introspect", "GET", "/introspect", "", "", 405},
+		{"unknown path", "GET", "/nope", "", "", 404},
+		{"charset parameter ok", "POST", "/token", "application/x-www-form-urlencoded; charset=UTF-8", form, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(tc.method, tc.target, tc.ctype, tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d (%s), want %d", r.status, r.raw, tc.status)
+			}
+			if r.status >= 400 && r.body["error"] == nil {
+				t.Errorf("error without JSON error field: %q", r.raw)
+			}
+			if r.status == 405 && r.header.Get("Allow") == "" {
+				t.Error("405 without Allow")
+			}
+		})
+	}
+}
+
+func TestClientIsAuthenticatedBeforePassword(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 10; i++ {
+		r := e.login("conf", "wrong-secret", "alice", "guess", "")
+		expectError(t, r, 401, "invalid_client")
+	}
+	if n := e.st.beginLogins.Load(); n != 0 {
+		t.Fatalf("%d password attempts reached the user check without client authentication", n)
+	}
+	// And the guesses did not lock alice.
+	if r := e.login("conf", confSecret, "alice", alicePass, ""); r.status != 200 {
+		t.Fatalf("login after unauthenticated guesses: %d %s", r.status, r.raw)
+	}
+}
+
+func TestPasswordGrantSuccess(t *testing.T) {
+	e := newEnv(t)
+	r := e.login("conf", confSecret, "alice", alicePass, "")
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+		t.Error("token response without no-store headers")
+	}
+	if r.body["token_type"] != "Bearer" || r.body["expires_in"] != float64(900) || r.body["scope"] != "items:read items:write" {
+		t.Errorf("body %v", r.body)
+	}
+	at, _ := r.body["access_token"].(string)
+	rt, _ := r.body["refresh_token"].(string)
+	for _, tok := range []string{at, rt} {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(raw) < 16 {
+			t.Errorf("token %q: want ≥128 bits of base64url", tok)
+		}
+	}
+	// Client-secret-post works as well, with the same secret.
+	r = e.token("", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}, "client_id": {"conf"}, "client_secret": {confSecret}, "scope": {"items:read"}})
+	if r.status != 200 || r.body["scope"] != "items:read" {
+		t.Fatalf("client_secret_post: %d %s", r.status, r.raw)
+	}
+	// A public client identifies itself by client_id alone.
+	r = e.token("", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}, "client_id": {"pub"}})
+	if r.status != 200 {
+		t.Fatalf("public client: %d %s", r.status, r.raw)
+	}
+	// A client not allowed refresh_token gets no refresh token.
+	r = e.login("norefresh", roSecret, "alice", alicePass, "")
+	if r.status != 200 || r.body["refresh_token"] != nil {
+		t.Fatalf("norefresh: %d %s", r.status, r.raw)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	e := newEnv(t)
+	r := e.token(basic("conf", confSecret), url.Values{"grant_type": {"client_credentials"}, "scope": {"items:read"}})
+	if r.status != 200 || r.body["refresh_token"] != nil || r.body["scope"] != "items:read" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	info := e.introspect(r.body["access_token"].(string))
+	if info["sub"] != "conf" || info["username"] != nil || info["client_id"] != "conf" {
+		t.Fatalf("client token introspection: %v", info)
+	}
+}
+
+func TestSameAnswerForEveryBadLogin(t *testing.T) {
+	e := newEnv(t)
+	// Lock "locked" first.
+	for i := 0; i < 5; i++ {
+		e.login("conf", confSecret, "locked", "x", "")
+	}
+	var first string
+	for _, tc := range []struct{ user, pass string }{
+		{"alice", "wrong"}, {"nobody", "whatever"}, {"dave", alicePass}, {"locked", "x"},
+		{strings.Repeat("u", 300), "x"},
+	} {
+		r := e.login("conf", confSecret, tc.user, tc.pass, "")
+		expectError(t, r, 400, "invalid_grant")
+		if first == "" {
+			first = r.raw
+		} else if r.raw != first {
+			t.Errorf("%s: answer %q differs from %q", tc.user, r.raw, first)
+		}
+	}
+}
+
+func TestLockout(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 5; i++ {
+		expectError(t, e.login("conf", confSecret, "alice", "wrong", ""), 400, "invalid_grant")
+	}
+	// Locked: even the right password is refused.
+	expectError(t, e.login("conf", confSecret, "alice", alicePass, ""), 400, "invalid_grant")
+	e.clock.Advance(61 * time.Second)
+	if r := e.login("conf", confSecret, "alice", alicePass, ""); r.status != 200 {
+		t.Fatalf("after the lockout: %d %s", r.status, r.raw)
+	}
+	// The success reset the count: four failures do not lock.
+	for i := 0; i < 4; i++ {
+		e.login("conf", confSecret, "alice", "wrong", "")
+	}
+	if r := e.login("conf", confSecret, "alice", alicePass, ""); r.status != 200 {
+		t.Fatalf("after 4 failures: %d %s", r.status, r.raw)
+	}
+}
+
+func TestLockoutUnderParallelGuesses(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.login("conf", confSecret, "alice", "wrong", "")
+		}()
+	}
+	wg.Wait()
+	expectError(t, e.login("conf", confSecret, "alice", alicePass, ""), 400, "invalid_grant")
+}
+
+func TestRefreshRotation(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	r := e.refresh("conf", confSecret, rt, "")
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	at2, rt2 := r.body["access_token"].(string), r.body["refresh_token"].(string)
+	if rt2 == "" || rt2 == rt || at2 == at {
+		t.Fatal("refresh did not rotate")
+	}
+	if e.active(at) {
+		t.Error("the old access token of a rotated grant is still active")
+	}
+	if e.active(rt) {
+		t.Error("a rotated refresh token introspects active")
+	}
+	if !e.active(at2) || !e.active(rt2) {
+		t.Fatal("new tokens inactive")
+	}
+	// Reuse of the rotated token revokes the whole grant (RFC 9700 §4.14.2).
+	expectError(t, e.refresh("conf", confSecret, rt, ""), 400, "invalid_grant")
+	if e.active(at2) || e.active(rt2) {
+		t.Fatal("reuse did not revoke the grant")
+	}
+	expectError(t, e.refresh("conf", confSecret, rt2, ""), 400, "invalid_grant")
+}
+
+func TestRefreshScopeAndBinding(t *testing.T) {
+	e := newEnv(t)
+	r := e.login("conf", confSecret, "alice", alicePass, "items:read")
+	rt := r.body["refresh_token"].(string)
+
+	// Bound to its client (RFC 6749 §10.4).
+	expectError(t, e.refresh("ro", roSecret, rt, ""), 400, "invalid_grant")
+	// Never wider than the grant.
+	expectError(t, e.refresh("conf", confSecret, rt, "items:read items:write"), 400, "invalid_scope")
+
+	e2 := newEnv(t)
+	_, rt = e2.mustLogin()
+	r = e2.refresh("conf", confSecret, rt, "items:read")
+	if r.status != 200 || r.body["scope"] != "items:read" {
+		t.Fatalf("narrowing: %d %s", r.status, r.raw)
+	}
+	// The new refresh token keeps the original scope (RFC 6749 §6).
+	if got := e2.introspect(r.body["refresh_token"].(string))["scope"]; got != "items:read items:write" {
+		t.Errorf("rotated refresh token scope = %v", got)
+	}
+	if got := e2.introspect(r.body["access_token"].(string))["scope"]; got != "items:read" {
+		t.Errorf("narrowed access token scope = %v", got)
+	}
+}
+
+func TestRefreshOfDisabledUser(t *testing.T) {
+	e := newEnv(t)
+	_, rt := e.mustLogin()
+	u, err := e.st.GetUser(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := e.st.UpdateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, e.refresh("conf", confSecret, rt, ""), 400, "invalid_grant")
+}
+
+func TestConcurrentRefreshOneWins(t *testing.T) {
+	e := newEnv(t)
+	_, rt := e.mustLogin()
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.refresh("conf", confSecret, rt, "")
+			switch {
+			case r.status == 200:
+				wins.Add(1)
+			case r.status != 400 || r.body["error"] != "invalid_grant":
+				t.Errorf("loser got %d %s", r.status, r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := wins.Load(); n != 1 {
+		t.Fatalf("%d concurrent refreshes succeeded, want exactly 1", n)
+	}
+}
+
+func TestExpiryAndCleanup(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	e.clock.Advance(15*time.Minute + time.Second)
+	if e.active(at) {
+		t.Fatal("expired access token active")
+	}
+	if !e.active(rt) {
+		t.Fatal("refresh token expired with its access token")
+	}
+	e.clock.Advance(24 * time.Hour)
+	if e.active(rt) {
+		t.Fatal("expired refresh token active")
+	}
+	expectError(t, e.refresh("conf", confSecret, rt, ""), 400, "invalid_grant")
+	n, err := authserver.CleanupOnce(context.Background(), e.st, 1, e.clock.Now())
+	if err != nil || n != 2 {
+		t.Fatalf("cleanup deleted %d (%v), want 2", n, err)
+	}
+}
+
+func TestIntrospection(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	info := e.introspect(at)
+	want := map[string]any{
+		"active": true, "scope": "items:read items:write", "client_id": "conf", "username": "alice",
+		"sub": "alice", "token_type": "Bearer", "iss": "https://auth.example.test", "token_use": "access_token",
+		"iat": float64(e.clock.Now().Unix()), "exp": float64(e.clock.Now().Add(15 * time.Minute).Unix()),
+	}
+	for k, v := range want {
+		if info[k] != v {
+			t.Errorf("%s = %v, want %v", k, info[k], v)
+		}
+	}
+	if got := e.introspect(rt)["token_use"]; got != "refresh_token" {
+		t.Errorf("refresh token_use = %v", got)
+	}
+	for _, tok := range []string{"", "garbage", strings.Repeat("x", 5000), "💥"} {
+		r := e.do("POST", "/introspect", basic("rs", rsSecret), url.Values{"token": {tok}})
+		if tok == "" {
+			expectError(t, r, 400, "invalid_request")
+			continue
+		}
+		if r.status != 200 || strings.TrimSpace(r.raw) != `{"active":false}` {
+			t.Errorf("token %.10q: %d %s", tok, r.status, r.raw)
+		}
+	}
+	// Only clients with the permission.
+	expectError(t, e.do("POST", "/introspect", basic("conf", confSecret), url.Values{"token": {at}}), 403, "unauthorized_client")
+	expectError(t, e.do("POST", "/introspect", "", url.Values{"token": {at}, "client_id": {"pub"}}), 403, "unauthorized_client")
+	expectError(t, e.do("POST", "/introspect", basic("rs", "wrong"), url.Values{"token": {at}}), 401, "invalid_client")
+}
+
+func TestRevocation(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	revoke := func(authz string, f url.Values) {
+		t.Helper()
+		if r := e.do("POST", "/revoke", authz, f); r.status != 200 {
+			t.Fatalf("revoke: %d %s", r.status, r.raw)
+		}
+	}
+	// Another client: 200, no effect.
+	revoke(basic("ro", roSecret), url.Values{"token": {rt}})
+	if !e.active(rt) || !e.active(at) {
+		t.Fatal("another client's revocation had an effect")
+	}
+	revoke(basic("conf", confSecret), url.Values{"token": {"unknown"}, "token_type_hint": {"access_token"}})
+	// Revoking the refresh token ends the grant, access token included.
+	revoke(basic("conf", confSecret), url.Values{"token": {rt}, "token_type_hint": {"access_token"}})
+	if e.active(rt) || e.active(at) {
+		t.Fatal("refresh revocation did not cascade")
+	}
+	// Revoking an access token leaves its refresh token.
+	at, rt = e.mustLogin()
+	revoke(basic("conf", confSecret), url.Values{"token": {at}})
+	if e.active(at) || !e.active(rt) {
+		t.Fatal("access token revocation wrong")
+	}
+	// Public clients revoke their own tokens by client_id.
+	r := e.token("", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}, "client_id": {"pub"}})
+	revoke("", url.Values{"token": {r.body["refresh_token"].(string)}, "client_id": {"pub"}})
+	if e.active(r.body["access_token"].(string)) {
+		t.Fatal("public client revocation had no effect")
+	}
+	expectError(t, e.do("POST", "/revoke", basic("conf", "bad"), url.Values{"token": {rt}}), 401, "invalid_client")
+	expectError(t, e.do("POST", "/revoke", basic("conf", confSecret), url.Values{}), 400, "invalid_request")
+}
+
+func TestMetadata(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/.well-known/oauth-authorization-server", "", nil)
+	if r.status != 200 {
+		t.Fatal(r.status)
+	}
+	for k, v := range map[string]string{
+		"issuer": "https://auth.example.test", "token_endpoint": "https://auth.example.test/token",
+		"introspection_endpoint": "https://auth.example.test/introspect", "revocation_endpoint": "https://auth.example.test/revoke",
+	} {
+		if r.body[k] != v {
+			t.Errorf("%s = %v", k, r.body[k])
+		}
+	}
+	if !strings.Contains(r.raw, `"scopes_supported":["items:read","items:write"]`) {
+		t.Errorf("scopes: %s", r.raw)
+	}
+}
+
+func TestStoreFailureIsOpaque500(t *testing.T) {
+	e := newEnv(t)
+	e.st.failGetClient.Store(true)
+	r := e.login("conf", confSecret, "alice", alicePass, "")
+	expectError(t, r, 500, "server_error")
+	if strings.Contains(r.raw, "disk") || strings.Contains(r.raw, "secret-path") {
+		t.Fatalf("cause leaked: %s", r.raw)
+	}
+}
+
+func TestDatabaseHoldsNoUsableSecret(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	if db, ok := e.st.AuthStore.(interface{ Close() error }); ok {
+		db.Close() // flush the WAL into the main file
+	}
+	var all []byte
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(e.dbPath + suffix)
+		if err == nil {
+			all = append(all, b...)
+		}
+	}
+	if len(all) == 0 {
+		t.Fatal("read nothing")
+	}
+	for name, secret := range map[string]string{"access token": at, "refresh token": rt, "client secret": confSecret, "password": alicePass} {
+		if strings.Contains(string(all), secret) {
+			t.Errorf("the database file contains the %s in the clear", name)
+		}
+	}
+}
+
+func TestConfigValidateReportsAll(t *testing.T) {
+	err := authserver.Config{Issuer: "ftp://x?y", BcryptCost: 99}.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"issuer", "access token lifetime", "refresh token lifetime", "bcrypt cost", "lockout threshold", "lockout duration"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
