@@ -1,0 +1,194 @@
+// Package postgres is the scale-out backend of the storage contract in
+// package store, on PostgreSQL through github.com/jackc/pgx/v5.
+//
+// Any number of replicas may share one database: every guarantee the
+// contract makes across processes (one winner per refresh rotation, no more
+// than the threshold of parallel password attempts, concurrent expiry
+// sweeps) rests on row locks and conditional updates in the database, never
+// on in-process state. Migrations run on Open under a PostgreSQL advisory
+// lock, so replicas that start together migrate once.
+//
+// Times are stored as timestamptz: a time read back is in UTC and equals the
+// one written when that one had whole microseconds, and is its truncation
+// otherwise (as on store/sqlite).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/example/authsvc/store"
+)
+
+// DB implements both contracts; which one a service uses decides which
+// tables ever get rows.
+var (
+	_ store.AuthStore = (*DB)(nil)
+	_ store.ItemStore = (*DB)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLockTimeout bounds how long Open waits for another replica's
+// migration: the advisory lock is polled every second for this many tries.
+const migrationLockTimeout = 300
+
+// DB is a PostgreSQL database holding the tables of both services.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at dsn (a postgres:// URL or a key=value
+// connection string, as pgx accepts) and brings its schema up to date.
+// Errors never quote dsn: it may carry a password.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts passwords from parse errors only on a best-effort
+		// basis and keeps the raw string in the error value, so drop it.
+		return nil, errors.New("open postgres: invalid connection string")
+	}
+	if err := migrate(ctx, cfg.ConnConfig); err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// migrate applies the embedded migrations over a database/sql handle of its
+// own, which goose needs and which is closed again once they are done.
+func migrate(ctx context.Context, connConfig *pgx.ConnConfig) (err error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	sqlDB := stdlib.OpenDB(*connConfig.Copy())
+	defer func() {
+		if cerr := sqlDB.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("migrate: close: %w", cerr)
+		}
+	}()
+	// A session-level advisory lock (per database) makes replicas that start
+	// together take turns; the second finds nothing left to apply.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, migrationLockTimeout))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithSessionLocker(locker),
+		// The global registry holds Go migrations registered by any package
+		// in the binary; this schema has SQL ones only.
+		goose.WithDisableGlobalRegistry(true),
+		// Services log; a library does not print to stdout.
+		goose.WithLogger(goose.NopLogger()),
+	)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection of the pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// querier is what the unexported helpers need: a pgx.Tx inside a
+// transaction, or the pool for a single statement.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var (
+	_ querier = (*pgxpool.Pool)(nil)
+	_ querier = (pgx.Tx)(nil)
+)
+
+// txOptions pins READ COMMITTED whatever the server's default: the
+// conditional updates below rely on a blocked UPDATE re-checking its WHERE
+// against the row the other transaction committed, where REPEATABLE READ
+// would fail with a serialization error instead.
+var txOptions = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+
+// inTx runs fn in a transaction and commits it if fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, txOptions)
+	if err != nil {
+		return fmt.Errorf("begin: %w", translate(err))
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", translate(err))
+	}
+	return nil
+}
+
+// SQLSTATE codes this package reacts to.
+const uniqueViolation = "23505"
+
+// translate maps driver errors onto the contract's sentinels. A server error
+// is reduced to its code, message and object names: its Detail can quote the
+// offending row, token hash included, and errors end up in logs.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == uniqueViolation {
+			return fmt.Errorf("%w (constraint %s)", store.ErrAlreadyExists, pgErr.ConstraintName)
+		}
+		return &pgconn.PgError{
+			Severity:       pgErr.Severity,
+			Code:           pgErr.Code,
+			Message:        pgErr.Message,
+			SchemaName:     pgErr.SchemaName,
+			TableName:      pgErr.TableName,
+			ColumnName:     pgErr.ColumnName,
+			ConstraintName: pgErr.ConstraintName,
+		}
+	}
+	return err
+}
+
+// collect scans every row with scan; nil when there are none, as on
+// store/sqlite.
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	return pgx.AppendRows([]T(nil), rows, func(row pgx.CollectableRow) (T, error) {
+		return scan(row)
+	})
+}
