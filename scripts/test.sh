@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The project's one test command (`make test`): formatting, vet, then every
+# test with the race detector. PostgreSQL tests need TEST_POSTGRES_URL; when
+# it is unset and PostgreSQL 15 binaries are installed, a throwaway cluster is
+# started for this run and stopped afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
+if [[ -n $unformatted ]]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+pg_dir=
+if [[ -z ${TEST_POSTGRES_URL:-} && -x ${PG_BIN:-/usr/lib/postgresql/15/bin}/initdb ]]; then
+	pg_err=$(mktemp)
+	if ! pg_line=$(.ci/postgres.sh 2>"$pg_err"); then
+		cat "$pg_err" >&2
+		echo "could not start a PostgreSQL cluster for the tests" >&2
+		exit 1
+	fi
+	cat "$pg_err" >&2
+	eval "$pg_line"
+	pg_dir=$(sed -n 's/^postgres.sh: cluster directory: \([^ ]*\).*/\1/p' "$pg_err" | head -1)
+	rm -f "$pg_err"
+	trap '[[ -n $pg_dir ]] && .ci/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
+fi
+if [[ -z ${TEST_POSTGRES_URL:-} && -n ${CI:-} ]]; then
+	echo "CI must run the PostgreSQL tests, but no cluster is available" >&2
+	exit 1
+fi
+if [[ -z ${TEST_POSTGRES_URL:-} ]]; then
+	echo "note: TEST_POSTGRES_URL is unset and no PostgreSQL binaries were found: PostgreSQL tests will skip" >&2
+fi
+
+go test -race -count=1 -timeout 20m ./...
