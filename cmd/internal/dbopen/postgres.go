@@ -2,10 +2,17 @@ package dbopen
 
 import (
 	"context"
-	"errors"
+	"fmt"
+
+	"github.com/example/authsvc/store/postgres"
 )
 
-// openPostgres is replaced when the PostgreSQL backend lands.
+// openPostgres opens the PostgreSQL backend; its errors never quote dsn,
+// which may carry a password.
 func openPostgres(ctx context.Context, dsn string) (backend, error) {
-	return nil, errors.New("db: the postgres backend is not built yet")
+	db, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	return db, nil
 }
