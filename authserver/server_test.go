@@ -65,14 +65,14 @@ func (s *countingStore) GetClient(ctx context.Context, id string) (store.Client,
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	h      http.Handler
 	st     *countingStore
 	clock  *clock
 	dbPath string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "auth.db")
