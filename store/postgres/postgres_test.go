@@ -1,0 +1,398 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/storetest"
+)
+
+// The tests need a PostgreSQL server: TEST_POSTGRES_URL names a database on
+// it whose user may CREATE SCHEMA (.ci/postgres.sh starts one). Every store
+// gets a schema of its own, first on its search_path, dropped afterwards: an
+// empty, unmigrated namespace (goose's version table included) in a few
+// milliseconds, where CREATE DATABASE takes a few hundred.
+const urlEnv = "TEST_POSTGRES_URL"
+
+func adminURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(urlEnv)
+	if u == "" {
+		tb.Skipf("%s is not set; to run the PostgreSQL tests: eval \"$(.ci/postgres.sh)\"", urlEnv)
+	}
+	return u
+}
+
+// freshDSN creates an empty schema, drops it with everything in it when tb
+// ends, and returns a DSN whose connections use it.
+func freshDSN(tb testing.TB) string {
+	tb.Helper()
+	admin := adminURL(tb)
+	name := "authsvc_test_" + strings.ToLower(rand.Text()[:12])
+	adminExec(tb, admin, "CREATE SCHEMA "+name)
+	tb.Cleanup(func() {
+		adminExec(tb, admin, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+	})
+	return withSearchPath(tb, admin, name)
+}
+
+func adminExec(tb testing.TB, admin, sql string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", urlEnv, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// withSearchPath returns dsn (a URL or key=value string) with search_path
+// set to schema: pgx sends it as a run-time parameter on every connection,
+// the migration's included.
+func withSearchPath(tb testing.TB, dsn, schema string) string {
+	tb.Helper()
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			tb.Fatalf("%s is not a valid URL", urlEnv)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema // the last setting wins
+}
+
+// openFresh opens a store on a fresh database, closed when tb ends.
+func openFresh(tb testing.TB) *DB {
+	tb.Helper()
+	return openDSN(tb, freshDSN(tb))
+}
+
+func openDSN(tb testing.TB, dsn string) *DB {
+	tb.Helper()
+	db, err := Open(context.Background(), dsn)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestAuthStore(t *testing.T) {
+	adminURL(t)
+	storetest.RunAuthStoreTests(t, func(t *testing.T) store.AuthStore { return openFresh(t) })
+}
+
+func TestItemStore(t *testing.T) {
+	adminURL(t)
+	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore { return openFresh(t) })
+}
+
+// TestOpenConcurrently starts two replicas on one empty schema at once: the
+// advisory lock lets one migrate while the other waits, and the second then
+// finds nothing to do instead of failing on tables that exist.
+func TestOpenConcurrently(t *testing.T) {
+	dsn := freshDSN(t)
+	const replicas = 2
+	dbs := make([]*DB, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() { dbs[i], errs[i] = Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open replica %d: %v", i, err)
+		}
+		t.Cleanup(func() { dbs[i].Close() })
+	}
+
+	var applied, versions int
+	err := dbs[0].pool.QueryRow(t.Context(), `
+		SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).
+		Scan(&applied, &versions)
+	if err != nil {
+		t.Fatalf("read goose_db_version: %v", err)
+	}
+	files, err := migrations.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(files) || versions != len(files) {
+		t.Errorf("goose_db_version holds %d rows of %d versions, want each of the %d migrations once", applied, versions, len(files))
+	}
+	for i, db := range dbs {
+		if err := db.CreateUser(t.Context(), store.User{Username: fmt.Sprintf("u%d", i)}); err != nil {
+			t.Errorf("replica %d: CreateUser: %v", i, err)
+		}
+	}
+
+	// A third start, after the fact, is a no-op.
+	openDSN(t, dsn)
+}
+
+// replicas opens n stores (n connection pools, as n processes would have)
+// on one fresh schema.
+func replicas(t *testing.T, n int) []*DB {
+	t.Helper()
+	dsn := freshDSN(t)
+	dbs := make([]*DB, n)
+	for i := range dbs {
+		dbs[i] = openDSN(t, dsn)
+	}
+	return dbs
+}
+
+var now = time.Date(2031, time.March, 4, 5, 6, 7, 891011000, time.UTC)
+
+func tokenHash(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])
+}
+
+func newToken(name string, kind store.TokenKind, family string, expiresAt time.Time) store.Token {
+	return store.Token{
+		Hash:      tokenHash(name),
+		Kind:      kind,
+		FamilyID:  family,
+		ClientID:  "web",
+		Username:  "alice",
+		Scope:     "items:read",
+		IssuedAt:  now.Add(-time.Hour),
+		ExpiresAt: expiresAt,
+	}
+}
+
+func createClient(t testing.TB, db *DB) {
+	t.Helper()
+	if err := db.CreateClient(context.Background(), store.Client{ID: "web", CreatedAt: now}); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+}
+
+// TestRotateAcrossReplicas races 10 rotations of one refresh token on each
+// of two pools: the row lock, not anything in the process, picks the winner.
+func TestRotateAcrossReplicas(t *testing.T) {
+	dbs := replicas(t, 2)
+	createClient(t, dbs[0])
+	old := newToken("r1", store.RefreshToken, "family-1", now.Add(time.Hour))
+	if err := dbs[0].CreateTokens(t.Context(), newToken("a1", store.AccessToken, "family-1", now.Add(time.Hour)), old); err != nil {
+		t.Fatalf("CreateTokens: %v", err)
+	}
+
+	const perReplica = 10
+	errs := make([]error, 2*perReplica)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range errs {
+		db := dbs[i%2]
+		access := newToken(fmt.Sprintf("a2-%d", i), store.AccessToken, "family-1", now.Add(2*time.Hour))
+		refresh := newToken(fmt.Sprintf("r2-%d", i), store.RefreshToken, "family-1", now.Add(2*time.Hour))
+		wg.Go(func() {
+			<-start
+			errs[i] = db.RotateRefreshToken(t.Context(), old.Hash, now, access, refresh)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var won, reused, notFound int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, store.ErrTokenReused):
+			reused++
+		case errors.Is(err, store.ErrNotFound):
+			notFound++
+		default:
+			t.Errorf("rotation %d: %v", i, err)
+		}
+	}
+	t.Logf("won %d, reused %d, not found %d", won, reused, notFound)
+	if won != 1 || reused == 0 {
+		t.Fatalf("won %d, reused %d; want exactly one winner and the family revoked by a loser", won, reused)
+	}
+	if _, err := dbs[1].GetToken(t.Context(), old.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetToken of the raced token after reuse: %v, want ErrNotFound", err)
+	}
+}
+
+// TestBeginLoginAcrossReplicas: 20 parallel wrong passwords for one username
+// over two pools get exactly Threshold attempts past the lock.
+func TestBeginLoginAcrossReplicas(t *testing.T) {
+	dbs := replicas(t, 2)
+	policy := store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour}
+
+	const perReplica = 10
+	var allowed atomic.Int32
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 2 * perReplica {
+		db := dbs[i%2]
+		wg.Go(func() {
+			<-start
+			ok, err := db.BeginLogin(t.Context(), "alice", now, policy)
+			if err != nil {
+				t.Errorf("BeginLogin: %v", err)
+			}
+			if ok {
+				allowed.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	if got := allowed.Load(); got != int32(policy.Threshold) {
+		t.Fatalf("%d of %d parallel attempts allowed, want the threshold %d", got, 2*perReplica, policy.Threshold)
+	}
+	for i, db := range dbs {
+		ok, err := db.BeginLogin(t.Context(), "alice", now.Add(policy.Lockout-time.Microsecond), policy)
+		if err != nil || ok {
+			t.Errorf("replica %d: BeginLogin while locked = %v, %v; want false", i, ok, err)
+		}
+	}
+	ok, err := dbs[0].BeginLogin(t.Context(), "alice", now.Add(policy.Lockout), policy)
+	if err != nil || !ok {
+		t.Errorf("BeginLogin once the lock has passed = %v, %v; want true", ok, err)
+	}
+}
+
+// TestDeleteExpiredAcrossReplicas sweeps from two pools at once, each
+// looping until a call returns less than the limit, as every replica's
+// sweeper does: each expired token is deleted exactly once, none missed.
+func TestDeleteExpiredAcrossReplicas(t *testing.T) {
+	dbs := replicas(t, 2)
+	createClient(t, dbs[0])
+	const expired, live, limit = 1000, 50, 25
+	var tokens []store.Token
+	for i := range expired {
+		tokens = append(tokens, newToken(fmt.Sprintf("expired-%d", i), store.AccessToken, fmt.Sprintf("f%d", i%7), now.Add(-time.Duration(i+1)*time.Second)))
+	}
+	for i := range live {
+		tokens = append(tokens, newToken(fmt.Sprintf("live-%d", i), store.RefreshToken, fmt.Sprintf("f%d", i%7), now.Add(time.Duration(i)*time.Second)))
+	}
+	if err := dbs[0].CreateTokens(t.Context(), tokens...); err != nil {
+		t.Fatalf("CreateTokens: %v", err)
+	}
+
+	deleted := make([]int, len(dbs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() {
+			<-start
+			for {
+				n, err := db.DeleteExpired(t.Context(), now, limit)
+				if err != nil {
+					t.Errorf("replica %d: DeleteExpired: %v", i, err)
+					return
+				}
+				if n > limit {
+					t.Errorf("replica %d: DeleteExpired(limit %d) = %d", i, limit, n)
+				}
+				deleted[i] += n
+				if n < limit {
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	t.Logf("deleted per replica: %v", deleted)
+	if total := deleted[0] + deleted[1]; total != expired {
+		t.Errorf("replicas deleted %v = %d tokens, want %d", deleted, total, expired)
+	}
+	var remaining, remainingExpired int
+	if err := dbs[0].pool.QueryRow(t.Context(), `
+		SELECT count(*), count(*) FILTER (WHERE expires_at < $1) FROM tokens`, now).
+		Scan(&remaining, &remainingExpired); err != nil {
+		t.Fatal(err)
+	}
+	if remaining != live || remainingExpired != 0 {
+		t.Errorf("%d tokens left, %d of them expired; want %d live ones", remaining, remainingExpired, live)
+	}
+}
+
+// TestOpenErrorsHideThePassword needs no server: neither a malformed DSN nor
+// a refused connection may echo the password into an error that gets logged.
+func TestOpenErrorsHideThePassword(t *testing.T) {
+	const password = "s3cr3t-pa55"
+	for _, dsn := range []string{
+		"postgres://authsvc:" + password + "@127.0.0.1:1/authsvc?sslmode=disable&connect_timeout=5",
+		"postgres://authsvc:" + password + "@[::1/authsvc",
+		"postgres://authsvc:" + password + "@127.0.0.1:1/authsvc?sslmode=bogus",
+		"host=127.0.0.1 port=1 user=authsvc password=" + password + " sslmode=disable connect_timeout=5",
+		"host=127.0.0.1 port=x password='" + password,
+	} {
+		_, err := Open(t.Context(), dsn)
+		if err == nil {
+			t.Errorf("Open of an unreachable server succeeded")
+			continue
+		}
+		if strings.Contains(err.Error(), password) || strings.Contains(fmt.Sprintf("%+v", err), password) {
+			t.Errorf("Open error quotes the password: %v", err)
+		}
+	}
+}
+
+// TestErrorsHideServerDetail: a failed insert's server error carries a
+// Detail that quotes the row, hash included; nothing in the returned error
+// chain may.
+func TestErrorsHideServerDetail(t *testing.T) {
+	db := openFresh(t)
+	createClient(t, db)
+	tok := newToken("bad-kind", "bogus", "f", now.Add(time.Hour)) // violates the CHECK on kind
+	err := db.CreateTokens(t.Context(), tok)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+		t.Fatalf("CreateTokens of kind bogus: %v, want a check violation", err)
+	}
+	for _, e := range chain(err) {
+		if s := fmt.Sprintf("%v %#v", e, e); strings.Contains(s, tok.Hash) {
+			t.Errorf("error chain quotes the token hash: %s", s)
+		}
+	}
+}
+
+// chain lists err and everything it wraps.
+func chain(err error) []error {
+	if err == nil {
+		return nil
+	}
+	out := []error{err}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		out = append(out, chain(u.Unwrap())...)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, chain(e)...)
+		}
+	}
+	return out
+}
