@@ -46,11 +46,14 @@ if [[ -n ${TEST_POSTGRES_URL:-} ]] && "$PG_BIN/pg_isready" -q -d "$TEST_POSTGRES
 	exit 0
 fi
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/authsvc-pg.XXXXXX")
+# Not $TMPDIR: the postgres user must be able to reach the directory (a
+# TMPDIR under /root is not), and the socket path must stay under ~100 bytes.
+dir=$(mktemp -d "${PG_TMPDIR:-/tmp}/authsvc-pg.XXXXXX")
 mkdir "$dir/sock"
 if [[ $(id -u) -eq 0 ]]; then
 	chown -R "$PG_USER:" "$dir"
 fi
+as_pg test -w "$dir" || die "$PG_USER cannot write to $dir (set PG_TMPDIR)"
 log "cluster directory: $dir (stop with: $0 stop $dir)"
 
 as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -E UTF8 --no-locale \
