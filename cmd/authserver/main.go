@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,6 +86,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"bcrypt_cost", o.bcryptCost)
 	}
 
+	cfg := authserver.Config{
+		Issuer:     o.issuer,
+		AccessTTL:  o.accessTTL,
+		RefreshTTL: o.refreshTTL,
+		BcryptCost: o.bcryptCost,
+		Lockout:    o.lockout,
+	}
+	// Refuse a bad configuration before touching the database.
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+
 	st, err := dbopen.OpenAuth(ctx, o.db)
 	if err != nil {
 		return err
@@ -97,13 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	handler, err := authserver.NewServer(logger, st, authserver.Config{
-		Issuer:     o.issuer,
-		AccessTTL:  o.accessTTL,
-		RefreshTTL: o.refreshTTL,
-		BcryptCost: o.bcryptCost,
-		Lockout:    o.lockout,
-	})
+	handler, err := authserver.NewServer(logger, st, cfg)
 	if err != nil {
 		return err
 	}
@@ -122,9 +129,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
+	// The cleanup loop must be finished before the deferred st.Close runs.
 	cleanupCtx, stopCleanup := context.WithCancel(ctx)
+	var cleanup sync.WaitGroup
+	cleanup.Go(func() { authserver.RunCleanup(cleanupCtx, logger, st, o.cleanupInterval, 1000, time.Now) })
+	defer cleanup.Wait()
 	defer stopCleanup()
-	go authserver.RunCleanup(cleanupCtx, logger, st, o.cleanupInterval, 1000, time.Now)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
