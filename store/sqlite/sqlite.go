@@ -54,10 +54,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		// driver reads everything after '?' as parameters.
 		return nil, fmt.Errorf("open sqlite: %q is not a plain file path", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite: create directory: %w", err)
 	}
 
 	// Pragmas go in the DSN so that every connection the pool opens gets

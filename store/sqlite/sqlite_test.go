@@ -160,3 +160,28 @@ func BenchmarkCreateTokens(b *testing.B) {
 		i++
 	}
 }
+
+func TestRotateRejectsForeignFamily(t *testing.T) {
+	db, _ := open(t)
+	ctx := t.Context()
+	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := db.CreateClient(ctx, store.Client{ID: "web", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	old := store.Token{Hash: "old", Kind: store.RefreshToken, FamilyID: "f1", ClientID: "web", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.CreateTokens(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	stray := store.Token{Hash: "new", Kind: store.RefreshToken, FamilyID: "f2", ClientID: "web", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.RotateRefreshToken(ctx, "old", now, stray); err == nil {
+		t.Fatal("RotateRefreshToken into another family succeeded")
+	}
+	// Nothing happened: the old token is still unrotated.
+	got, err := db.GetToken(ctx, "old")
+	if err != nil || got.Rotated {
+		t.Errorf("GetToken(old) = %+v, %v; want unrotated", got, err)
+	}
+	if _, err := db.GetToken(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetToken(new): %v, want ErrNotFound", err)
+	}
+}

@@ -10,8 +10,8 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-// Token hashes are credentials in all but name (they key the rows a stolen
-// token would match), so no error message here carries one.
+// No error message here carries a token hash: errors end up in logs, and a
+// hash ties a log line to the token it was computed from.
 
 // CreateTokens inserts all tokens in one transaction;
 // store.ErrAlreadyExists, and nothing inserted, if any hash is taken.

@@ -414,8 +414,9 @@ func testDeleteExpired(t *testing.T, s store.AuthStore) {
 
 	var expired, live []store.Token
 	for i := range 25 {
-		// Expired a while or just before now: access tokens of all ages,
-		// and refresh tokens, some of them rotated.
+		// Expired long or just before now: access and refresh tokens, some
+		// of them rotated. (Whether a token that expires exactly at now goes
+		// is left to the backend.)
 		tok := store.Token{
 			Hash:      hashOf(fmt.Sprintf("expired-%d", i)),
 			Kind:      store.AccessToken,
@@ -427,6 +428,9 @@ func testDeleteExpired(t *testing.T, s store.AuthStore) {
 		if i%3 == 0 {
 			tok.Kind = store.RefreshToken
 			tok.Rotated = i%2 == 0
+		}
+		if i == 24 {
+			tok.ExpiresAt = now.Add(-time.Microsecond)
 		}
 		expired = append(expired, tok)
 	}
@@ -444,6 +448,9 @@ func testDeleteExpired(t *testing.T, s store.AuthStore) {
 			// reuse is still detected.
 			tok.Kind = store.RefreshToken
 			tok.Rotated = i == 0
+		}
+		if i == 5 {
+			tok.ExpiresAt = now.Add(time.Microsecond)
 		}
 		live = append(live, tok)
 	}
