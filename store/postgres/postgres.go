@@ -119,19 +119,6 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// querier is what the unexported helpers need: a pgx.Tx inside a
-// transaction, or the pool for a single statement.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-var (
-	_ querier = (*pgxpool.Pool)(nil)
-	_ querier = (pgx.Tx)(nil)
-)
-
 // txOptions pins READ COMMITTED whatever the server's default: the
 // conditional updates below rely on a blocked UPDATE re-checking its WHERE
 // against the row the other transaction committed, where REPEATABLE READ

@@ -240,6 +240,60 @@ func TestRotateAcrossReplicas(t *testing.T) {
 	}
 }
 
+// TestReuseRacesRotation races, on two pools, the legitimate rotation of a
+// family's current refresh token against a reuse of the one before it. The
+// reuse always wins the argument: whichever commits first, the family ends
+// with no token at all (not the rotation's new pair either), and neither
+// side fails with anything but the contract's errors (no deadlock).
+func TestReuseRacesRotation(t *testing.T) {
+	dbs := replicas(t, 2)
+	createClient(t, dbs[0])
+	ctx := t.Context()
+	expires := now.Add(time.Hour)
+	for round := range 30 {
+		family := fmt.Sprintf("family-%d", round)
+		token := func(name string, kind store.TokenKind) store.Token {
+			return newToken(family+name, kind, family, expires)
+		}
+		r1 := token("r1", store.RefreshToken)
+		if err := dbs[0].CreateTokens(ctx, token("a1", store.AccessToken), r1); err != nil {
+			t.Fatalf("CreateTokens: %v", err)
+		}
+		r2 := token("r2", store.RefreshToken)
+		if err := dbs[0].RotateRefreshToken(ctx, r1.Hash, now, token("a2", store.AccessToken), r2); err != nil {
+			t.Fatalf("RotateRefreshToken: %v", err)
+		}
+
+		var rotateErr, reuseErr error
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			<-start
+			rotateErr = dbs[0].RotateRefreshToken(ctx, r2.Hash, now, token("a3", store.AccessToken), token("r3", store.RefreshToken))
+		})
+		wg.Go(func() {
+			<-start
+			reuseErr = dbs[1].RotateRefreshToken(ctx, r1.Hash, now, token("a4", store.AccessToken), token("r4", store.RefreshToken))
+		})
+		close(start)
+		wg.Wait()
+
+		if rotateErr != nil && !errors.Is(rotateErr, store.ErrNotFound) {
+			t.Errorf("round %d: rotation: %v, want nil or ErrNotFound", round, rotateErr)
+		}
+		if !errors.Is(reuseErr, store.ErrTokenReused) {
+			t.Errorf("round %d: reuse: %v, want ErrTokenReused", round, reuseErr)
+		}
+		var left int
+		if err := dbs[0].pool.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE family_id = $1`, family).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Errorf("round %d: %d tokens of the revoked family left", round, left)
+		}
+	}
+}
+
 // TestBeginLoginAcrossReplicas: 20 parallel wrong passwords for one username
 // over two pools get exactly Threshold attempts past the lock.
 func TestBeginLoginAcrossReplicas(t *testing.T) {

@@ -72,8 +72,8 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		if !rotated {
 			return fmt.Errorf("rotate refresh token: expired: %w", store.ErrNotFound)
 		}
-		if err := deleteFamily(ctx, tx, familyID); err != nil {
-			return fmt.Errorf("rotate refresh token: revoke reused family %q: %w", familyID, translate(err))
+		if err := revokeFamily(ctx, tx, familyID); err != nil {
+			return fmt.Errorf("rotate refresh token: revoke reused family %q: %w", familyID, err)
 		}
 		// The revocation must outlive the error we return.
 		if err := tx.Commit(ctx); err != nil {
@@ -115,8 +115,11 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 
 // DeleteFamily removes every token of a family; no error if none exist.
 func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
-	if err := deleteFamily(ctx, db.pool, familyID); err != nil {
-		return fmt.Errorf("delete family %q: %w", familyID, translate(err))
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		return revokeFamily(ctx, tx, familyID)
+	})
+	if err != nil {
+		return fmt.Errorf("delete family %q: %w", familyID, err)
 	}
 	return nil
 }
@@ -211,7 +214,36 @@ func lookupRefreshToken(ctx context.Context, tx pgx.Tx, hash string) (familyID s
 	return familyID, rotated, err
 }
 
-func deleteFamily(ctx context.Context, q querier, familyID string) error {
-	_, err := q.Exec(ctx, `DELETE FROM tokens WHERE family_id = $1`, familyID)
-	return err
+// maxRevokePasses bounds revokeFamily; each further pass needs yet another
+// rotation of the family to commit during the previous one.
+const maxRevokePasses = 10
+
+// revokeFamily deletes every token of familyID, including any that a
+// rotation in flight commits meanwhile, without deadlocking against it.
+//
+// A plain DELETE ... WHERE family_id = $1 gets both wrong under concurrent
+// rotation of a newer refresh token of the family (a reuse racing the
+// legitimate client): the rotation holds its refresh token's row and then
+// deletes the family's access tokens, while the DELETE locks rows in index
+// order, so each can end up waiting for a row the other holds (PostgreSQL
+// aborts one with a deadlock error); and rows the rotation commits after the
+// DELETE's snapshot survive it, leaving the new pair alive. So every pass
+// locks the refresh tokens before the access tokens (each in hash order), as
+// a rotation does, and passes repeat until one finds nothing left.
+func revokeFamily(ctx context.Context, tx pgx.Tx, familyID string) error {
+	for range maxRevokePasses {
+		tag, err := tx.Exec(ctx, `
+			DELETE FROM tokens WHERE hash IN (
+				SELECT hash FROM tokens WHERE family_id = $1
+				ORDER BY kind = 'access_token', hash
+				FOR UPDATE)`,
+			familyID)
+		if err != nil {
+			return translate(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+	}
+	return errors.New("family still growing after repeated revocation passes")
 }
