@@ -23,10 +23,11 @@ import (
 )
 
 // The tests need a PostgreSQL server: TEST_POSTGRES_URL names a database on
-// it whose user may CREATE SCHEMA (.ci/postgres.sh starts one). Every store
-// gets a schema of its own, first on its search_path, dropped afterwards: an
-// empty, unmigrated namespace (goose's version table included) in a few
-// milliseconds, where CREATE DATABASE takes a few hundred.
+// it whose user may CREATE SCHEMA and CREATE DATABASE (.ci/postgres.sh
+// starts one). Every store gets a schema of its own, first on its
+// search_path, dropped afterwards: an empty, unmigrated namespace (goose's
+// version table included) in a few milliseconds, where CREATE DATABASE takes
+// a few hundred.
 const urlEnv = "TEST_POSTGRES_URL"
 
 func adminURL(tb testing.TB) string {
@@ -49,6 +50,29 @@ func freshDSN(tb testing.TB) string {
 		adminExec(tb, admin, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
 	})
 	return withSearchPath(tb, admin, name)
+}
+
+// freshDatabase creates an empty database, dropped (with any connection
+// left to it) when tb ends, and returns a DSN for it. Only the tests that
+// need a whole database use it: production opens one, and its default
+// search_path, where tests otherwise use a schema.
+func freshDatabase(tb testing.TB) string {
+	tb.Helper()
+	admin := adminURL(tb)
+	name := "authsvc_test_" + strings.ToLower(rand.Text()[:12])
+	adminExec(tb, admin, "CREATE DATABASE "+name+" TEMPLATE template0")
+	tb.Cleanup(func() {
+		adminExec(tb, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	if !strings.HasPrefix(admin, "postgres://") && !strings.HasPrefix(admin, "postgresql://") {
+		return admin + " dbname=" + name // the last setting wins
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		tb.Fatalf("%s is not a valid URL", urlEnv)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 func adminExec(tb testing.TB, admin, sql string) {
@@ -109,11 +133,11 @@ func TestItemStore(t *testing.T) {
 	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore { return openFresh(t) })
 }
 
-// TestOpenConcurrently starts two replicas on one empty schema at once: the
-// advisory lock lets one migrate while the other waits, and the second then
-// finds nothing to do instead of failing on tables that exist.
+// TestOpenConcurrently starts two replicas on one empty database at once:
+// the advisory lock lets one migrate while the other waits, and the second
+// then finds nothing to do instead of failing on tables that exist.
 func TestOpenConcurrently(t *testing.T) {
-	dsn := freshDSN(t)
+	dsn := freshDatabase(t)
 	const replicas = 2
 	dbs := make([]*DB, replicas)
 	errs := make([]error, replicas)
