@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -15,10 +16,7 @@ type oauthError struct {
 	code        string
 	description string
 	cause       error
-	// basicChallenge: the client tried HTTP Basic, so a 401 must carry
-	// WWW-Authenticate (RFC 6749 §5.2).
-	basicChallenge bool
-	allow          string // for 405
+	allow       string // for 405
 }
 
 func (e *oauthError) Error() string {
@@ -42,13 +40,8 @@ func errInvalidScope(desc string) *oauthError {
 	return &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: desc}
 }
 
-func errInvalidClient(basic bool) *oauthError {
-	return &oauthError{
-		status:         http.StatusUnauthorized,
-		code:           "invalid_client",
-		description:    "client authentication failed",
-		basicChallenge: basic,
-	}
+func errInvalidClient() *oauthError {
+	return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client authentication failed"}
 }
 
 // handlerFunc is an http.Handler that reports refusals and failures as an
@@ -73,7 +66,11 @@ func (rd renderer) serve(h handlerFunc) http.Handler {
 
 func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oauthError
-	if !errors.As(err, &oe) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody reads this answer.
+		rd.logger.DebugContext(r.Context(), "client went away", "path", r.URL.Path)
+		oe = &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: "request cancelled"}
+	} else if !errors.As(err, &oe) {
 		// Anything unexpected is our fault: log the cause once, show nothing.
 		rd.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		oe = &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "internal error"}
@@ -81,7 +78,9 @@ func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error
 		rd.logger.InfoContext(r.Context(), "request refused", "path", r.URL.Path, "code", oe.code, "cause", oe.cause)
 	}
 	h := w.Header()
-	if oe.status == http.StatusUnauthorized && oe.basicChallenge {
+	// RFC 6749 §5.2 requires the challenge when Basic was tried; RFC 9110
+	// §15.5.2 wants one on every 401, so it is always sent.
+	if oe.status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Basic realm="`+rd.realm+`", charset="UTF-8"`)
 	}
 	if oe.allow != "" {

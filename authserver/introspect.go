@@ -43,6 +43,18 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return nil
 	}
+	// A disabled (or removed) user's tokens stop working at once, not when
+	// they expire.
+	if t.Username != "" {
+		u, err := s.store.GetUser(r.Context(), t.Username)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+			writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+	}
 	resp := map[string]any{
 		"active":     true,
 		"scope":      t.Scope,

@@ -58,7 +58,6 @@ var knownParams = []string{
 // clientCredentials is how a client presented itself.
 type clientCredentials struct {
 	id, secret string
-	basic      bool // via HTTP Basic (client_secret_basic)
 }
 
 // extractClient reads client credentials from HTTP Basic or the body
@@ -71,11 +70,12 @@ func extractClient(r *http.Request, form url.Values) (clientCredentials, error) 
 	}
 	rawID, rawSecret, ok := r.BasicAuth()
 	if !ok {
-		e := errInvalidClient(true)
+		e := errInvalidClient()
 		e.description = "malformed Authorization header; use HTTP Basic"
 		return clientCredentials{}, e
 	}
-	if form.Has("client_secret") {
+	// RFC 6749 §3.2: a parameter sent without a value is omitted.
+	if form.Get("client_secret") != "" {
 		return clientCredentials{}, errInvalidRequest("client credentials sent both in the Authorization header and in the body")
 	}
 	// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic
@@ -83,14 +83,14 @@ func extractClient(r *http.Request, form url.Values) (clientCredentials, error) 
 	id, err1 := url.QueryUnescape(rawID)
 	secret, err2 := url.QueryUnescape(rawSecret)
 	if err1 != nil || err2 != nil {
-		e := errInvalidClient(true)
+		e := errInvalidClient()
 		e.description = "malformed client credentials in the Authorization header"
 		return clientCredentials{}, e
 	}
-	if form.Has("client_id") && form.Get("client_id") != id {
+	if form.Get("client_id") != "" && form.Get("client_id") != id {
 		return clientCredentials{}, errInvalidRequest("client_id in the body does not match the Authorization header")
 	}
-	return clientCredentials{id: id, secret: secret, basic: true}, nil
+	return clientCredentials{id: id, secret: secret}, nil
 }
 
 // authenticateClient authenticates the caller of the token, introspection
@@ -105,17 +105,17 @@ func (s *server) authenticateClient(r *http.Request, form url.Values) (store.Cli
 	}
 	setLogClient(r.Context(), cc.id)
 	if cc.id == "" {
-		return store.Client{}, "", errInvalidClient(cc.basic)
+		return store.Client{}, "", errInvalidClient()
 	}
 	c, err := s.store.GetClient(r.Context(), cc.id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Client{}, "", errInvalidClient(cc.basic)
+		return store.Client{}, "", errInvalidClient()
 	}
 	if err != nil {
 		return store.Client{}, "", fmt.Errorf("load client: %w", err)
 	}
 	if !(clientInfo{c}).VerifyPassword(cc.secret) {
-		return store.Client{}, "", errInvalidClient(cc.basic)
+		return store.Client{}, "", errInvalidClient()
 	}
 	return c, cc.secret, nil
 }

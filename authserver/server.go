@@ -43,6 +43,10 @@ func (c Config) Validate() error {
 		// RFC 8414 §2: an https URL without query or fragment; http is
 		// tolerated for local runs.
 		errs = append(errs, fmt.Errorf("issuer %q: want an http(s) URL without query or fragment", c.Issuer))
+	} else if strings.Trim(u.Path, "/") != "" {
+		// RFC 8414 §3.1 would put the metadata at a path-specific
+		// well-known URL, which this server does not serve.
+		errs = append(errs, fmt.Errorf("issuer %q: must not have a path", c.Issuer))
 	}
 	// go-oauth2 treats a zero lifetime as "never expires": refuse it.
 	if c.AccessTTL <= 0 {

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
@@ -50,11 +52,16 @@ type countingStore struct {
 	store.AuthStore
 	beginLogins   atomic.Int64
 	failGetClient atomic.Bool
+	onBeginLogin  func() // runs after BeginLogin; not concurrency-safe to change mid-test
 }
 
 func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (bool, error) {
 	s.beginLogins.Add(1)
-	return s.AuthStore.BeginLogin(ctx, u, now, p)
+	ok, err := s.AuthStore.BeginLogin(ctx, u, now, p)
+	if s.onBeginLogin != nil {
+		s.onBeginLogin()
+	}
+	return ok, err
 }
 
 func (s *countingStore) GetClient(ctx context.Context, id string) (store.Client, error) {
@@ -237,10 +244,10 @@ func TestTokenErrors(t *testing.T) {
 	}{
 		{"unknown client basic", basic("nobody", "x"), pw(), 401, "invalid_client", true},
 		{"wrong secret basic", basic("conf", "wrong"), pw(), 401, "invalid_client", true},
-		{"wrong secret post", "", pw("client_id", "conf", "client_secret", "wrong"), 401, "invalid_client", false},
-		{"no client at all", "", pw(), 401, "invalid_client", false},
-		{"confidential client without secret", "", pw("client_id", "conf"), 401, "invalid_client", false},
-		{"public client with a secret", "", pw("client_id", "pub", "client_secret", "anything"), 401, "invalid_client", false},
+		{"wrong secret post", "", pw("client_id", "conf", "client_secret", "wrong"), 401, "invalid_client", true},
+		{"no client at all", "", pw(), 401, "invalid_client", true},
+		{"confidential client without secret", "", pw("client_id", "conf"), 401, "invalid_client", true},
+		{"public client with a secret", "", pw("client_id", "pub", "client_secret", "anything"), 401, "invalid_client", true},
 		{"basic and post at once", basic("conf", confSecret), pw("client_secret", confSecret), 400, "invalid_request", false},
 		{"basic id differs from body id", basic("conf", confSecret), pw("client_id", "ro"), 400, "invalid_request", false},
 		{"secret not form-decoded", "Basic " + base64.StdEncoding.EncodeToString([]byte("conf:"+confSecret)), pw(), 401, "invalid_client", true},
@@ -251,6 +258,7 @@ func TestTokenErrors(t *testing.T) {
 		{"public client credentials", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"pub"}}, 400, "unauthorized_client", false},
 		{"wrong password", basic("conf", confSecret), pw("password", "nope"), 400, "invalid_grant", false},
 		{"missing password", basic("conf", confSecret), url.Values{"grant_type": {"password"}, "username": {"alice"}}, 400, "invalid_request", false},
+		{"empty password is omitted (§3.2)", basic("conf", confSecret), pw("password", ""), 400, "invalid_request", false},
 		{"scope outside client", basic("ro", roSecret), pw("scope", "items:write"), 400, "invalid_scope", false},
 		{"malformed scope", basic("conf", confSecret), pw("scope", "items:read \"x"), 400, "invalid_scope", false},
 		{"refresh without token", basic("conf", confSecret), url.Values{"grant_type": {"refresh_token"}}, 400, "invalid_request", false},
@@ -365,6 +373,63 @@ func TestPasswordGrantSuccess(t *testing.T) {
 	}
 }
 
+func TestEmptyParametersAreOmitted(t *testing.T) {
+	e := newEnv(t)
+	// RFC 6749 §3.2: an empty client_secret next to Basic is no second method.
+	r := e.token(basic("conf", confSecret), url.Values{"grant_type": {"client_credentials"}, "client_secret": {""}, "client_id": {""}})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	// An empty password is a malformed request, not a failed login.
+	for i := 0; i < 6; i++ {
+		expectError(t, e.login("conf", confSecret, "alice", "", ""), 400, "invalid_request")
+	}
+	if e.st.beginLogins.Load() != 0 {
+		t.Fatal("an empty password counted as a login attempt")
+	}
+}
+
+func TestDisabledUserTokensInactive(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	u, err := e.st.GetUser(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := e.st.UpdateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if e.active(at) || e.active(rt) {
+		t.Fatal("a disabled user's tokens still introspect active")
+	}
+}
+
+func TestRehashAtConfiguredCost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, err := e.st.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.PasswordHash, err = bcrypt.GenerateFromPassword([]byte(alicePass), handlerCost+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	e.mustLogin()
+	u, err = e.st.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost(u.PasswordHash); cost != handlerCost {
+		t.Fatalf("hash cost after login = %d, want %d", cost, handlerCost)
+	}
+	e.mustLogin() // the new hash verifies
+}
+
 func TestClientCredentials(t *testing.T) {
 	e := newEnv(t)
 	r := e.token(basic("conf", confSecret), url.Values{"grant_type": {"client_credentials"}, "scope": {"items:read"}})
@@ -415,6 +480,29 @@ func TestLockout(t *testing.T) {
 	}
 	if r := e.login("conf", confSecret, "alice", alicePass, ""); r.status != 200 {
 		t.Fatalf("after 4 failures: %d %s", r.status, r.raw)
+	}
+}
+
+// A client hanging up while its correct password is being checked must not
+// leave the attempt counted as a failure (nor earn a 500).
+func TestHangUpDuringLoginIsNotAFailure(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 6; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		e.st.onBeginLogin = cancel
+		f := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}}
+		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(f.Encode())).WithContext(ctx)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", basic("conf", confSecret))
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code == http.StatusInternalServerError {
+			t.Fatalf("hang-up answered 500: %s", rec.Body)
+		}
+	}
+	e.st.onBeginLogin = nil
+	if r := e.login("conf", confSecret, "alice", alicePass, ""); r.status != 200 {
+		t.Fatalf("after hang-ups: %d %s", r.status, r.raw)
 	}
 }
 
@@ -666,6 +754,9 @@ func TestDatabaseHoldsNoUsableSecret(t *testing.T) {
 }
 
 func TestConfigValidateReportsAll(t *testing.T) {
+	if err := (authserver.Config{Issuer: "https://a.test/tenant"}).Validate(); err == nil || !strings.Contains(err.Error(), "path") {
+		t.Errorf("issuer with a path: %v", err)
+	}
 	err := authserver.Config{Issuer: "ftp://x?y", BcryptCost: 99}.Validate()
 	if err == nil {
 		t.Fatal("want errors")

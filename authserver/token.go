@@ -46,7 +46,10 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		return &oauthError{status: http.StatusBadRequest, code: "unauthorized_client", description: "this client may not use this grant type"}
 	}
 
-	ctx := withRequestState(r.Context(), &requestState{client: &client})
+	// From here on the request changes state (login counters, tokens): a
+	// client that hangs up must not leave it half done, e.g. a correct
+	// login counted as a failure.
+	ctx := withRequestState(context.WithoutCancel(r.Context()), &requestState{client: &client})
 	var ti oauth2.TokenInfo
 	switch grant {
 	case GrantPassword:
@@ -77,7 +80,7 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 // requires.
 func (s *server) passwordGrant(ctx context.Context, r *http.Request, form url.Values, client store.Client, secret string) (oauth2.TokenInfo, error) {
 	username, password := form.Get("username"), form.Get("password")
-	if username == "" || !form.Has("password") {
+	if username == "" || password == "" {
 		return nil, errInvalidRequest("username and password are required")
 	}
 	if len(username) > maxUsernameBytes {
@@ -129,6 +132,17 @@ func (s *server) checkPassword(ctx context.Context, username, password string) e
 	}
 	if err := s.store.LoginSucceeded(ctx, username); err != nil {
 		return fmt.Errorf("reset login failures: %w", err)
+	}
+	// A hash made at another cost (an older setting, an imported hash) is
+	// redone at the configured one, so every user's check costs what the
+	// dummy comparison for unknown names costs.
+	if cost, err := bcrypt.Cost(user.PasswordHash); err == nil && cost != s.cfg.BcryptCost {
+		if h, err := HashPassword(password, s.cfg.BcryptCost); err == nil {
+			user.PasswordHash, user.UpdatedAt = h, s.now()
+			if err := s.store.UpdateUser(ctx, user); err != nil {
+				s.logger.WarnContext(ctx, "rehash password", "username", username, "err", err)
+			}
+		}
 	}
 	return nil
 }

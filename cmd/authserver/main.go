@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
@@ -110,6 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
+	warnOtherCosts(ctx, logger, st, o.bcryptCost)
+
 	handler, err := authserver.NewServer(logger, st, cfg)
 	if err != nil {
 		return err
@@ -162,4 +166,25 @@ func bootstrap(ctx context.Context, logger *slog.Logger, st store.AuthStore, pat
 	}
 	defer f.Close()
 	return authserver.Bootstrap(ctx, logger, st, f, cost)
+}
+
+// warnOtherCosts: the dummy comparison for unknown usernames runs at the
+// configured cost, so a user whose hash has another cost can be told apart
+// by timing until their next login rehashes it.
+func warnOtherCosts(ctx context.Context, logger *slog.Logger, st store.Users, cost int) {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		logger.Warn("could not check password hash costs", "err", err)
+		return
+	}
+	n := 0
+	for _, u := range users {
+		if c, err := bcrypt.Cost(u.PasswordHash); err == nil && c != cost {
+			n++
+		}
+	}
+	if n > 0 {
+		logger.Warn("some password hashes use another bcrypt cost; they are rehashed at their next login, and until then login timing can tell these users from unknown names",
+			"users", n, "bcrypt_cost", cost)
+	}
 }

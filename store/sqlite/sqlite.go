@@ -58,6 +58,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite: create directory: %w", err)
 	}
 
+	// The file holds password hashes: create it readable by its owner only
+	// (SQLite gives the -wal and -shm files the same mode). An existing
+	// file keeps the mode its administrator chose.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	f.Close()
+
 	// Pragmas go in the DSN so that every connection the pool opens gets
 	// them, not only the first. _txlock=immediate makes BEGIN take the write
 	// lock at once: a deferred transaction that reads and then writes can
