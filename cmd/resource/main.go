@@ -1,0 +1,213 @@
+// Command resource runs the protected resource service: per-owner items
+// behind bearer tokens that the authorization server vouches for through
+// RFC 7662 introspection.
+//
+// Settings come from flags, then RESOURCE_* environment variables, then the
+// optional -config YAML file, then defaults. The introspection client's
+// secret is never a flag (it would show in ps): it comes from
+// RESOURCE_CLIENT_SECRET or the file named by RESOURCE_CLIENT_SECRET_FILE.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/example/authsvc/cmd/internal/cliconf"
+	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/resource"
+)
+
+const envPrefix = "RESOURCE_"
+
+// Environment variables read directly rather than through a flag.
+const (
+	envClientSecret     = envPrefix + "CLIENT_SECRET"
+	envClientSecretFile = envPrefix + "CLIENT_SECRET_FILE"
+)
+
+// shutdownTimeout bounds how long in-flight requests may finish after a
+// signal.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "resource: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// config is every setting of the service.
+type config struct {
+	Addr              string
+	DB                string
+	IntrospectURL     string
+	ClientID          string
+	ClientSecret      string
+	CacheTTL          time.Duration
+	IntrospectTimeout time.Duration
+}
+
+// Validate reports every problem at once.
+func (c config) Validate() error {
+	var problems []error
+	if c.Addr == "" {
+		problems = append(problems, errors.New("-addr (RESOURCE_ADDR) is empty"))
+	}
+	if c.DB == "" {
+		problems = append(problems, errors.New("-db (RESOURCE_DB) is empty"))
+	}
+	if u, err := url.Parse(c.IntrospectURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, fmt.Errorf("-introspect-url (RESOURCE_INTROSPECT_URL) %q is not an absolute http(s) URL", c.IntrospectURL))
+	}
+	if c.ClientID == "" {
+		problems = append(problems, errors.New("no client id: set -client-id or RESOURCE_CLIENT_ID to this service's client at the authorization server"))
+	}
+	if c.ClientSecret == "" {
+		problems = append(problems, fmt.Errorf("no client secret: set %s or %s (a file holding the secret)", envClientSecret, envClientSecretFile))
+	}
+	if c.CacheTTL < 0 {
+		problems = append(problems, fmt.Errorf("-cache-ttl (RESOURCE_CACHE_TTL) %s is negative; 0 disables the cache", c.CacheTTL))
+	}
+	if c.IntrospectTimeout <= 0 {
+		problems = append(problems, fmt.Errorf("-introspect-timeout (RESOURCE_INTROSPECT_TIMEOUT) %s must be positive", c.IntrospectTimeout))
+	}
+	return errors.Join(problems...)
+}
+
+// parseConfig reads flags, environment and config file. A -h answers
+// flag.ErrHelp after printing the usage.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address (RESOURCE_ADDR)")
+	fs.StringVar(&cfg.DB, "db", "sqlite:data/items.db", "item store: sqlite:PATH or postgres://... (RESOURCE_DB)")
+	fs.StringVar(&cfg.IntrospectURL, "introspect-url", "http://localhost:9096/introspect", "the authorization server's RFC 7662 endpoint (RESOURCE_INTROSPECT_URL)")
+	fs.StringVar(&cfg.ClientID, "client-id", "", "this service's client id at the authorization server (RESOURCE_CLIENT_ID); the secret comes from "+envClientSecret+" or "+envClientSecretFile)
+	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
+	fs.DurationVar(&cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
+	fs.String(cliconf.ConfigFlag, "", "optional YAML file of flag-name keys (RESOURCE_CONFIG)")
+	if err := cliconf.Parse(fs, args[1:], getenv, envPrefix); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	secret, err := clientSecret(getenv)
+	if err != nil {
+		return config{}, err
+	}
+	cfg.ClientSecret = secret
+	if err := cfg.Validate(); err != nil {
+		return config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// clientSecret reads the secret from the environment or from a file (a
+// mounted secret, typically ending in a newline).
+func clientSecret(getenv func(string) string) (string, error) {
+	secret, file := getenv(envClientSecret), getenv(envClientSecretFile)
+	switch {
+	case secret != "" && file != "":
+		return "", fmt.Errorf("set only one of %s and %s", envClientSecret, envClientSecretFile)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", envClientSecretFile, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	default:
+		return secret, nil
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	mode := getenv("GIN_MODE")
+	if mode == "" {
+		mode = gin.ReleaseMode
+	}
+	gin.SetMode(mode)
+
+	items, err := dbopen.OpenItems(ctx, cfg.DB)
+	if err != nil {
+		return fmt.Errorf("open item store: %w", err)
+	}
+	defer func() {
+		if err := items.Close(); err != nil {
+			logger.Error("close item store", "err", err)
+		}
+	}()
+
+	client, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
+		URL:          cfg.IntrospectURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Timeout:      cfg.IntrospectTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("introspection client: %w", err)
+	}
+	introspector := resource.NewCache(client, resource.CacheConfig{TTL: cfg.CacheTTL})
+
+	srv := &http.Server{
+		Handler:           resource.NewServer(logger, items, introspector),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// Tests start on :0 and read the address from this line.
+	logger.Info("listening", "addr", ln.Addr().String(), "introspect_url", cfg.IntrospectURL,
+		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down")
+	// The run context is done; shutdown gets a fresh one.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
