@@ -1,0 +1,228 @@
+package main
+
+// End-to-end: the real authorization server handler and the real resource
+// service, talking HTTP through the real introspection client and cache, as
+// separate deployments would.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/resource"
+	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/sqlite"
+)
+
+type e2e struct {
+	t     *testing.T
+	auth  *httptest.Server
+	items *httptest.Server
+	mu    sync.Mutex
+	now   time.Time
+}
+
+func (e *e2e) clock() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }
+func (e *e2e) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(d)
+}
+
+func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
+	t.Helper()
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+
+	authDB, err := sqlite.Open(ctx, filepath.Join(dir, "auth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { authDB.Close() })
+	const cost = 4
+	for _, u := range []string{"alice", "bob"} {
+		h, err := authserver.HashPassword(u+"-pw", cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := authDB.CreateUser(ctx, store.User{Username: u, PasswordHash: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []store.Client{
+		{ID: "app", SecretHash: authserver.HashClientSecret("app-secret"), GrantTypes: []string{"password", "refresh_token", "client_credentials"}, Scopes: []string{"items:read", "items:write"}},
+		// A client whose id equals a username: it must never see alice's items.
+		{ID: "alice", SecretHash: authserver.HashClientSecret("alice-client-secret"), GrantTypes: []string{"client_credentials"}, Scopes: []string{"items:read", "items:write"}},
+		{ID: "rs", SecretHash: authserver.HashClientSecret("rs-secret"), GrantTypes: []string{"client_credentials"}, Introspect: true},
+	} {
+		if err := authDB.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &e2e{t: t, now: time.Now()}
+	authHandler, err := authserver.NewServer(logger, authDB, authserver.Config{
+		Issuer: "http://auth.test", AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, BcryptCost: cost,
+		Lockout: store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.auth = httptest.NewServer(authHandler)
+	t.Cleanup(e.auth.Close)
+
+	itemsDB, err := sqlite.Open(ctx, filepath.Join(dir, "items.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { itemsDB.Close() })
+	ic, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
+		URL: e.auth.URL + "/introspect", ClientID: "rs", ClientSecret: "rs-secret", Timeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := resource.NewCache(ic, resource.CacheConfig{TTL: cacheTTL, Now: e.clock})
+	e.items = httptest.NewServer(resource.NewServer(logger, itemsDB, cache))
+	t.Cleanup(e.items.Close)
+	return e
+}
+
+func (e *e2e) post(path string, form url.Values, user, pass string) map[string]any {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.auth.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("%s: %d %v", path, resp.StatusCode, m)
+	}
+	return m
+}
+
+func (e *e2e) login(user string) (access, refresh string) {
+	e.t.Helper()
+	m := e.post("/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {user + "-pw"}}, "app", "app-secret")
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+func (e *e2e) call(method, path, token, body string) (int, http.Header, string) {
+	e.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, e.items.URL+path, r)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = io.Copy(&buf, resp.Body)
+	return resp.StatusCode, resp.Header, buf.String()
+}
+
+func TestEndToEndItems(t *testing.T) {
+	e := newE2E(t, 0)
+	alice, aliceRefresh := e.login("alice")
+	bob, _ := e.login("bob")
+
+	status, hdr, body := e.call("POST", "/items", alice, `{"name":"apple"}`)
+	if status != 201 || hdr.Get("Location") == "" {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var item struct{ ID, Name string }
+	if err := json.Unmarshal([]byte(body), &item); err != nil || item.Name != "apple" {
+		t.Fatalf("item %s: %v", body, err)
+	}
+	if status, _, body = e.call("GET", "/items", alice, ""); status != 200 || !strings.Contains(body, "apple") {
+		t.Fatalf("alice list: %d %s", status, body)
+	}
+	// Bob sees none of alice's items; her item is 404 to him, like a missing one.
+	if status, _, body = e.call("GET", "/items", bob, ""); status != 200 || strings.Contains(body, "apple") {
+		t.Fatalf("bob list: %d %s", status, body)
+	}
+	if status, _, _ = e.call("GET", "/items/"+item.ID, bob, ""); status != 404 {
+		t.Fatalf("bob get alice's item: %d", status)
+	}
+	if status, _, _ = e.call("DELETE", "/items/"+item.ID, bob, ""); status != 404 {
+		t.Fatalf("bob delete alice's item: %d", status)
+	}
+	// A client named "alice" is another owner than the user alice.
+	cc := e.post("/token", url.Values{"grant_type": {"client_credentials"}}, "alice", "alice-client-secret")["access_token"].(string)
+	if status, _, body = e.call("GET", "/items", cc, ""); status != 200 || strings.Contains(body, "apple") {
+		t.Fatalf("client alice list: %d %s", status, body)
+	}
+	// A refresh token is not a bearer token.
+	if status, hdr, _ = e.call("GET", "/items", aliceRefresh, ""); status != 401 || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("refresh token as bearer: %d %v", status, hdr)
+	}
+	if status, _, _ = e.call("DELETE", "/items/"+item.ID, alice, ""); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	if status, _, _ = e.call("GET", "/items/"+item.ID, alice, ""); status != 404 {
+		t.Fatalf("get deleted: %d", status)
+	}
+
+	// Revoke the grant: the access token stops working (no cache here).
+	e.post("/revoke", url.Values{"token": {aliceRefresh}}, "app", "app-secret")
+	if status, hdr, _ = e.call("GET", "/items", alice, ""); status != 401 || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("after revocation: %d %v", status, hdr)
+	}
+	// No token: a bare challenge.
+	if status, hdr, _ = e.call("GET", "/items", "", ""); status != 401 || hdr.Get("WWW-Authenticate") != `Bearer realm="items"` {
+		t.Fatalf("no token: %d %v", status, hdr)
+	}
+}
+
+func TestEndToEndRevocationVisibleAfterCacheTTL(t *testing.T) {
+	e := newE2E(t, 10*time.Second)
+	alice, refresh := e.login("alice")
+	if status, _, _ := e.call("GET", "/items", alice, ""); status != 200 {
+		t.Fatal(status)
+	}
+	e.post("/revoke", url.Values{"token": {refresh}}, "app", "app-secret")
+	// Within the TTL the cached answer still serves (the documented trade-off)...
+	if status, _, _ := e.call("GET", "/items", alice, ""); status != 200 {
+		t.Fatalf("within TTL: %d", status)
+	}
+	// ...and after it, the revocation is seen.
+	e.advance(11 * time.Second)
+	if status, _, _ := e.call("GET", "/items", alice, ""); status != 401 {
+		t.Fatalf("after TTL: %d", status)
+	}
+}
+
+func TestEndToEndAuthServerDown(t *testing.T) {
+	e := newE2E(t, 0)
+	alice, _ := e.login("alice")
+	e.auth.Close()
+	status, hdr, body := e.call("GET", "/items", alice, "")
+	if status != 503 || hdr.Get("Retry-After") == "" {
+		t.Fatalf("authorization server down: %d %v %s", status, hdr, body)
+	}
+}
