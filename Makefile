@@ -2,13 +2,13 @@
 # `make test`, and the Dockerfile builds with the same `go build` line as
 # `make build`, so none of them can drift from the others.
 GO      ?= go
-GOFLAGS ?= -trimpath
+BUILDFLAGS ?= -trimpath
 LDFLAGS ?= -s -w
 
 .PHONY: build run test bench clean
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags='$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -ldflags='$(LDFLAGS)' -o bin/ ./cmd/...
 
 # Both services on the embedded SQLite default, with the demo users and
 # clients (configs/demo-bootstrap.yaml; demo-only credentials).

@@ -45,6 +45,9 @@ const shutdownTimeout = 10 * time.Second
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed; nothing failed
+		}
 		fmt.Fprintf(os.Stderr, "resource: %v\n", err)
 		os.Exit(1)
 	}
