@@ -36,6 +36,7 @@ Commands:
   user passwd NAME     set a user's password (read the same way)
   user disable NAME    refuse the user's logins
   user enable NAME     allow them again
+  user unlock NAME     clear failed logins and any lockout of NAME
   user list            username, disabled, created
   client add ID -grants G[,G...] [-scopes "S S..."] [-public] [-introspect] [-secret-stdin]
                        create a client; grants: password, client_credentials,
@@ -130,7 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch rest[0] {
 	case "user":
 		if len(rest) < 2 {
-			return usageError{errors.New("user: missing subcommand (add, passwd, disable, enable, list)")}
+			return usageError{errors.New("user: missing subcommand (add, passwd, disable, enable, unlock, list)")}
 		}
 		switch rest[1] {
 		case "add":
@@ -141,6 +142,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return c.userSetDisabled(ctx, rest[2:], true)
 		case "enable":
 			return c.userSetDisabled(ctx, rest[2:], false)
+		case "unlock":
+			return c.userUnlock(ctx, rest[2:])
 		case "list":
 			return c.userList(ctx, rest[2:])
 		}
@@ -275,6 +278,26 @@ func (c *cli) userPasswd(ctx context.Context, args []string) error {
 			return fmt.Errorf("update user %q: %w", name, err)
 		}
 		fmt.Fprintf(c.stderr, "password of user %q changed\n", name)
+		return nil
+	})
+}
+
+// userUnlock clears a username's login failures and lockout, for a user
+// locked out by someone guessing at their name.
+func (c *cli) userUnlock(ctx context.Context, args []string) error {
+	pos, err := parseCommand(newFlagSet("authctl user unlock"), args, c.stderr, "NAME")
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	return c.withStore(ctx, func(st store.AuthStore) error {
+		if _, err := getUser(ctx, st, name); err != nil {
+			return err
+		}
+		if err := st.LoginSucceeded(ctx, name); err != nil {
+			return fmt.Errorf("unlock user %q: %w", name, err)
+		}
+		fmt.Fprintf(c.stderr, "user %q unlocked\n", name)
 		return nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -399,5 +400,31 @@ func TestReadLine(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("readLine(%.20q) = %.20q, %v; want %.20q, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+func TestUserUnlock(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustRun(t, "alice-password\n", "user", "add", "alice")
+	policy := store.LoginPolicy{Threshold: 2, Lockout: time.Hour, MaxLockout: time.Hour}
+	now := time.Now()
+	func() {
+		st := e.store(t)
+		for i := 0; i < 2; i++ {
+			if _, err := st.BeginLogin(context.Background(), "alice", now, policy); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, _ := st.BeginLogin(context.Background(), "alice", now, policy); ok {
+			t.Fatal("alice should be locked")
+		}
+		st.Close()
+	}()
+	e.mustRun(t, "", "user", "unlock", "alice")
+	if ok, err := e.store(t).BeginLogin(context.Background(), "alice", now, policy); err != nil || !ok {
+		t.Fatalf("after unlock: allowed=%v err=%v", ok, err)
+	}
+	if r := e.run(t, "", "user", "unlock", "nobody"); r.code != 1 || !strings.Contains(r.msg, `"nobody" not found`) {
+		t.Fatalf("unknown user: %+v", r)
 	}
 }
