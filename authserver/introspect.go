@@ -12,24 +12,34 @@ import (
 	"github.com/example/authsvc/store"
 )
 
+// readTokenRequest reads what introspection (RFC 7662 §2.1) and revocation
+// (RFC 7009 §2.1) requests share: an authenticated client and a token.
+func (s *server) readTokenRequest(w http.ResponseWriter, r *http.Request) (store.Client, string, error) {
+	form, err := readForm(w, r)
+	if err != nil {
+		return store.Client{}, "", err
+	}
+	client, _, err := s.authenticateClient(r, form)
+	if err != nil {
+		return store.Client{}, "", err
+	}
+	token := form.Get("token")
+	if token == "" {
+		return store.Client{}, "", errInvalidRequest("missing token")
+	}
+	return client, token, nil
+}
+
 // handleIntrospect is RFC 7662. Only clients with the introspection
 // permission may ask; every token that is not usable right now (unknown,
 // malformed, expired, rotated, revoked) gets exactly {"active":false}.
 func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
-	form, err := readForm(w, r)
-	if err != nil {
-		return err
-	}
-	client, _, err := s.authenticateClient(r, form)
+	client, token, err := s.readTokenRequest(w, r)
 	if err != nil {
 		return err
 	}
 	if !client.Introspect || client.Public() {
 		return &oauthError{status: http.StatusForbidden, code: "unauthorized_client", description: "this client may not introspect tokens"}
-	}
-	token := form.Get("token")
-	if token == "" {
-		return errInvalidRequest("missing token")
 	}
 	t, err := s.store.GetToken(r.Context(), TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
@@ -81,17 +91,9 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 // caller's own tokens are affected. Revoking a refresh token ends its whole
 // grant, access tokens included.
 func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
-	form, err := readForm(w, r)
+	client, token, err := s.readTokenRequest(w, r)
 	if err != nil {
 		return err
-	}
-	client, _, err := s.authenticateClient(r, form)
-	if err != nil {
-		return err
-	}
-	token := form.Get("token")
-	if token == "" {
-		return errInvalidRequest("missing token")
 	}
 	// token_type_hint is only an optimization (§2.1); one lookup by hash
 	// finds either kind, so it is ignored.
