@@ -133,8 +133,17 @@ func bearerToken(r *http.Request) (string, error) {
 	if !isB64token(token) {
 		return "", errInvalidRequest("the bearer token is malformed")
 	}
+	// Our authorization server issues 43-character tokens. A huge one can
+	// never be valid: refuse it here rather than forward it (the
+	// authorization server would answer 413, which reads as an outage).
+	if len(token) > maxTokenBytes {
+		return "", errInvalidToken(errors.New("token longer than any issued"))
+	}
 	return token, nil
 }
+
+// maxTokenBytes bounds a bearer token worth asking the authorization server about.
+const maxTokenBytes = 1024
 
 // formHasAccessToken reports whether a form-encoded body carries
 // access_token. Only such bodies are parsed; item bodies are JSON.

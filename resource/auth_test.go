@@ -58,6 +58,7 @@ func TestBearerChallenges(t *testing.T) {
 			invalidRequest("the bearer token is malformed"), "invalid_request"},
 		{"token with a bad character", request{path: "/items", token: "alice,rw"}, 400,
 			invalidRequest("the bearer token is malformed"), "invalid_request"},
+		{"token longer than any issued", request{path: "/items", token: strings.Repeat("a", 70<<10)}, 401, invalidToken, "invalid_token"},
 		{"padding only", request{path: "/items", token: "=="}, 400,
 			invalidRequest("the bearer token is malformed"), "invalid_request"},
 		{"padding in the middle", request{path: "/items", token: "ab=cd"}, 400,
@@ -181,5 +182,18 @@ func TestB64token(t *testing.T) {
 		if got := isB64token(s); got != want {
 			t.Errorf("isB64token(%q) = %v", s, got)
 		}
+	}
+}
+
+// A token longer than any the authorization server issues is refused here:
+// forwarded, it would draw a 413 that reads as an outage (503).
+func TestOversizedTokenNotForwarded(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	rec := e.do(request{path: "/items", token: strings.Repeat("a", 70<<10)})
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("got %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	if n := e.as.calls.Load(); n != 0 {
+		t.Fatalf("%d introspection calls for an oversized token", n)
 	}
 }

@@ -118,8 +118,9 @@ type IntrospectionClient struct {
 func NewIntrospectionClient(cfg IntrospectionClientConfig) (*IntrospectionClient, error) {
 	var problems []error
 	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		problems = append(problems, fmt.Errorf("introspection URL %q is not an absolute http(s) URL", cfg.URL))
+	// Never echo the URL: userinfo in it would be a password.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		problems = append(problems, errors.New("introspection URL is not an absolute http(s) URL without userinfo (credentials go in the client id and secret)"))
 	}
 	if cfg.ClientID == "" {
 		problems = append(problems, errors.New("introspection client id is empty"))

@@ -26,7 +26,7 @@ if [[ -z ${TEST_POSTGRES_URL:-} && -x ${PG_BIN:-/usr/lib/postgresql/15/bin}/init
 	eval "$pg_line"
 	pg_dir=$(sed -n 's/^postgres.sh: cluster directory: \([^ ]*\).*/\1/p' "$pg_err" | head -1)
 	rm -f "$pg_err"
-	trap '[[ -n $pg_dir ]] && .ci/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
+	trap '[[ -n $pg_dir ]] && { .ci/postgres.sh stop "$pg_dir" >/dev/null 2>&1; rm -rf "$pg_dir"; } || true' EXIT
 fi
 if [[ -z ${TEST_POSTGRES_URL:-} && -n ${CI:-} ]]; then
 	echo "CI must run the PostgreSQL tests, but no cluster is available" >&2

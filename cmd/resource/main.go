@@ -73,8 +73,9 @@ func (c config) Validate() error {
 	if c.DB == "" {
 		problems = append(problems, errors.New("-db (RESOURCE_DB) is empty"))
 	}
-	if u, err := url.Parse(c.IntrospectURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		problems = append(problems, fmt.Errorf("-introspect-url (RESOURCE_INTROSPECT_URL) %q is not an absolute http(s) URL", c.IntrospectURL))
+	// Never echo the URL: userinfo in it would be a password.
+	if u, err := url.Parse(c.IntrospectURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		problems = append(problems, errors.New("-introspect-url (RESOURCE_INTROSPECT_URL) is not an absolute http(s) URL without userinfo (credentials go in the client id and secret)"))
 	}
 	if c.ClientID == "" {
 		problems = append(problems, errors.New("no client id: set -client-id or RESOURCE_CLIENT_ID to this service's client at the authorization server"))
@@ -154,8 +155,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
 	mode := getenv("GIN_MODE")
-	if mode == "" {
+	switch mode {
+	case "":
 		mode = gin.ReleaseMode
+	case gin.DebugMode, gin.ReleaseMode, gin.TestMode:
+	default:
+		// gin.SetMode would panic on it.
+		return fmt.Errorf("GIN_MODE %q: want %s, %s or %s", mode, gin.DebugMode, gin.ReleaseMode, gin.TestMode)
 	}
 	gin.SetMode(mode)
 

@@ -198,6 +198,11 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"bad values", []string{"-cache-ttl", "-1s", "-introspect-url", "localhost:9096"},
 			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_INTROSPECT_TIMEOUT": "0s"},
 			[]string{"-cache-ttl", "-introspect-url", "-introspect-timeout"}},
+		{"password in the introspection URL", []string{"-introspect-url", "http://u:hunter2@localhost:9096/introspect"},
+			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x"},
+			[]string{"-introspect-url", "without userinfo"}},
+		{"unknown gin mode", nil, map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "GIN_MODE": "prod"},
+			[]string{"GIN_MODE"}},
 		{"unparsable env", nil, map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_CACHE_TTL": "soon"},
 			[]string{"RESOURCE_CACHE_TTL"}},
 		{"secret as a flag", []string{"-client-secret", "x"}, map[string]string{"RESOURCE_CLIENT_ID": "r"},
@@ -218,6 +223,9 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
+			}
+			if strings.Contains(err.Error()+stderr.String(), "hunter2") {
+				t.Errorf("a password was echoed: %v\n%s", err, stderr.String())
 			}
 			if strings.Contains(stderr.String(), "listening") {
 				t.Errorf("it listened:\n%s", stderr.String())
