@@ -6,7 +6,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -23,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/example/authsvc/store/postgres/pgtest"
 )
 
 const (
@@ -54,11 +53,7 @@ clients:
 `, replicaAlicePassword, replicaCarolPassword, replicaClientID, replicaClientSecret, replicaIntrospectID, replicaIntrospectSec)
 
 func TestReplicasShareState(t *testing.T) {
-	admin := os.Getenv("TEST_POSTGRES_URL")
-	if admin == "" {
-		t.Skip(`TEST_POSTGRES_URL is not set; to run the multi-replica test: eval "$(.ci/postgres.sh)"`)
-	}
-	dsn := replicaFreshDatabase(t, admin)
+	dsn := pgtest.FreshDatabase(t, "authsvc_replicas_")
 	binary := replicaBuild(t)
 	bootstrap := filepath.Join(t.TempDir(), "bootstrap.yaml")
 	if err := os.WriteFile(bootstrap, []byte(replicaBootstrapYAML), 0o600); err != nil {
@@ -150,35 +145,6 @@ func TestReplicasShareState(t *testing.T) {
 			}
 		}
 	})
-}
-
-// replicaFreshDatabase creates an empty database on the TEST_POSTGRES_URL
-// server, dropped when the test ends, and returns its URL.
-func replicaFreshDatabase(t *testing.T, admin string) string {
-	t.Helper()
-	name := "authsvc_replicas_" + strings.ToLower(rand.Text()[:12])
-	replicaAdminExec(t, admin, "CREATE DATABASE "+name)
-	t.Cleanup(func() { replicaAdminExec(t, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal("TEST_POSTGRES_URL is not a URL")
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func replicaAdminExec(t *testing.T, admin, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
 }
 
 // replicaBuild builds this command into a temp dir.

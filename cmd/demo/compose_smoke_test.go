@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/jackc/pgx/v5"
+	"github.com/example/authsvc/store/postgres/pgtest"
 )
 
 // TestComposeSmoke runs the compose demo without Docker: each application
@@ -31,10 +31,7 @@ import (
 // with two fresh databases made by the compose init script), then the demo
 // service runs and every step must pass.
 func TestComposeSmoke(t *testing.T) {
-	admin := os.Getenv("TEST_POSTGRES_URL")
-	if admin == "" {
-		t.Skip(`TEST_POSTGRES_URL is not set; to run the compose smoke test: eval "$(.ci/postgres.sh)"`)
-	}
+	admin := pgtest.AdminURL(t)
 	project := mustLoadCompose(t)
 	ctx := t.Context()
 	_, root := composePath(t)
@@ -192,12 +189,12 @@ func (rw *rewriter) setUpDatabases(ctx context.Context, admin string, pg types.S
 	rw.db[pgEnv["ITEMS_DB_USER"]] = itemsUser
 	rw.db[pgEnv["ITEMS_DB_NAME"]] = itemsDB
 
-	adminExec(t, admin, "CREATE DATABASE "+authDB)
+	pgtest.Exec(t, admin, "CREATE DATABASE "+authDB)
 	// Registered first, so it runs after the services are stopped.
 	t.Cleanup(func() {
-		adminExec(t, admin, "DROP DATABASE IF EXISTS "+itemsDB+" WITH (FORCE)")
-		adminExec(t, admin, "DROP DATABASE IF EXISTS "+authDB+" WITH (FORCE)")
-		adminExec(t, admin, "DROP ROLE IF EXISTS "+itemsUser)
+		pgtest.Exec(t, admin, "DROP DATABASE IF EXISTS "+itemsDB+" WITH (FORCE)")
+		pgtest.Exec(t, admin, "DROP DATABASE IF EXISTS "+authDB+" WITH (FORCE)")
+		pgtest.Exec(t, admin, "DROP ROLE IF EXISTS "+itemsUser)
 	})
 
 	// The postgres image runs the init scripts as POSTGRES_USER on
@@ -248,20 +245,6 @@ func psqlPath(t *testing.T) string {
 		t.Fatalf("psql not found on PATH or in %s: the compose init script needs it", dir)
 	}
 	return dir
-}
-
-func adminExec(t *testing.T, admin, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
 }
 
 // containerHost finds a container host name left in a value after

@@ -2,23 +2,21 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/postgres/pgtest"
 	"github.com/example/authsvc/store/storetest"
 )
 
@@ -28,65 +26,24 @@ import (
 // search_path, dropped afterwards: an empty, unmigrated namespace (goose's
 // version table included) in a few milliseconds, where CREATE DATABASE takes
 // a few hundred.
-const urlEnv = "TEST_POSTGRES_URL"
-
-func adminURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv(urlEnv)
-	if u == "" {
-		tb.Skipf("%s is not set; to run the PostgreSQL tests: eval \"$(.ci/postgres.sh)\"", urlEnv)
-	}
-	return u
-}
-
 // freshDSN creates an empty schema, drops it with everything in it when tb
 // ends, and returns a DSN whose connections use it.
 func freshDSN(tb testing.TB) string {
 	tb.Helper()
-	admin := adminURL(tb)
-	name := "authsvc_test_" + strings.ToLower(rand.Text()[:12])
-	adminExec(tb, admin, "CREATE SCHEMA "+name)
+	admin := pgtest.AdminURL(tb)
+	name := pgtest.RandomName("authsvc_test_")
+	pgtest.Exec(tb, admin, "CREATE SCHEMA "+name)
 	tb.Cleanup(func() {
-		adminExec(tb, admin, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+		pgtest.Exec(tb, admin, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
 	})
 	return withSearchPath(tb, admin, name)
 }
 
-// freshDatabase creates an empty database, dropped (with any connection
-// left to it) when tb ends, and returns a DSN for it. Only the tests that
-// need a whole database use it: production opens one, and its default
-// search_path, where tests otherwise use a schema.
+// freshDatabase is for the tests that need a whole database: production
+// opens one, with its default search_path, where tests otherwise use a schema.
 func freshDatabase(tb testing.TB) string {
 	tb.Helper()
-	admin := adminURL(tb)
-	name := "authsvc_test_" + strings.ToLower(rand.Text()[:12])
-	adminExec(tb, admin, "CREATE DATABASE "+name+" TEMPLATE template0")
-	tb.Cleanup(func() {
-		adminExec(tb, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	if !strings.HasPrefix(admin, "postgres://") && !strings.HasPrefix(admin, "postgresql://") {
-		return admin + " dbname=" + name // the last setting wins
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		tb.Fatalf("%s is not a valid URL", urlEnv)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func adminExec(tb testing.TB, admin, sql string) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", urlEnv, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
-	}
+	return pgtest.FreshDatabase(tb, "authsvc_test_")
 }
 
 // withSearchPath returns dsn (a URL or key=value string) with search_path
@@ -97,7 +54,7 @@ func withSearchPath(tb testing.TB, dsn, schema string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
-			tb.Fatalf("%s is not a valid URL", urlEnv)
+			tb.Fatalf("%s is not a valid URL", pgtest.Env)
 		}
 		q := u.Query()
 		q.Set("search_path", schema)
@@ -124,12 +81,12 @@ func openDSN(tb testing.TB, dsn string) *DB {
 }
 
 func TestAuthStore(t *testing.T) {
-	adminURL(t)
+	pgtest.AdminURL(t)
 	storetest.RunAuthStoreTests(t, func(t *testing.T) store.AuthStore { return openFresh(t) })
 }
 
 func TestItemStore(t *testing.T) {
-	adminURL(t)
+	pgtest.AdminURL(t)
 	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore { return openFresh(t) })
 }
 
