@@ -41,7 +41,7 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	if !client.Introspect || client.Public() {
 		return &oauthError{status: http.StatusForbidden, code: "unauthorized_client", description: "this client may not introspect tokens"}
 	}
-	t, err := s.store.GetToken(r.Context(), TokenHash(token))
+	t, err := s.store.GetToken(r.Context(), store.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return nil
@@ -97,7 +97,7 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	// token_type_hint is only an optimization (§2.1); one lookup by hash
 	// finds either kind, so it is ignored.
-	t, err := s.store.GetToken(r.Context(), TokenHash(token))
+	t, err := s.store.GetToken(r.Context(), store.HashToken(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -139,7 +139,7 @@ func (s *server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 		"token_endpoint":                                s.endpoint("/token"),
 		"introspection_endpoint":                        s.endpoint("/introspect"),
 		"revocation_endpoint":                           s.endpoint("/revoke"),
-		"grant_types_supported":                         GrantTypes,
+		"grant_types_supported":                         store.GrantTypes,
 		"response_types_supported":                      []string{}, // no authorization endpoint
 		"token_endpoint_auth_methods_supported":         append(slices.Clone(authMethods), "none"),
 		"introspection_endpoint_auth_methods_supported": authMethods,

@@ -56,10 +56,7 @@ func (ci clientInfo) GetUserID() string { return "" }
 // VerifyPassword replaces go-oauth2's `secret != stored` (and its "an empty
 // stored secret matches anything") with a constant-time hash comparison.
 func (ci clientInfo) VerifyPassword(secret string) bool {
-	if ci.c.Public() {
-		return secret == ""
-	}
-	return secretMatches(secret, ci.c.SecretHash)
+	return ci.c.VerifySecret(secret)
 }
 
 type clientStore struct{ st store.Clients }
@@ -80,17 +77,17 @@ func (cs clientStore) GetByID(ctx context.Context, id string) (oauth2.ClientInfo
 type tokenGenerator struct{}
 
 func (tokenGenerator) Token(_ context.Context, data *oauth2.GenerateBasic, isGenRefresh bool) (string, string, error) {
-	access, err := randomToken()
+	access, err := store.NewOpaqueValue()
 	if err != nil {
 		return "", "", err
 	}
 	if !isGenRefresh {
 		return access, "", nil
 	}
-	if ci, ok := data.Client.(clientInfo); !ok || !slices.Contains(ci.c.GrantTypes, GrantRefreshToken) {
+	if ci, ok := data.Client.(clientInfo); !ok || !slices.Contains(ci.c.GrantTypes, store.GrantRefreshToken) {
 		return access, "", nil
 	}
-	refresh, err := randomToken()
+	refresh, err := store.NewOpaqueValue()
 	if err != nil {
 		return "", "", err
 	}
@@ -116,7 +113,7 @@ var _ oauth2.TokenStore = (*tokenStore)(nil)
 func (ts *tokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	now := ts.now()
 	access := store.Token{
-		Hash:      TokenHash(info.GetAccess()),
+		Hash:      store.HashToken(info.GetAccess()),
 		Kind:      store.AccessToken,
 		ClientID:  info.GetClientID(),
 		Username:  info.GetUserID(),
@@ -127,7 +124,7 @@ func (ts *tokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	var tokens []store.Token
 	if rt := info.GetRefresh(); rt != "" {
 		tokens = append(tokens, store.Token{
-			Hash:      TokenHash(rt),
+			Hash:      store.HashToken(rt),
 			Kind:      store.RefreshToken,
 			ClientID:  info.GetClientID(),
 			Username:  info.GetUserID(),
@@ -151,7 +148,7 @@ func (ts *tokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
 		return nil
 	}
 
-	family, err := randomToken()
+	family, err := store.NewOpaqueValue()
 	if err != nil {
 		return err
 	}
@@ -175,13 +172,13 @@ func (ts *tokenStore) GetByCode(context.Context, string) (oauth2.TokenInfo, erro
 
 // RemoveByAccess revokes one access token.
 func (ts *tokenStore) RemoveByAccess(ctx context.Context, access string) error {
-	return ts.st.DeleteToken(ctx, TokenHash(access))
+	return ts.st.DeleteToken(ctx, store.HashToken(access))
 }
 
 // RemoveByRefresh revokes a refresh token together with every token of its
 // grant; go-oauth2's own stores leave the access token alive.
 func (ts *tokenStore) RemoveByRefresh(ctx context.Context, refresh string) error {
-	t, err := ts.st.GetToken(ctx, TokenHash(refresh))
+	t, err := ts.st.GetToken(ctx, store.HashToken(refresh))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -192,7 +189,7 @@ func (ts *tokenStore) RemoveByRefresh(ctx context.Context, refresh string) error
 }
 
 func (ts *tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.TokenInfo, error) {
-	t, err := ts.st.GetToken(ctx, TokenHash(access))
+	t, err := ts.st.GetToken(ctx, store.HashToken(access))
 	if err != nil {
 		return nil, fmt.Errorf("load access token: %w", err)
 	}
@@ -210,7 +207,7 @@ func (ts *tokenStore) GetByAccess(ctx context.Context, access string) (oauth2.To
 }
 
 func (ts *tokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.TokenInfo, error) {
-	hash := TokenHash(refresh)
+	hash := store.HashToken(refresh)
 	var t store.Token
 	if rs := requestStateFrom(ctx); rs != nil && rs.refresh != nil && rs.refresh.Hash == hash {
 		t = *rs.refresh

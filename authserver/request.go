@@ -142,7 +142,7 @@ func grantScope(requested string, allowed []string) (string, error) {
 	}
 	want := parseScope(requested)
 	for _, v := range want {
-		if err := ValidateScopeToken(v); err != nil {
+		if err := store.ValidateScopeToken(v); err != nil {
 			return "", errInvalidScope("malformed scope")
 		}
 		if !slices.Contains(allowed, v) {

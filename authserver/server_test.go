@@ -91,7 +91,7 @@ func newEnv(t testing.TB) *env {
 	st := &countingStore{AuthStore: db}
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 
-	hash, err := authserver.HashPassword(alicePass, handlerCost)
+	hash, err := store.HashPassword(alicePass, handlerCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +104,11 @@ func newEnv(t testing.TB) *env {
 		}
 	}
 	for _, c := range []store.Client{
-		{ID: "conf", SecretHash: authserver.HashClientSecret(confSecret), GrantTypes: []string{"password", "refresh_token", "client_credentials"}, Scopes: []string{"items:read", "items:write"}},
-		{ID: "ro", SecretHash: authserver.HashClientSecret(roSecret), GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"items:read"}},
-		{ID: "norefresh", SecretHash: authserver.HashClientSecret(roSecret), GrantTypes: []string{"password"}, Scopes: []string{"items:read"}},
+		{ID: "conf", SecretHash: store.HashClientSecret(confSecret), GrantTypes: []string{"password", "refresh_token", "client_credentials"}, Scopes: []string{"items:read", "items:write"}},
+		{ID: "ro", SecretHash: store.HashClientSecret(roSecret), GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"items:read"}},
+		{ID: "norefresh", SecretHash: store.HashClientSecret(roSecret), GrantTypes: []string{"password"}, Scopes: []string{"items:read"}},
 		{ID: "pub", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"items:read"}},
-		{ID: "rs", SecretHash: authserver.HashClientSecret(rsSecret), GrantTypes: []string{"client_credentials"}, Introspect: true},
+		{ID: "rs", SecretHash: store.HashClientSecret(rsSecret), GrantTypes: []string{"client_credentials"}, Introspect: true},
 	} {
 		c.CreatedAt = clk.Now()
 		if err := db.CreateClient(ctx, c); err != nil {

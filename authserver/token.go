@@ -40,9 +40,9 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case grant == "":
 		return errInvalidRequest("missing grant_type")
-	case !slices.Contains(GrantTypes, grant):
+	case !slices.Contains(store.GrantTypes, grant):
 		return &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "unsupported grant_type"}
-	case !slices.Contains(client.GrantTypes, grant) || (client.Public() && grant == GrantClientCredentials):
+	case !slices.Contains(client.GrantTypes, grant) || (client.Public() && grant == store.GrantClientCredentials):
 		return &oauthError{status: http.StatusBadRequest, code: "unauthorized_client", description: "this client may not use this grant type"}
 	}
 
@@ -52,11 +52,11 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := withRequestState(context.WithoutCancel(r.Context()), &requestState{client: &client})
 	var ti oauth2.TokenInfo
 	switch grant {
-	case GrantPassword:
+	case store.GrantPassword:
 		ti, err = s.passwordGrant(ctx, r, form, client, secret)
-	case GrantClientCredentials:
+	case store.GrantClientCredentials:
 		ti, err = s.clientCredentialsGrant(ctx, r, form, client, secret)
-	case GrantRefreshToken:
+	case store.GrantRefreshToken:
 		ti, err = s.refreshGrant(ctx, r, form, client)
 	}
 	if err != nil {
@@ -136,8 +136,8 @@ func (s *server) checkPassword(ctx context.Context, username, password string) e
 	// A hash made at another cost (an older setting, an imported hash) is
 	// redone at the configured one, so every user's check costs what the
 	// dummy comparison for unknown names costs.
-	if cost, err := bcrypt.Cost(user.PasswordHash); err == nil && cost != s.cfg.BcryptCost {
-		if h, err := HashPassword(password, s.cfg.BcryptCost); err == nil {
+	if user.NeedsRehash(s.cfg.BcryptCost) {
+		if h, err := store.HashPassword(password, s.cfg.BcryptCost); err == nil {
 			user.PasswordHash, user.UpdatedAt = h, s.now()
 			if err := s.store.UpdateUser(ctx, user); err != nil {
 				s.logger.WarnContext(ctx, "rehash password", "username", username, "err", err)
@@ -175,7 +175,7 @@ func (s *server) refreshGrant(ctx context.Context, r *http.Request, form url.Val
 		return nil, errInvalidRequest("missing refresh_token")
 	}
 	invalid := errInvalidGrant("invalid refresh token")
-	old, err := s.store.GetToken(ctx, TokenHash(refresh))
+	old, err := s.store.GetToken(ctx, store.HashToken(refresh))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, invalid

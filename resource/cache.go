@@ -2,10 +2,9 @@ package resource
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
+	"github.com/example/authsvc/store"
 	"github.com/jellydator/ttlcache/v3"
 	"golang.org/x/sync/singleflight"
 )
@@ -76,7 +75,7 @@ func NewCache(next Introspector, cfg CacheConfig) *Cache {
 // Introspect answers from the cache or asks next, once per token however
 // many requests wait for it.
 func (c *Cache) Introspect(ctx context.Context, token string) (Introspection, error) {
-	key := tokenHash(token)
+	key := store.HashToken(token)
 	if in, ok := c.lookup(key); ok {
 		return in, nil
 	}
@@ -139,11 +138,4 @@ func (c *Cache) store(key string, in Introspection) {
 		return
 	}
 	c.entries.Set(key, cacheEntry{answer: in, validUntil: now.Add(ttl)}, ttl)
-}
-
-// tokenHash is the cache key of a token: hex SHA-256, as the store keys
-// tokens, so no raw token stays in memory longer than its request.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }

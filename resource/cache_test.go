@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/example/authsvc/store"
 )
 
 // expectCalls checks that token gets status and the fake AS has been asked
@@ -115,7 +117,7 @@ func TestCacheKeysAreTokenHashes(t *testing.T) {
 	if len(keys) != 1 || !hexSHA256.MatchString(keys[0]) || strings.Contains(keys[0], token) {
 		t.Fatalf("cache keys = %q, want one hex SHA-256", keys)
 	}
-	if keys[0] != tokenHash(token) {
+	if keys[0] != store.HashToken(token) {
 		t.Errorf("key %s is not the token's SHA-256", keys[0])
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,7 +23,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/store"
@@ -118,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err := cliconf.Parse(fs, args[1:], getenv, "AUTH_"); err != nil {
 		return flagError(err, stderr)
 	}
-	if err := authserver.ValidateBcryptCost(*cost); err != nil {
+	if err := store.ValidateBcryptCost(*cost); err != nil {
 		return usageError{fmt.Errorf("-bcrypt-cost / AUTH_BCRYPT_COST: %w", err)}
 	}
 	c := &cli{dsn: *dsn, bcryptCost: *cost, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
@@ -211,9 +212,9 @@ func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer, want ...str
 	return positional, nil
 }
 
-// withStore opens the store (creating the schema if needed), runs fn and
-// closes it.
-func (c *cli) withStore(ctx context.Context, fn func(store.AuthStore) error) (err error) {
+// withAdmin opens the store (creating the schema if needed), runs fn with
+// the admin service over it and closes it.
+func (c *cli) withAdmin(ctx context.Context, fn func(*admin.Service) error) (err error) {
 	st, err := dbopen.OpenAuth(ctx, c.dsn)
 	if err != nil {
 		return err
@@ -223,7 +224,13 @@ func (c *cli) withStore(ctx context.Context, fn func(store.AuthStore) error) (er
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	return fn(st)
+	// Admin changes are reported on stderr by authctl itself; the service's
+	// own log lines are for the server's log.
+	svc, err := admin.New(st, slog.New(slog.DiscardHandler), c.bcryptCost)
+	if err != nil {
+		return usageError{fmt.Errorf("-bcrypt-cost / AUTH_BCRYPT_COST: %w", err)}
+	}
+	return fn(svc)
 }
 
 func (c *cli) userAdd(ctx context.Context, args []string) error {
@@ -232,27 +239,26 @@ func (c *cli) userAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	name := pos[0]
-	if err := authserver.ValidateUsername(name); err != nil {
+	if err := store.ValidateUsername(name); err != nil {
 		return usageError{err}
 	}
-	return c.withStore(ctx, func(st store.AuthStore) error {
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
 		// Look first so that nobody types a password for nothing.
-		if _, err := st.GetUser(ctx, name); err == nil {
+		if _, err := svc.User(ctx, name); err == nil {
 			return fmt.Errorf("user %q already exists", name)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("look up user %q: %w", name, err)
 		}
-		hash, err := c.newPasswordHash(ctx)
+		password, err := c.newPassword(ctx, svc)
 		if err != nil {
 			return err
 		}
-		now := c.now().UTC()
-		err = st.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now})
+		err = svc.CreateUser(ctx, name, password)
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return fmt.Errorf("user %q already exists", name)
 		}
 		if err != nil {
-			return fmt.Errorf("create user %q: %w", name, err)
+			return err
 		}
 		fmt.Fprintf(c.stderr, "user %q created\n", name)
 		return nil
@@ -265,17 +271,16 @@ func (c *cli) userPasswd(ctx context.Context, args []string) error {
 		return err
 	}
 	name := pos[0]
-	return c.withStore(ctx, func(st store.AuthStore) error {
-		u, err := getUser(ctx, st, name)
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		if _, err := getUser(ctx, svc, name); err != nil {
+			return err
+		}
+		password, err := c.newPassword(ctx, svc)
 		if err != nil {
 			return err
 		}
-		if u.PasswordHash, err = c.newPasswordHash(ctx); err != nil {
+		if err := svc.SetPassword(ctx, name, password); err != nil {
 			return err
-		}
-		u.UpdatedAt = c.now().UTC()
-		if err := st.UpdateUser(ctx, u); err != nil {
-			return fmt.Errorf("update user %q: %w", name, err)
 		}
 		fmt.Fprintf(c.stderr, "password of user %q changed\n", name)
 		return nil
@@ -290,12 +295,12 @@ func (c *cli) userUnlock(ctx context.Context, args []string) error {
 		return err
 	}
 	name := pos[0]
-	return c.withStore(ctx, func(st store.AuthStore) error {
-		if _, err := getUser(ctx, st, name); err != nil {
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		if _, err := getUser(ctx, svc, name); err != nil {
 			return err
 		}
-		if err := st.LoginSucceeded(ctx, name); err != nil {
-			return fmt.Errorf("unlock user %q: %w", name, err)
+		if err := svc.Unlock(ctx, name); err != nil {
+			return err
 		}
 		fmt.Fprintf(c.stderr, "user %q unlocked\n", name)
 		return nil
@@ -309,27 +314,25 @@ func (c *cli) userSetDisabled(ctx context.Context, args []string, disabled bool)
 		return err
 	}
 	name := pos[0]
-	return c.withStore(ctx, func(st store.AuthStore) error {
-		u, err := getUser(ctx, st, name)
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		if _, err := getUser(ctx, svc, name); err != nil {
+			return err
+		}
+		changed, err := svc.SetDisabled(ctx, name, disabled)
 		if err != nil {
 			return err
 		}
-		if u.Disabled == disabled {
+		if !changed {
 			fmt.Fprintf(c.stderr, "user %q is already %sd\n", name, verb)
 			return nil
-		}
-		u.Disabled = disabled
-		u.UpdatedAt = c.now().UTC()
-		if err := st.UpdateUser(ctx, u); err != nil {
-			return fmt.Errorf("update user %q: %w", name, err)
 		}
 		fmt.Fprintf(c.stderr, "user %q %sd\n", name, verb)
 		return nil
 	})
 }
 
-func getUser(ctx context.Context, st store.AuthStore, name string) (store.User, error) {
-	u, err := st.GetUser(ctx, name)
+func getUser(ctx context.Context, svc *admin.Service, name string) (store.User, error) {
+	u, err := svc.User(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, fmt.Errorf("user %q not found", name)
 	}
@@ -343,10 +346,10 @@ func (c *cli) userList(ctx context.Context, args []string) error {
 	if _, err := parseCommand(newFlagSet("authctl user list"), args, c.stderr); err != nil {
 		return err
 	}
-	return c.withStore(ctx, func(st store.AuthStore) error {
-		users, err := st.ListUsers(ctx)
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		users, err := svc.Users(ctx)
 		if err != nil {
-			return fmt.Errorf("list users: %w", err)
+			return err
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "USERNAME\tDISABLED\tCREATED")
@@ -372,17 +375,10 @@ func (c *cli) clientAdd(ctx context.Context, args []string) error {
 	grants := splitGrants(*grantList)
 	scopes := strings.Fields(*scopeList)
 
+	nc := admin.NewClient{ID: id, Public: *public, Grants: grants, Scopes: scopes, Introspect: *introspect}
 	var problems []string
-	if err := authserver.ValidateClientID(id); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := authserver.ValidateClientGrants(grants, *public); err != nil {
-		problems = append(problems, err.Error())
-	}
-	for _, s := range scopes {
-		if err := authserver.ValidateScopeToken(s); err != nil {
-			problems = append(problems, err.Error())
-		}
+	if err := nc.Validate(); err != nil {
+		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	if *public && *secretStdin {
 		problems = append(problems, "-public and -secret-stdin contradict each other: a public client has no secret")
@@ -390,43 +386,26 @@ func (c *cli) clientAdd(ctx context.Context, args []string) error {
 	if len(problems) > 0 {
 		return usageError{errors.New(strings.Join(problems, "; "))}
 	}
-
-	var secret string
-	var secretHash []byte
-	switch {
-	case *public:
-	case *secretStdin:
-		if secret, err = c.readSecret(ctx); err != nil {
+	if *secretStdin {
+		if nc.Secret, err = c.readSecret(ctx); err != nil {
 			return err
 		}
-		if err := authserver.ValidateClientSecret(secret); err != nil {
+		if err := store.ValidateClientSecret(nc.Secret); err != nil {
 			return err
 		}
-		if len(secret) < authserver.MinClientSecretLength {
+		if nc.ShortSecret() {
 			fmt.Fprintf(c.stderr, "authctl: warning: the client secret is shorter than %d characters; a generated one has 256 bits\n",
-				authserver.MinClientSecretLength)
-		}
-		secretHash = authserver.HashClientSecret(secret)
-	default:
-		if secret, secretHash, err = authserver.NewClientSecret(); err != nil {
-			return fmt.Errorf("generate client secret: %w", err)
+				store.MinClientSecretLength)
 		}
 	}
 
-	return c.withStore(ctx, func(st store.AuthStore) error {
-		err := st.CreateClient(ctx, store.Client{
-			ID:         id,
-			SecretHash: secretHash,
-			GrantTypes: grants,
-			Scopes:     scopes,
-			Introspect: *introspect,
-			CreatedAt:  c.now().UTC(),
-		})
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		secret, err := svc.CreateClient(ctx, nc)
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return fmt.Errorf("client %q already exists", id)
 		}
 		if err != nil {
-			return fmt.Errorf("create client %q: %w", id, err)
+			return err
 		}
 		switch {
 		case *public:
@@ -457,10 +436,10 @@ func (c *cli) clientList(ctx context.Context, args []string) error {
 	if _, err := parseCommand(newFlagSet("authctl client list"), args, c.stderr); err != nil {
 		return err
 	}
-	return c.withStore(ctx, func(st store.AuthStore) error {
-		clients, err := st.ListClients(ctx)
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		clients, err := svc.Clients(ctx)
 		if err != nil {
-			return fmt.Errorf("list clients: %w", err)
+			return err
 		}
 		// Scopes are comma-joined like grants so that every column is one
 		// whitespace-free field for scripts.
@@ -481,20 +460,13 @@ func orDash(s string) string {
 	return s
 }
 
-// newPasswordHash reads a new password (see readPassword) and hashes it.
-func (c *cli) newPasswordHash(ctx context.Context) ([]byte, error) {
-	if c.bcryptCost < authserver.MinBcryptCost {
+// newPassword reads a new password (see readPassword) for svc to hash.
+func (c *cli) newPassword(ctx context.Context, svc *admin.Service) (string, error) {
+	if svc.WeakBcryptCost() {
 		fmt.Fprintf(c.stderr, "authctl: WARNING: bcrypt cost %d is below %d: such hashes are cheap to crack; use only for tests\n",
-			c.bcryptCost, authserver.MinBcryptCost)
+			c.bcryptCost, store.MinBcryptCost)
 	}
-	password, err := c.readPassword(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := authserver.ValidatePassword(password); err != nil {
-		return nil, err
-	}
-	return authserver.HashPassword(password, c.bcryptCost)
+	return c.readPassword(ctx)
 }
 
 // readPassword prompts twice without echo when stdin is a terminal, and

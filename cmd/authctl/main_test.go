@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
 )
@@ -173,7 +172,7 @@ func TestClientAddGeneratedSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(c.SecretHash, authserver.HashClientSecret(secret)) {
+	if !bytes.Equal(c.SecretHash, store.HashClientSecret(secret)) {
 		t.Error("stored hash is not HashClientSecret(printed secret)")
 	}
 	if !slices.Equal(c.GrantTypes, []string{"password", "refresh_token"}) ||
@@ -195,7 +194,7 @@ func TestClientAddSecretStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(c.SecretHash, authserver.HashClientSecret("short+/=%:secret")) {
+	if !bytes.Equal(c.SecretHash, store.HashClientSecret("short+/=%:secret")) {
 		t.Error("stored hash is not HashClientSecret(stdin line)")
 	}
 	if len(c.Scopes) != 0 || c.Introspect {
@@ -348,8 +347,8 @@ func TestListsNeverShowSecrets(t *testing.T) {
 		forbidden = append(forbidden, string(u.PasswordHash))
 	}
 	forbidden = append(forbidden, "$2a$", "alice-password", "bob-password", generated, "chosen-secret",
-		hex.EncodeToString(authserver.HashClientSecret(generated)),
-		hex.EncodeToString(authserver.HashClientSecret("chosen-secret-0123456789-0123456789")))
+		hex.EncodeToString(store.HashClientSecret(generated)),
+		hex.EncodeToString(store.HashClientSecret("chosen-secret-0123456789-0123456789")))
 	for _, out := range []string{users, clients} {
 		for _, f := range forbidden {
 			if strings.Contains(out, f) {

@@ -18,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/store"
@@ -83,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	if o.bcryptCost < authserver.MinBcryptCost {
+	if o.bcryptCost < store.MinBcryptCost {
 		logger.Warn("INSECURE: bcrypt cost below 10 makes stolen password hashes cheap to crack; use only for tests",
 			"bcrypt_cost", o.bcryptCost)
 	}
@@ -165,7 +164,11 @@ func bootstrap(ctx context.Context, logger *slog.Logger, st store.AuthStore, pat
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	defer f.Close()
-	return authserver.Bootstrap(ctx, logger, st, f, cost)
+	svc, err := admin.New(st, logger, cost)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	return svc.Bootstrap(ctx, f)
 }
 
 // warnOtherCosts: the dummy comparison for unknown usernames runs at the
@@ -179,7 +182,7 @@ func warnOtherCosts(ctx context.Context, logger *slog.Logger, st store.Users, co
 	}
 	n := 0
 	for _, u := range users {
-		if c, err := bcrypt.Cost(u.PasswordHash); err == nil && c != cost {
+		if u.NeedsRehash(cost) {
 			n++
 		}
 	}

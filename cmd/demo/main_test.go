@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/resource"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
@@ -94,7 +95,11 @@ func startServices(t *testing.T, wrapIntrospector func(resource.Introspector) re
 	}
 	defer f.Close()
 	// Cost 4: the test spends bcrypt time on every login.
-	if err := authserver.Bootstrap(ctx, logger, authStore, f, 4); err != nil {
+	svc, err := admin.New(authStore, logger, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Bootstrap(ctx, f); err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
 

@@ -53,7 +53,7 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 	t.Cleanup(func() { authDB.Close() })
 	const cost = 4
 	for _, u := range []string{"alice", "bob"} {
-		h, err := authserver.HashPassword(u+"-pw", cost)
+		h, err := store.HashPassword(u+"-pw", cost)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,10 +62,10 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 		}
 	}
 	for _, c := range []store.Client{
-		{ID: "app", SecretHash: authserver.HashClientSecret("app-secret"), GrantTypes: []string{"password", "refresh_token", "client_credentials"}, Scopes: []string{"items:read", "items:write"}},
+		{ID: "app", SecretHash: store.HashClientSecret("app-secret"), GrantTypes: []string{"password", "refresh_token", "client_credentials"}, Scopes: []string{"items:read", "items:write"}},
 		// A client whose id equals a username: it must never see alice's items.
-		{ID: "alice", SecretHash: authserver.HashClientSecret("alice-client-secret"), GrantTypes: []string{"client_credentials"}, Scopes: []string{"items:read", "items:write"}},
-		{ID: "rs", SecretHash: authserver.HashClientSecret("rs-secret"), GrantTypes: []string{"client_credentials"}, Introspect: true},
+		{ID: "alice", SecretHash: store.HashClientSecret("alice-client-secret"), GrantTypes: []string{"client_credentials"}, Scopes: []string{"items:read", "items:write"}},
+		{ID: "rs", SecretHash: store.HashClientSecret("rs-secret"), GrantTypes: []string{"client_credentials"}, Introspect: true},
 	} {
 		if err := authDB.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)

@@ -1,9 +1,10 @@
-package authserver_test
+package admin_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
 )
@@ -62,7 +63,7 @@ func sampleDoc(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rsHash := hex.EncodeToString(authserver.HashClientSecret("rs-secret"))
+	rsHash := hex.EncodeToString(store.HashClientSecret("rs-secret"))
 	return strings.Replace(strings.Replace(sampleBootstrap, "%s", string(carolHash), 1), "%s", rsHash, 1)
 }
 
@@ -74,7 +75,7 @@ func TestBootstrapCreatesAndIsIdempotent(t *testing.T) {
 	logger := bufferLogger(&logs)
 
 	for run := range 2 {
-		if err := authserver.Bootstrap(ctx, logger, st, strings.NewReader(doc), testCost); err != nil {
+		if err := bootstrap(ctx, logger, st, strings.NewReader(doc), testCost); err != nil {
 			t.Fatalf("run %d: %v", run+1, err)
 		}
 	}
@@ -126,7 +127,7 @@ func TestBootstrapCreatesAndIsIdempotent(t *testing.T) {
 			if !c.Public() {
 				t.Errorf("%s: want public", c.ID)
 			}
-		} else if !bytes.Equal(c.SecretHash, authserver.HashClientSecret(w.secret)) {
+		} else if !bytes.Equal(c.SecretHash, store.HashClientSecret(w.secret)) {
 			t.Errorf("%s: stored secret hash is not HashClientSecret(secret)", c.ID)
 		}
 		if got := strings.Join(c.GrantTypes, " "); got != w.grants {
@@ -144,7 +145,7 @@ func TestBootstrapCreatesAndIsIdempotent(t *testing.T) {
 	if n := strings.Count(out, "exists, left unchanged"); n != 5 {
 		t.Errorf("second run: %d \"exists, left unchanged\" lines, want 5:\n%s", n, out)
 	}
-	for _, secret := range []string{"alice-pass-1", "web-secret-that-is-long-enough-000", "$2a$", hex.EncodeToString(authserver.HashClientSecret("rs-secret"))} {
+	for _, secret := range []string{"alice-pass-1", "web-secret-that-is-long-enough-000", "$2a$", hex.EncodeToString(store.HashClientSecret("rs-secret"))} {
 		if strings.Contains(out, secret) {
 			t.Errorf("logs contain a password, secret or hash %q:\n%s", secret, out)
 		}
@@ -154,7 +155,7 @@ func TestBootstrapCreatesAndIsIdempotent(t *testing.T) {
 func TestBootstrapLeavesExistingUserPassword(t *testing.T) {
 	ctx := context.Background()
 	st := openBootstrapStore(t)
-	hash, err := authserver.HashPassword("changed-by-admin", testCost)
+	hash, err := store.HashPassword("changed-by-admin", testCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestBootstrapLeavesExistingUserPassword(t *testing.T) {
 	}
 
 	var logs bytes.Buffer
-	if err := authserver.Bootstrap(ctx, bufferLogger(&logs), st, strings.NewReader(sampleDoc(t)), testCost); err != nil {
+	if err := bootstrap(ctx, bufferLogger(&logs), st, strings.NewReader(sampleDoc(t)), testCost); err != nil {
 		t.Fatal(err)
 	}
 
@@ -233,7 +234,7 @@ clients:
     secret: s
     grants: [password]
 `
-	err := authserver.Bootstrap(ctx, slog.New(slog.DiscardHandler), st, strings.NewReader(doc), testCost)
+	err := bootstrap(ctx, slog.New(slog.DiscardHandler), st, strings.NewReader(doc), testCost)
 	if err == nil {
 		t.Fatal("Bootstrap accepted an invalid document")
 	}
@@ -296,7 +297,7 @@ func TestBootstrapRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := openBootstrapStore(t)
-			err := authserver.Bootstrap(context.Background(), slog.New(slog.DiscardHandler), st, strings.NewReader(tc.doc), tc.cost)
+			err := bootstrap(context.Background(), slog.New(slog.DiscardHandler), st, strings.NewReader(tc.doc), tc.cost)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want one containing %q", err, tc.want)
 			}
@@ -306,20 +307,20 @@ func TestBootstrapRejects(t *testing.T) {
 
 func TestBootstrapEmptyDocument(t *testing.T) {
 	st := openBootstrapStore(t)
-	if err := authserver.Bootstrap(context.Background(), slog.New(slog.DiscardHandler), st, strings.NewReader(""), testCost); err != nil {
+	if err := bootstrap(context.Background(), slog.New(slog.DiscardHandler), st, strings.NewReader(""), testCost); err != nil {
 		t.Fatalf("empty document: %v", err)
 	}
 }
 
 func TestDemoBootstrapLoads(t *testing.T) {
 	ctx := context.Background()
-	f, err := os.Open(filepath.Join("..", "configs", "demo-bootstrap.yaml"))
+	f, err := os.Open(filepath.Join("..", "..", "configs", "demo-bootstrap.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	st := openBootstrapStore(t)
-	if err := authserver.Bootstrap(ctx, slog.New(slog.DiscardHandler), st, f, testCost); err != nil {
+	if err := bootstrap(ctx, slog.New(slog.DiscardHandler), st, f, testCost); err != nil {
 		t.Fatalf("the shipped demo bootstrap does not load: %v", err)
 	}
 
@@ -333,9 +334,9 @@ func TestDemoBootstrapLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rs.Introspect || !bytes.Equal(rs.SecretHash, authserver.HashClientSecret("resource-secret-demo")) {
+	if !rs.Introspect || !bytes.Equal(rs.SecretHash, store.HashClientSecret("resource-secret-demo")) {
 		t.Errorf("resource-server: introspect=%v, secret is resource-secret-demo: %v",
-			rs.Introspect, bytes.Equal(rs.SecretHash, authserver.HashClientSecret("resource-secret-demo")))
+			rs.Introspect, bytes.Equal(rs.SecretHash, store.HashClientSecret("resource-secret-demo")))
 	}
 	pub, err := st.GetClient(ctx, "demo-public")
 	if err != nil {
@@ -358,4 +359,13 @@ func TestDemoBootstrapLoads(t *testing.T) {
 	if got := strings.Join(dc.GrantTypes, " "); got != "password refresh_token client_credentials" {
 		t.Errorf("demo-client grants %q", got)
 	}
+}
+
+// bootstrap runs the admin service's Bootstrap as the server does at start.
+func bootstrap(ctx context.Context, logger *slog.Logger, st store.AuthStore, r io.Reader, cost int) error {
+	svc, err := admin.New(st, logger, cost)
+	if err != nil {
+		return err
+	}
+	return svc.Bootstrap(ctx, r)
 }

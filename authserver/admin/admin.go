@@ -1,0 +1,267 @@
+// Package admin is the one place where users and clients are created and
+// changed: authctl and the server's bootstrap both call it, so every rule
+// (validation, password policy, hashing) is applied the same way whichever
+// door an administrator uses. It depends on the store contract only, never
+// on an HTTP server.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/example/authsvc/store"
+)
+
+// ErrInvalid marks a request the rules refuse (a bad name, password, grant
+// or scope): the caller's mistake, not a failure of the store.
+var ErrInvalid = errors.New("invalid")
+
+// invalidError carries the rule's own message and matches ErrInvalid.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string        { return e.err.Error() }
+func (e invalidError) Unwrap() error        { return e.err }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return invalidError{err}
+}
+
+// Service administers the authorization server's users and clients.
+type Service struct {
+	store      store.AuthStore
+	logger     *slog.Logger
+	bcryptCost int
+	now        func() time.Time
+}
+
+// New returns the admin service; passwords are hashed at bcryptCost.
+func New(st store.AuthStore, logger *slog.Logger, bcryptCost int) (*Service, error) {
+	if err := store.ValidateBcryptCost(bcryptCost); err != nil {
+		return nil, invalid(err)
+	}
+	return &Service{store: st, logger: logger, bcryptCost: bcryptCost, now: time.Now}, nil
+}
+
+// WeakBcryptCost reports whether new hashes are cheaper than
+// store.MinBcryptCost (acceptable in tests only); callers warn.
+func (s *Service) WeakBcryptCost() bool { return s.bcryptCost < store.MinBcryptCost }
+
+// User returns one user; store.ErrNotFound if there is none.
+func (s *Service) User(ctx context.Context, name string) (store.User, error) {
+	u, err := s.store.GetUser(ctx, name)
+	if err != nil {
+		return store.User{}, fmt.Errorf("user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// Users lists every user by name.
+func (s *Service) Users(ctx context.Context) ([]store.User, error) {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// CreateUser creates a user with a new password; store.ErrAlreadyExists if
+// the name is taken.
+func (s *Service) CreateUser(ctx context.Context, name, password string) error {
+	if err := store.ValidateUsername(name); err != nil {
+		return invalid(err)
+	}
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.insertUser(ctx, name, hash)
+}
+
+// ImportUser creates a user from an existing bcrypt hash (bootstrap's
+// password_hash); store.ErrAlreadyExists if the name is taken.
+func (s *Service) ImportUser(ctx context.Context, name string, hash []byte) error {
+	if err := errors.Join(store.ValidateUsername(name), store.ValidatePasswordHash(hash)); err != nil {
+		return invalid(err)
+	}
+	return s.insertUser(ctx, name, slices.Clone(hash))
+}
+
+func (s *Service) insertUser(ctx context.Context, name string, hash []byte) error {
+	now := s.now().UTC()
+	if err := s.store.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return fmt.Errorf("create user %q: %w", name, err)
+	}
+	s.logger.InfoContext(ctx, "user created", "username", name)
+	return nil
+}
+
+// SetPassword replaces a user's password; store.ErrNotFound if there is no
+// such user.
+func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.updateUser(ctx, name, "password changed", func(u *store.User) bool {
+		u.PasswordHash = hash
+		return true
+	})
+}
+
+// SetDisabled disables or enables a user's logins and tokens; it reports
+// whether anything changed.
+func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (changed bool, err error) {
+	msg := map[bool]string{true: "user disabled", false: "user enabled"}[disabled]
+	err = s.updateUser(ctx, name, msg, func(u *store.User) bool {
+		changed = u.Disabled != disabled
+		u.Disabled = disabled
+		return changed
+	})
+	return changed, err
+}
+
+// updateUser applies change to the stored user and saves it when change
+// reports a difference.
+func (s *Service) updateUser(ctx context.Context, name, msg string, change func(*store.User) bool) error {
+	u, err := s.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !change(&u) {
+		return nil
+	}
+	u.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return fmt.Errorf("update user %q: %w", name, err)
+	}
+	s.logger.InfoContext(ctx, msg, "username", name)
+	return nil
+}
+
+// Unlock clears a user's failed logins and lockout, for a user locked out by
+// someone guessing at their name.
+func (s *Service) Unlock(ctx context.Context, name string) error {
+	if _, err := s.User(ctx, name); err != nil {
+		return err
+	}
+	if err := s.store.LoginSucceeded(ctx, name); err != nil {
+		return fmt.Errorf("unlock user %q: %w", name, err)
+	}
+	s.logger.InfoContext(ctx, "user unlocked", "username", name)
+	return nil
+}
+
+func (s *Service) hashPassword(password string) ([]byte, error) {
+	if err := store.ValidatePassword(password); err != nil {
+		return nil, invalid(err)
+	}
+	return store.HashPassword(password, s.bcryptCost)
+}
+
+// NewClient describes a client to create. A confidential client has a
+// secret: chosen (Secret), imported as a hash (SecretHash), or, with
+// neither, generated and returned by CreateClient. A Public one has none.
+type NewClient struct {
+	ID         string
+	Public     bool
+	Secret     string
+	SecretHash []byte
+	Grants     []string
+	Scopes     []string
+	Introspect bool
+}
+
+// Validate reports every problem at once, before anything is generated or
+// written.
+func (nc NewClient) Validate() error {
+	var errs []error
+	switch {
+	case nc.Public && (nc.Secret != "" || len(nc.SecretHash) > 0):
+		errs = append(errs, errors.New("a public client has no secret"))
+	case nc.Secret != "" && len(nc.SecretHash) > 0:
+		errs = append(errs, errors.New("set a secret or its hash, not both"))
+	case nc.Secret != "":
+		errs = append(errs, store.ValidateClientSecret(nc.Secret))
+	}
+	c := nc.record(nil)
+	if !nc.Public {
+		// The record check wants a secret hash; the one to be generated
+		// will be well-formed.
+		c.SecretHash = store.HashClientSecret("placeholder")
+		if len(nc.SecretHash) > 0 {
+			c.SecretHash = nc.SecretHash
+		}
+	}
+	errs = append(errs, c.Validate())
+	return invalid(errors.Join(errs...))
+}
+
+// ShortSecret reports whether a chosen secret is short enough to deserve a
+// warning.
+func (nc NewClient) ShortSecret() bool {
+	return nc.Secret != "" && len(nc.Secret) < store.MinClientSecretLength
+}
+
+func (nc NewClient) record(secretHash []byte) store.Client {
+	return store.Client{
+		ID:         nc.ID,
+		SecretHash: secretHash,
+		GrantTypes: slices.Clone(nc.Grants),
+		Scopes:     slices.Clone(nc.Scopes),
+		Introspect: nc.Introspect,
+	}
+}
+
+// CreateClient creates a client and returns its secret when it generated
+// one (empty otherwise); store.ErrAlreadyExists if the id is taken.
+func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated string, err error) {
+	if err := nc.Validate(); err != nil {
+		return "", err
+	}
+	var hash []byte
+	switch {
+	case nc.Public:
+	case nc.Secret != "":
+		hash = store.HashClientSecret(nc.Secret)
+	case len(nc.SecretHash) > 0:
+		hash = slices.Clone(nc.SecretHash)
+	default:
+		if generated, hash, err = store.NewClientSecret(); err != nil {
+			return "", fmt.Errorf("generate client secret: %w", err)
+		}
+	}
+	c := nc.record(hash)
+	c.CreatedAt = s.now().UTC()
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return "", fmt.Errorf("create client %q: %w", nc.ID, err)
+	}
+	s.logger.InfoContext(ctx, "client created", "client_id", nc.ID, "public", nc.Public,
+		"grants", c.GrantTypes, "scopes", c.Scopes, "introspect", c.Introspect)
+	return generated, nil
+}
+
+// Client returns one client; store.ErrNotFound if there is none.
+func (s *Service) Client(ctx context.Context, id string) (store.Client, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// Clients lists every client by id.
+func (s *Service) Clients(ctx context.Context) ([]store.Client, error) {
+	clients, err := s.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return clients, nil
+}

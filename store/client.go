@@ -1,0 +1,185 @@
+package store
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Grant types a client may be allowed (RFC 6749 §4.3, §4.4, §6). The
+// authorization server registers one handler for each.
+const (
+	GrantPassword          = "password"
+	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// GrantTypes lists every grant type a client may be allowed.
+var GrantTypes = []string{GrantPassword, GrantClientCredentials, GrantRefreshToken}
+
+// publicGrantTypes are the grants a client without a secret may use: a
+// public client cannot authenticate, so it may not act on its own behalf.
+var publicGrantTypes = []string{GrantPassword, GrantRefreshToken}
+
+// MinClientSecretLength is the length under which a client secret chosen by
+// an administrator earns a warning: a generated one is 43 characters (256
+// bits).
+const MinClientSecretLength = 32
+
+// ValidateClientID checks a client id against RFC 6749 Appendix A.1
+// (printable ASCII), without surrounding spaces.
+func ValidateClientID(id string) error {
+	if err := validateName("client id", id); err != nil {
+		return err
+	}
+	if !isVSCHAR(id) {
+		return errors.New("client id may contain printable ASCII characters only (RFC 6749 Appendix A.1)")
+	}
+	return nil
+}
+
+// ValidateClientSecret checks a client secret chosen by an administrator
+// rather than generated: RFC 6749 Appendix A.2 allows printable ASCII only.
+// Shortness is not an error here (demos use short secrets), only worth a
+// warning (see MinClientSecretLength).
+func ValidateClientSecret(secret string) error {
+	if secret == "" {
+		return errors.New("empty client secret")
+	}
+	if !isVSCHAR(secret) {
+		return errors.New("client secret may contain printable ASCII characters only (RFC 6749 Appendix A.2)")
+	}
+	return nil
+}
+
+// ValidateClientGrants checks a client's allowed grant list.
+func ValidateClientGrants(grants []string, public bool) error {
+	if len(grants) == 0 {
+		return errors.New("at least one grant type is required")
+	}
+	for _, g := range grants {
+		if !slices.Contains(GrantTypes, g) {
+			return fmt.Errorf("unknown grant type %q (known: %s)", g, strings.Join(GrantTypes, ", "))
+		}
+		if public && !slices.Contains(publicGrantTypes, g) {
+			return fmt.Errorf("a public client may not use the %q grant", g)
+		}
+	}
+	return nil
+}
+
+// ValidateScopeToken checks one scope value against RFC 6749 §3.3:
+// scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func ValidateScopeToken(s string) error {
+	if s == "" {
+		return errors.New("empty scope")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return fmt.Errorf("scope %q has a character RFC 6749 §3.3 does not allow", s)
+		}
+	}
+	return nil
+}
+
+// Validate reports every problem of a client record at once.
+func (c Client) Validate() error {
+	var errs []error
+	if err := ValidateClientID(c.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.Public() && len(c.SecretHash) != sha256.Size {
+		errs = append(errs, errors.New("secret hash must be a SHA-256 (32 bytes)"))
+	}
+	if err := ValidateClientGrants(c.GrantTypes, c.Public()); err != nil {
+		errs = append(errs, err)
+	}
+	if d := firstDuplicate(c.GrantTypes); d != "" {
+		errs = append(errs, fmt.Errorf("grant %q listed twice", d))
+	}
+	for _, s := range c.Scopes {
+		if err := ValidateScopeToken(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d := firstDuplicate(c.Scopes); d != "" {
+		errs = append(errs, fmt.Errorf("scope %q listed twice", d))
+	}
+	return errors.Join(errs...)
+}
+
+// MayUse reports whether the client is allowed the grant type; a public
+// client never acts on its own behalf, whatever its record says.
+func (c Client) MayUse(grant string) bool {
+	if c.Public() && !slices.Contains(publicGrantTypes, grant) {
+		return false
+	}
+	return slices.Contains(c.GrantTypes, grant)
+}
+
+// VerifySecret reports whether secret authenticates the client, in
+// constant time against the stored hash. A public client authenticates with
+// no secret only: an empty stored hash never matches anything presented.
+func (c Client) VerifySecret(secret string) bool {
+	if c.Public() {
+		return secret == ""
+	}
+	if len(c.SecretHash) != sha256.Size {
+		return false
+	}
+	return subtle.ConstantTimeCompare(HashClientSecret(secret), c.SecretHash) == 1
+}
+
+// NewClientSecret generates a client secret and the hash to store.
+func NewClientSecret() (secret string, hash []byte, err error) {
+	secret, err = NewOpaqueValue()
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, HashClientSecret(secret), nil
+}
+
+// HashClientSecret is the stored form of a client secret. Secrets are
+// high-entropy values, so one SHA-256 is enough and keeps client
+// authentication fast; bcrypt would cap client-credentials and introspection
+// throughput at a few dozen per second.
+func HashClientSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// ParseClientSecretHash decodes the hex form of a secret hash (bootstrap
+// files carry it so that no plaintext secret is written down).
+func ParseClientSecretHash(s string) ([]byte, error) {
+	h, err := hex.DecodeString(s)
+	if err != nil || len(h) != sha256.Size {
+		return nil, errors.New("secret_hash must be the hex SHA-256 of the secret (64 hex digits)")
+	}
+	return h, nil
+}
+
+// isVSCHAR reports whether s is all %x20-7E.
+func isVSCHAR(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func firstDuplicate(values []string) string {
+	seen := make(map[string]bool, len(values))
+	for _, v := range values {
+		if seen[v] {
+			return v
+		}
+		seen[v] = true
+	}
+	return ""
+}

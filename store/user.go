@@ -1,0 +1,111 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// MaxNameBytes bounds usernames and client ids wherever they enter: the
+// token endpoint, introspection, revocation, authctl and bootstrap.
+const MaxNameBytes = 255
+
+// MaxPasswordBytes is bcrypt's input limit: it silently ignores every byte
+// past it, so a longer password is refused rather than truncated.
+const MaxPasswordBytes = 72
+
+// MinBcryptCost is the lowest bcrypt cost accepted without a warning; lower
+// costs are for tests only.
+const MinBcryptCost = 10
+
+// ValidateUsername checks a username: RFC 6749 Appendix A.11 allows any
+// Unicode without CR or LF; we also refuse other control characters and
+// surrounding spaces, which only ever come from copy-paste mistakes.
+func ValidateUsername(name string) error {
+	return validateName("username", name)
+}
+
+// validateName is the rule every identifier shares: bounded, valid UTF-8,
+// no control characters, no surrounding spaces.
+func validateName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty %s", what)
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("%s longer than %d bytes", what, MaxNameBytes)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("%s has leading or trailing spaces", what)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("%s has a control character", what)
+	}
+	return nil
+}
+
+// ValidatePassword checks a new password before hashing: bcrypt ignores
+// bytes past MaxPasswordBytes, and RFC 6749 Appendix A.12 excludes CR and LF.
+func ValidatePassword(password string) error {
+	switch {
+	case password == "":
+		return errors.New("empty password")
+	case len(password) > MaxPasswordBytes:
+		return fmt.Errorf("password longer than %d bytes", MaxPasswordBytes)
+	case strings.ContainsAny(password, "\r\n"):
+		return errors.New("password has a line break")
+	}
+	return nil
+}
+
+// ValidateBcryptCost rejects a cost bcrypt would not honour: below
+// bcrypt.MinCost, GenerateFromPassword silently uses bcrypt.DefaultCost
+// instead. Costs below MinBcryptCost are valid but for tests only; warning
+// about them is the caller's job.
+func ValidateBcryptCost(cost int) error {
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return fmt.Errorf("bcrypt cost %d out of range %d..%d", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	return nil
+}
+
+// HashPassword validates a new password and hashes it with bcrypt at cost.
+func HashPassword(password string, cost int) ([]byte, error) {
+	if err := ValidatePassword(password); err != nil {
+		return nil, err
+	}
+	if err := ValidateBcryptCost(cost); err != nil {
+		return nil, err
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	return h, nil
+}
+
+// ValidatePasswordHash checks that h is a bcrypt hash (for imported users).
+func ValidatePasswordHash(h []byte) error {
+	if _, err := bcrypt.Cost(h); err != nil {
+		return errors.New("not a bcrypt hash")
+	}
+	return nil
+}
+
+// PasswordMatches compares password with the user's stored hash. It costs
+// one bcrypt comparison whatever the outcome, disabled users included, so
+// the answer's timing tells nothing.
+func (u User) PasswordMatches(password string) bool {
+	return bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) == nil
+}
+
+// NeedsRehash reports whether the user's hash was made at another cost than
+// cost (an older setting, an imported hash): it is redone at the next
+// login, so that every check costs the same.
+func (u User) NeedsRehash(cost int) bool {
+	c, err := bcrypt.Cost(u.PasswordHash)
+	return err == nil && c != cost
+}
