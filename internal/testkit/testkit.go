@@ -1,0 +1,108 @@
+// Package testkit holds the helpers that tests across the module share: a
+// fake clock, a buffer safe for concurrent writers, and polling for a
+// condition (a listening line, a healthy endpoint) with a deadline. It is
+// imported by tests only.
+package testkit
+
+import (
+	"bytes"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Clock is an injectable clock that moves only when told to.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock at a fixed, arbitrary instant in UTC.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// Now is the clock's time; pass c.Now where a func() time.Time is wanted.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// SyncBuffer collects output written from many goroutines (a logger, a
+// subprocess's stderr).
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Poll calls cond every 10ms until it reports true or timeout passes, and
+// reports whether it did. It gives up early when stop (which may be nil)
+// delivers, returning false.
+func Poll(timeout time.Duration, stop <-chan struct{}, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// WaitHealthy polls url with GET until it answers 200, failing the test
+// after timeout.
+func WaitHealthy(t testing.TB, client *http.Client, url string, timeout time.Duration) {
+	t.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	var last string
+	ok := Poll(timeout, nil, func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		_ = resp.Body.Close()
+		last = resp.Status
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ok {
+		t.Fatalf("%s not 200 within %v (last: %s)", url, timeout, last)
+	}
+}
