@@ -114,7 +114,7 @@ func (s *server) authenticateClient(r *http.Request, form url.Values) (store.Cli
 	if err != nil {
 		return store.Client{}, "", fmt.Errorf("load client: %w", err)
 	}
-	if !(clientInfo{c}).VerifyPassword(cc.secret) {
+	if !c.VerifySecret(cc.secret) {
 		return store.Client{}, "", errInvalidClient()
 	}
 	return c, cc.secret, nil

@@ -2,11 +2,13 @@
 // token endpoint (password, client_credentials and refresh_token grants),
 // RFC 7662 introspection, RFC 7009 revocation and RFC 8414 metadata.
 //
-// The grant flow runs on go-oauth2's manage.Manager; this package decides
-// everything it gets wrong by default: clients are authenticated before any
-// password is checked, secrets and tokens are compared and stored as hashes,
-// refresh tokens are bound to their client, rotated atomically, narrowed but
-// never widened, and their reuse revokes the grant.
+// Tokens are issued by go-oauth2's manage.Manager, confined to
+// internal/issuer; this package decides everything it gets wrong by
+// default: clients are authenticated before any password is checked,
+// secrets and tokens are compared and stored as hashes, refresh tokens are
+// bound to their client, rotated atomically, narrowed but never widened,
+// and their reuse revokes the grant. Each grant type is one file behind the
+// grant interface (grants.go).
 package authserver
 
 import (
@@ -18,8 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-oauth2/oauth2/v4/manage"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/example/authsvc/authserver/internal/issuer"
 
 	"github.com/example/authsvc/store"
 )
@@ -75,15 +78,17 @@ const maxBodyBytes = 64 << 10
 
 // server holds what the handlers share.
 type server struct {
-	logger  *slog.Logger
-	store   store.AuthStore
-	cfg     Config
-	now     func() time.Time
-	manager *manage.Manager
-	render  renderer
-	// dummyHash is compared against when the user does not exist, so an
-	// unknown username costs the same bcrypt time as a wrong password.
-	dummyHash []byte
+	logger *slog.Logger
+	store  store.AuthStore
+	cfg    Config
+	now    func() time.Time
+	issuer *issuer.Issuer
+	grants map[string]grant
+	render renderer
+	// dummyUser's password is compared against when the user does not
+	// exist, so an unknown username costs the same bcrypt time as a wrong
+	// password.
+	dummyUser store.User
 }
 
 // NewServer validates cfg and returns the authorization server's handler.
@@ -100,32 +105,20 @@ func NewServer(logger *slog.Logger, st store.AuthStore, cfg Config) (http.Handle
 	if err != nil {
 		return nil, fmt.Errorf("dummy hash: %w", err)
 	}
-
-	m := manage.NewManager()
-	m.MapAccessGenerate(tokenGenerator{})
-	m.MapClientStorage(clientStore{st: st})
-	m.MapTokenStorage(&tokenStore{st: st, now: now})
-	m.SetPasswordTokenCfg(&manage.Config{AccessTokenExp: cfg.AccessTTL, RefreshTokenExp: cfg.RefreshTTL, IsGenerateRefresh: true})
-	// RFC 6749 §4.4.3: no refresh token for client credentials.
-	m.SetClientTokenCfg(&manage.Config{AccessTokenExp: cfg.AccessTTL})
-	// Rotation happens atomically inside tokenStore.Create; the manager's
-	// own remove-after-create steps would reopen the race, so they are off.
-	m.SetRefreshTokenCfg(&manage.RefreshingConfig{
-		AccessTokenExp:     cfg.AccessTTL,
-		RefreshTokenExp:    cfg.RefreshTTL,
-		IsGenerateRefresh:  true,
-		IsResetRefreshTime: true,
-	})
-
+	iss, err := issuer.New(st, cfg.AccessTTL, cfg.RefreshTTL, now)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	s := &server{
 		logger:    logger,
 		store:     st,
 		cfg:       cfg,
 		now:       now,
-		manager:   m,
+		issuer:    iss,
 		render:    renderer{logger: logger, realm: realmFor(cfg.Issuer)},
-		dummyHash: dummy,
+		dummyUser: store.User{PasswordHash: dummy},
 	}
+	s.grants = newGrants(s)
 	return s.routes(), nil
 }
 

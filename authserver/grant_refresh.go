@@ -1,0 +1,74 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/example/authsvc/authserver/internal/issuer"
+	"github.com/example/authsvc/store"
+)
+
+// refreshGrant is RFC 6749 §6 with rotation: the presented token must
+// belong to this client (§10.4), the scope may only narrow, exactly one of
+// concurrent uses wins, and a second use of a rotated token ends the grant
+// (RFC 9700 §4.14.2).
+type refreshGrant struct{ s *server }
+
+func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issued, error) {
+	s := g.s
+	refresh := req.form.Get("refresh_token")
+	if refresh == "" {
+		return issuer.Issued{}, errInvalidRequest("missing refresh_token")
+	}
+	invalid := errInvalidGrant("invalid refresh token")
+	old, err := s.store.GetToken(ctx, store.HashToken(refresh))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return issuer.Issued{}, invalid
+	case err != nil:
+		return issuer.Issued{}, fmt.Errorf("load refresh token: %w", err)
+	}
+	if old.Kind != store.RefreshToken || old.ClientID != req.client.ID {
+		return issuer.Issued{}, invalid
+	}
+	if old.Rotated {
+		if err := s.store.DeleteFamily(ctx, old.FamilyID); err != nil {
+			return issuer.Issued{}, fmt.Errorf("revoke reused grant: %w", err)
+		}
+		s.logger.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", req.client.ID, "username", old.Username)
+		return issuer.Issued{}, invalid
+	}
+	if !old.Active(s.now()) {
+		return issuer.Issued{}, invalid
+	}
+	if old.Username != "" {
+		u, err := s.store.GetUser(ctx, old.Username)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+			return issuer.Issued{}, invalid
+		}
+		if err != nil {
+			return issuer.Issued{}, fmt.Errorf("load user: %w", err)
+		}
+	}
+
+	scope := ""
+	if want := strings.TrimSpace(req.form.Get("scope")); want != "" {
+		if scope, err = grantScope(want, parseScope(old.Scope)); err != nil {
+			return issuer.Issued{}, errInvalidScope("the requested scope exceeds the original grant")
+		}
+	}
+
+	issued, err := s.issuer.Rotate(ctx, req.client, old, refresh, scope)
+	switch {
+	case errors.Is(err, store.ErrTokenReused):
+		s.logger.WarnContext(ctx, "concurrent refresh token reuse; grant revoked", "client_id", req.client.ID, "username", old.Username)
+		return issuer.Issued{}, invalid
+	case errors.Is(err, store.ErrNotFound):
+		return issuer.Issued{}, invalid
+	case err != nil:
+		return issuer.Issued{}, fmt.Errorf("refresh: %w", err)
+	}
+	return issued, nil
+}
