@@ -72,6 +72,10 @@ func ValidateClientGrants(grants []string, public bool) error {
 	return nil
 }
 
+// MaxScopeBytes bounds a requested scope parameter; a longer one is refused
+// as invalid_scope before any value of it is looked at.
+const MaxScopeBytes = 1024
+
 // ValidateScopeToken checks one scope value against RFC 6749 §3.3:
 // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 func ValidateScopeToken(s string) error {

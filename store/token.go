@@ -29,3 +29,22 @@ func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
+
+// MaxTokenBytes bounds a presented token worth looking up: ours are 43
+// characters, and no longer value is ever a token of this server.
+const MaxTokenBytes = 1024
+
+// PlausibleToken reports whether a presented value could be a token at all:
+// 1..MaxTokenBytes printable ASCII characters. Anything else is answered as
+// an unknown token without reaching a store.
+func PlausibleToken(s string) bool {
+	if s == "" || len(s) > MaxTokenBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

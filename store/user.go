@@ -97,9 +97,15 @@ func ValidatePasswordHash(h []byte) error {
 
 // PasswordMatches compares password with the user's stored hash. It costs
 // one bcrypt comparison whatever the outcome, disabled users included, so
-// the answer's timing tells nothing.
+// the answer's timing tells nothing. A password longer than bcrypt reads
+// never matches (bcrypt would ignore its tail, so any suffix would log in),
+// yet costs the same comparison.
 func (u User) PasswordMatches(password string) bool {
-	return bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) == nil
+	tooLong := len(password) > MaxPasswordBytes
+	if tooLong {
+		password = password[:MaxPasswordBytes]
+	}
+	return bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) == nil && !tooLong
 }
 
 // NeedsRehash reports whether the user's hash was made at another cost than
