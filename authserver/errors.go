@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // oauthError is what a handler returns for a request it refuses: the HTTP
@@ -16,7 +18,8 @@ type oauthError struct {
 	code        string
 	description string
 	cause       error
-	allow       string // for 405
+	allow       string        // for 405
+	retryAfter  time.Duration // for 429 and 503
 }
 
 func (e *oauthError) Error() string {
@@ -38,6 +41,18 @@ func errInvalidGrant(desc string) *oauthError {
 
 func errInvalidScope(desc string) *oauthError {
 	return &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: desc}
+}
+
+// errThrottled answers a source that has used up its failures (429).
+func errThrottled(retryAfter time.Duration) *oauthError {
+	return &oauthError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
+		description: "too many failed attempts from this address; retry later", retryAfter: retryAfter}
+}
+
+// errBusy answers a request that found no capacity (503).
+func errBusy(retryAfter time.Duration) *oauthError {
+	return &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+		description: "the server is busy; retry later", retryAfter: retryAfter}
 }
 
 func errInvalidClient() *oauthError {
@@ -85,6 +100,10 @@ func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error
 	}
 	if oe.allow != "" {
 		h.Set("Allow", oe.allow)
+	}
+	if oe.retryAfter > 0 {
+		// RFC 9110 §10.2.3: whole seconds, rounded up so nobody retries early.
+		h.Set("Retry-After", strconv.FormatInt(int64((oe.retryAfter+time.Second-1)/time.Second), 10))
 	}
 	writeJSON(w, oe.status, map[string]string{"error": oe.code, "error_description": oe.description})
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"time"
 
 	"github.com/example/authsvc/authserver/internal/issuer"
 	"github.com/example/authsvc/store"
@@ -20,22 +22,59 @@ func errBadCredentials() *oauthError {
 	return errInvalidGrant("invalid username or password")
 }
 
+// refuseEarly answers 503 at once when the password pool could not even
+// queue the request: it would be refused anyway, and now costs no store
+// access.
+func (g passwordGrant) refuseEarly(src netip.Addr) error {
+	if !g.s.pool.mayQueue(g.s.throttle.clean(src)) {
+		return errBusy(g.s.cfg.PasswordQueueTimeout)
+	}
+	return nil
+}
+
 func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issued, error) {
+	s := g.s
 	username, password := req.form.Get("username"), req.form.Get("password")
 	if username == "" || password == "" {
 		return issuer.Issued{}, errInvalidRequest("username and password are required")
-	}
-	if len(username) > store.MaxNameBytes {
-		return issuer.Issued{}, errBadCredentials()
 	}
 	scope, err := grantScope(req.form.Get("scope"), req.client.Scopes)
 	if err != nil {
 		return issuer.Issued{}, err
 	}
-	if err := g.checkPassword(ctx, username, password); err != nil {
+	// A malformed name is answered as an unknown one, and never reaches
+	// the store.
+	if store.ValidateUsername(username) != nil {
+		s.throttle.fail(req.source)
+		return issuer.Issued{}, errBadCredentials()
+	}
+
+	// Wait for a bcrypt slot while a caller who hangs up still stops the
+	// wait; nothing has been read or written yet.
+	if err := s.pool.acquire(ctx, s.throttle.clean(req.source)); err != nil {
+		if errors.Is(err, errPoolBusy) {
+			return issuer.Issued{}, errBusy(s.cfg.PasswordQueueTimeout)
+		}
 		return issuer.Issued{}, err
 	}
-	issued, err := g.s.issuer.Issue(ctx, issuer.Grant{
+	// From here on the login counters change: see grant.
+	locked, err := g.checkPassword(context.WithoutCancel(ctx), username, password)
+	s.pool.release()
+	if locked {
+		// Answer a locked name no sooner than a real check would, so the
+		// timing does not tell that it is locked (nor that a real login
+		// happened since); the wait holds no slot.
+		sleepCtx(ctx, s.bcryptTime.get())
+	}
+	var oe *oauthError
+	if errors.As(err, &oe) && oe.code == "invalid_grant" {
+		s.throttle.fail(req.source)
+	}
+	if err != nil {
+		return issuer.Issued{}, err
+	}
+
+	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,
 		Secret:      req.secret,
 		Username:    username,
@@ -49,31 +88,32 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 }
 
 // checkPassword counts the attempt before spending bcrypt on it, so parallel
-// guesses cannot slip past the lockout threshold.
-func (g passwordGrant) checkPassword(ctx context.Context, username, password string) error {
+// guesses cannot slip past the lockout threshold. It runs holding a
+// password-pool slot; locked reports a refusal that skipped bcrypt.
+func (g passwordGrant) checkPassword(ctx context.Context, username, password string) (locked bool, err error) {
 	s := g.s
 	allowed, err := s.store.BeginLogin(ctx, username, s.now(), s.cfg.Lockout)
 	if err != nil {
-		return fmt.Errorf("begin login: %w", err)
+		return false, fmt.Errorf("begin login: %w", err)
 	}
 	if !allowed {
-		return &oauthError{status: http.StatusBadRequest, code: "invalid_grant", description: errBadCredentials().description,
+		return true, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", description: errBadCredentials().description,
 			cause: errors.New("username locked")}
 	}
 	user, err := s.store.GetUser(ctx, username)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		_ = s.dummyUser.PasswordMatches(password)
-		return errBadCredentials()
+		s.comparePassword(s.dummyUser, password)
+		return false, errBadCredentials()
 	case err != nil:
-		return fmt.Errorf("load user: %w", err)
+		return false, fmt.Errorf("load user: %w", err)
 	}
 	// Compare even for a disabled user, so the answer takes the same time.
-	if !user.PasswordMatches(password) || user.Disabled {
-		return errBadCredentials()
+	if !s.comparePassword(user, password) || user.Disabled {
+		return false, errBadCredentials()
 	}
 	if err := s.store.LoginSucceeded(ctx, username); err != nil {
-		return fmt.Errorf("reset login failures: %w", err)
+		return false, fmt.Errorf("reset login failures: %w", err)
 	}
 	// A hash made at another cost is redone at the configured one, so every
 	// user's check costs what the dummy comparison for unknown names costs.
@@ -85,5 +125,14 @@ func (g passwordGrant) checkPassword(ctx context.Context, username, password str
 			}
 		}
 	}
-	return nil
+	return false, nil
+}
+
+// comparePassword is one bcrypt comparison, timed for the refusals that
+// must take as long without spending one.
+func (s *server) comparePassword(u store.User, password string) bool {
+	start := time.Now()
+	ok := u.PasswordMatches(password)
+	s.bcryptTime.observe(time.Since(start))
+	return ok
 }

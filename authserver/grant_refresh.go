@@ -18,11 +18,15 @@ type refreshGrant struct{ s *server }
 
 func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issued, error) {
 	s := g.s
+	ctx = context.WithoutCancel(ctx)
 	refresh := req.form.Get("refresh_token")
 	if refresh == "" {
 		return issuer.Issued{}, errInvalidRequest("missing refresh_token")
 	}
 	invalid := errInvalidGrant("invalid refresh token")
+	if !store.PlausibleToken(refresh) {
+		return issuer.Issued{}, invalid
+	}
 	old, err := s.store.GetToken(ctx, store.HashToken(refresh))
 	switch {
 	case errors.Is(err, store.ErrNotFound):

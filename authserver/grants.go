@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"net/netip"
 	"net/url"
 
 	"github.com/example/authsvc/authserver/internal/issuer"
@@ -9,13 +10,21 @@ import (
 )
 
 // grant is one grant type of the token endpoint (RFC 6749 §4.3, §4.4, §6).
-// It is called only for a client that has authenticated and may use it, on
-// a context that outlives the caller's connection: from here on the
-// request changes state (login counters, tokens), and a client that hangs
-// up must not leave it half done, e.g. a correct login counted as a
-// failure.
+// It is called only for a client that has authenticated and may use it,
+// with the request's context. Once a grant begins to change state (login
+// counters, tokens) it must detach from that context's cancellation
+// (context.WithoutCancel): a client that hangs up must not leave the change
+// half done, e.g. a correct login counted as a failure. Until then, a
+// caller who hangs up should cost nothing.
 type grant interface {
 	issue(ctx context.Context, req tokenRequest) (issuer.Issued, error)
+}
+
+// earlyRefuser is implemented by a grant that can refuse a request from
+// src before the client is authenticated, so that a refusal costs no store
+// access at all (the password grant, when no bcrypt slot could be had).
+type earlyRefuser interface {
+	refuseEarly(src netip.Addr) error
 }
 
 // tokenRequest is what every grant gets: the form and the authenticated
@@ -24,6 +33,7 @@ type tokenRequest struct {
 	form   url.Values
 	client store.Client
 	secret string
+	source netip.Addr // for throttling
 }
 
 // newGrants is the registry the token endpoint dispatches on. A new grant

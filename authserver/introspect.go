@@ -19,7 +19,11 @@ func (s *server) readTokenRequest(w http.ResponseWriter, r *http.Request) (store
 	if err != nil {
 		return store.Client{}, "", err
 	}
-	client, _, err := s.authenticateClient(r, form)
+	src, err := s.admit(r)
+	if err != nil {
+		return store.Client{}, "", err
+	}
+	client, _, err := s.authenticateClient(r, form, src)
 	if err != nil {
 		return store.Client{}, "", err
 	}
@@ -40,6 +44,10 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	}
 	if !client.Introspect || client.Public() {
 		return &oauthError{status: http.StatusForbidden, code: "unauthorized_client", description: "this client may not introspect tokens"}
+	}
+	if !store.PlausibleToken(token) {
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return nil
 	}
 	t, err := s.store.GetToken(r.Context(), store.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
@@ -97,7 +105,10 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	// token_type_hint is only an optimization (§2.1); one lookup by hash
 	// finds either kind, so it is ignored.
-	t, err := s.store.GetToken(r.Context(), store.HashToken(token))
+	t, err := store.Token{}, store.ErrNotFound
+	if store.PlausibleToken(token) {
+		t, err = s.store.GetToken(r.Context(), store.HashToken(token))
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:

@@ -17,7 +17,7 @@ type logFieldsKey struct{}
 // setLogClient records the client id a request claimed, for the access log.
 func setLogClient(ctx context.Context, id string) {
 	if f, ok := ctx.Value(logFieldsKey{}).(*logFields); ok {
-		f.clientID = id
+		f.clientID = bounded(id)
 	}
 }
 
@@ -55,7 +55,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		}
 		s.logger.InfoContext(r.Context(), "request",
 			"method", r.Method,
-			"path", r.URL.Path,
+			"path", bounded(r.URL.Path),
 			"status", rec.status,
 			"duration", time.Since(start),
 			"client_id", fields.clientID,
@@ -68,4 +68,16 @@ func requestID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// maxLoggedBytes bounds any request value a log line carries.
+const maxLoggedBytes = 256
+
+// bounded cuts a request value to maxLoggedBytes, so that no request makes
+// a log line longer than a few of them.
+func bounded(s string) string {
+	if len(s) <= maxLoggedBytes {
+		return s
+	}
+	return s[:maxLoggedBytes] + "..."
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -93,18 +94,40 @@ func extractClient(r *http.Request, form url.Values) (clientCredentials, error) 
 	return clientCredentials{id: id, secret: secret}, nil
 }
 
+// admit refuses a source that has used up its failures (429), before
+// anything is read from the store.
+func (s *server) admit(r *http.Request) (netip.Addr, error) {
+	src := s.sources.source(r)
+	if retry, blocked := s.throttle.blocked(src); blocked {
+		return src, errThrottled(retry)
+	}
+	return src, nil
+}
+
 // authenticateClient authenticates the caller of the token, introspection
 // or revocation endpoint. It runs before anything else a request asks for,
 // so nobody reaches the password check without valid client credentials.
-// It also returns the secret presented, which go-oauth2's manager verifies
-// once more (a hash comparison, cheap) when it issues the token.
-func (s *server) authenticateClient(r *http.Request, form url.Values) (store.Client, string, error) {
+// Every failure counts against the source's throttle. It also returns the
+// secret presented, which go-oauth2's manager verifies once more (a hash
+// comparison, cheap) when it issues the token.
+func (s *server) authenticateClient(r *http.Request, form url.Values, src netip.Addr) (store.Client, string, error) {
+	c, secret, err := s.lookUpClient(r, form)
+	var oe *oauthError
+	if errors.As(err, &oe) && oe.code == "invalid_client" {
+		s.throttle.fail(src)
+	}
+	return c, secret, err
+}
+
+func (s *server) lookUpClient(r *http.Request, form url.Values) (store.Client, string, error) {
 	cc, err := extractClient(r, form)
 	if err != nil {
 		return store.Client{}, "", err
 	}
 	setLogClient(r.Context(), cc.id)
-	if cc.id == "" {
+	// A malformed id is answered as an unknown one, and never reaches
+	// the store.
+	if store.ValidateClientID(cc.id) != nil {
 		return store.Client{}, "", errInvalidClient()
 	}
 	c, err := s.store.GetClient(r.Context(), cc.id)
@@ -137,6 +160,9 @@ func parseScope(s string) []string {
 // grantScope decides the scope of a new grant: the requested values, each
 // allowed by `allowed`; nothing requested means all of `allowed`.
 func grantScope(requested string, allowed []string) (string, error) {
+	if len(requested) > store.MaxScopeBytes {
+		return "", errInvalidScope("malformed scope")
+	}
 	if strings.TrimSpace(requested) == "" {
 		return strings.Join(allowed, " "), nil
 	}

@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -35,12 +38,65 @@ type Config struct {
 	RefreshTTL time.Duration // refresh token lifetime, renewed at each rotation
 	BcryptCost int           // cost of the dummy hash that equalizes unknown-user timing
 	Lockout    store.LoginPolicy
+	// Abuse resistance; for each of the five settings below, zero means
+	// the default (DefaultPasswordConcurrency and the Default constants).
+	//
+	// Password checks: at most PasswordConcurrency bcrypt comparisons run
+	// at once; at most PasswordQueue requests wait for one, each for at most
+	// PasswordQueueTimeout, and the rest get 503.
+	PasswordConcurrency  int
+	PasswordQueue        int
+	PasswordQueueTimeout time.Duration
+	// Failures (client authentication, password checks) per source address
+	// are throttled by a token bucket of ThrottleBurst, refilled at
+	// ThrottlePerMinute; an empty bucket gets 429.
+	ThrottleBurst     int
+	ThrottlePerMinute float64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// source address; empty means the TCP peer is the source.
+	TrustedProxies []netip.Prefix
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
 }
 
+// Defaults of the abuse-resistance settings.
+const (
+	DefaultPasswordQueue        = 64
+	DefaultPasswordQueueTimeout = 2 * time.Second
+	DefaultThrottleBurst        = 20
+	DefaultThrottlePerMinute    = 10
+)
+
+// withDefaults fills the zero abuse-resistance settings.
+func (c Config) withDefaults() Config {
+	if c.PasswordConcurrency == 0 {
+		c.PasswordConcurrency = DefaultPasswordConcurrency()
+	}
+	if c.PasswordQueue == 0 {
+		c.PasswordQueue = DefaultPasswordQueue
+	}
+	if c.PasswordQueueTimeout == 0 {
+		c.PasswordQueueTimeout = DefaultPasswordQueueTimeout
+	}
+	if c.ThrottleBurst == 0 {
+		c.ThrottleBurst = DefaultThrottleBurst
+	}
+	if c.ThrottlePerMinute == 0 {
+		c.ThrottlePerMinute = DefaultThrottlePerMinute
+	}
+	return c
+}
+
+// DefaultPasswordConcurrency is half the CPUs Go may use, at least one:
+// bcrypt is pure CPU, so this leaves the other half to every other endpoint
+// however many guesses arrive.
+func DefaultPasswordConcurrency() int {
+	return max(1, runtime.GOMAXPROCS(0)/2)
+}
+
 // Validate reports every problem at once.
 func (c Config) Validate() error {
+	c = c.withDefaults()
 	var errs []error
 	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		// RFC 8414 §2: an https URL without query or fragment; http is
@@ -70,6 +126,21 @@ func (c Config) Validate() error {
 	if c.Lockout.MaxLockout < c.Lockout.Lockout {
 		errs = append(errs, fmt.Errorf("maximum lockout %v: must be at least the lockout duration %v", c.Lockout.MaxLockout, c.Lockout.Lockout))
 	}
+	if c.PasswordConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("password concurrency %d: must be at least 1", c.PasswordConcurrency))
+	}
+	if c.PasswordQueue < 1 {
+		errs = append(errs, fmt.Errorf("password queue %d: must be at least 1", c.PasswordQueue))
+	}
+	if c.PasswordQueueTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("password queue timeout %v: must be positive", c.PasswordQueueTimeout))
+	}
+	if c.ThrottleBurst < 1 {
+		errs = append(errs, fmt.Errorf("throttle burst %d: must be at least 1", c.ThrottleBurst))
+	}
+	if !(c.ThrottlePerMinute > 0) || math.IsInf(c.ThrottlePerMinute, 0) {
+		errs = append(errs, fmt.Errorf("throttle refill %v per minute: must be positive", c.ThrottlePerMinute))
+	}
 	return errors.Join(errs...)
 }
 
@@ -78,13 +149,17 @@ const maxBodyBytes = 64 << 10
 
 // server holds what the handlers share.
 type server struct {
-	logger *slog.Logger
-	store  store.AuthStore
-	cfg    Config
-	now    func() time.Time
-	issuer *issuer.Issuer
-	grants map[string]grant
-	render renderer
+	logger     *slog.Logger
+	store      store.AuthStore
+	cfg        Config
+	now        func() time.Time
+	issuer     *issuer.Issuer
+	grants     map[string]grant
+	render     renderer
+	sources    sourceResolver
+	throttle   *throttle
+	pool       *passwordPool
+	bcryptTime *durationAverage
 	// dummyUser's password is compared against when the user does not
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.
@@ -94,9 +169,18 @@ type server struct {
 // NewServer validates cfg and returns the authorization server's handler.
 // It spends one bcrypt hash at cfg.BcryptCost.
 func NewServer(logger *slog.Logger, st store.AuthStore, cfg Config) (http.Handler, error) {
+	s, err := newServer(logger, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.routes(), nil
+}
+
+func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	cfg = cfg.withDefaults()
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -105,6 +189,11 @@ func NewServer(logger *slog.Logger, st store.AuthStore, cfg Config) (http.Handle
 	if err != nil {
 		return nil, fmt.Errorf("dummy hash: %w", err)
 	}
+	// One comparison now, so that refusals which skip bcrypt (a locked
+	// username) know from the first request how long one takes.
+	start := time.Now()
+	_ = bcrypt.CompareHashAndPassword(dummy, []byte("calibrate"))
+	bcryptTime := newDurationAverage(time.Since(start))
 	iss, err := issuer.New(st, cfg.AccessTTL, cfg.RefreshTTL, now)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -117,9 +206,13 @@ func NewServer(logger *slog.Logger, st store.AuthStore, cfg Config) (http.Handle
 		issuer:    iss,
 		render:    renderer{logger: logger, realm: realmFor(cfg.Issuer)},
 		dummyUser: store.User{PasswordHash: dummy},
+		sources:   sourceResolver{trusted: cfg.TrustedProxies},
+		throttle:  newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
+		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout),
 	}
+	s.bcryptTime = bcryptTime
 	s.grants = newGrants(s)
-	return s.routes(), nil
+	return s, nil
 }
 
 func realmFor(issuer string) string {

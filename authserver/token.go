@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -24,7 +23,16 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	client, secret, err := s.authenticateClient(r, form)
+	src, err := s.admit(r)
+	if err != nil {
+		return err
+	}
+	if er, ok := s.grants[form.Get("grant_type")].(earlyRefuser); ok {
+		if err := er.refuseEarly(src); err != nil {
+			return err
+		}
+	}
+	client, secret, err := s.authenticateClient(r, form, src)
 	if err != nil {
 		return err
 	}
@@ -39,7 +47,7 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		return &oauthError{status: http.StatusBadRequest, code: "unauthorized_client", description: "this client may not use this grant type"}
 	}
 
-	issued, err := g.issue(context.WithoutCancel(r.Context()), tokenRequest{form: form, client: client, secret: secret})
+	issued, err := g.issue(r.Context(), tokenRequest{form: form, client: client, secret: secret, source: src})
 	if errors.Is(err, issuer.ErrInvalidClient) {
 		return errInvalidClient()
 	}

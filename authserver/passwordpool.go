@@ -1,0 +1,123 @@
+package authserver
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// errPoolBusy: no password-check slot could be had (the queue is full, or
+// the wait timed out). The request is answered 503 without touching the
+// store.
+var errPoolBusy = errors.New("password checks busy")
+
+// passwordPool bounds the bcrypt comparisons running at once, so a flood of
+// password guesses cannot take the CPU that every other endpoint needs.
+// Requests wait for a slot in two FIFO queues: sources with no recent
+// failures first, so that during a guessing flood a real user still gets a
+// slot; at most maxWait wait in all, and a clean request arriving at a full
+// queue displaces the newest waiter from a failing source. A waiter whose
+// caller hangs up leaves at once and costs nothing.
+type passwordPool struct {
+	mu      sync.Mutex
+	free    int
+	queues  [2]list.List // of *poolWaiter: [0] clean sources, [1] the others
+	waiting int
+	maxWait int
+	timeout time.Duration
+}
+
+type poolWaiter struct {
+	granted chan bool // true: the slot is handed over; false: displaced
+}
+
+func newPasswordPool(slots, maxWait int, timeout time.Duration) *passwordPool {
+	return &passwordPool{free: slots, maxWait: maxWait, timeout: timeout}
+}
+
+// acquire waits for a slot until ctx ends or the pool's timeout passes. On
+// success the caller must call release exactly once.
+func (p *passwordPool) acquire(ctx context.Context, clean bool) error {
+	class := 1
+	if clean {
+		class = 0
+	}
+	p.mu.Lock()
+	if p.free > 0 && p.waiting == 0 {
+		p.free--
+		p.mu.Unlock()
+		return nil
+	}
+	if p.waiting >= p.maxWait {
+		// Full: a clean request displaces the newest failing waiter, whose
+		// source has had its chance; anyone else is refused.
+		back := p.queues[1].Back()
+		if !clean || back == nil {
+			p.mu.Unlock()
+			return errPoolBusy
+		}
+		p.queues[1].Remove(back)
+		p.waiting--
+		back.Value.(*poolWaiter).granted <- false
+	}
+	w := &poolWaiter{granted: make(chan bool, 1)}
+	elem := p.queues[class].PushBack(w)
+	p.waiting++
+	p.mu.Unlock()
+
+	timer := time.NewTimer(p.timeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case ok := <-w.granted:
+		if ok {
+			return nil
+		}
+		return errPoolBusy
+	case <-timer.C:
+		err = errPoolBusy
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+
+	p.mu.Lock()
+	select {
+	case ok := <-w.granted:
+		// Handed a slot (or displaced) while giving up: pass the slot on.
+		p.mu.Unlock()
+		if ok {
+			p.release()
+		}
+	default:
+		p.queues[class].Remove(elem)
+		p.waiting--
+		p.mu.Unlock()
+	}
+	return err
+}
+
+// mayQueue reports whether acquire could currently get a slot or a place
+// in the queue. It is advice (acquire decides again), for refusing early.
+func (p *passwordPool) mayQueue(clean bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.free > 0 || p.waiting < p.maxWait || (clean && p.queues[1].Len() > 0)
+}
+
+// release hands the slot to the first waiter, clean sources first, or
+// frees it.
+func (p *passwordPool) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.queues {
+		if front := p.queues[i].Front(); front != nil {
+			p.queues[i].Remove(front)
+			p.waiting--
+			front.Value.(*poolWaiter).granted <- true
+			return
+		}
+	}
+	p.free++
+}
