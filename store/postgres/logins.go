@@ -24,30 +24,26 @@ import (
 // Locking resets the failure count: once a lock has passed, the username has
 // p.Threshold attempts again, and the next lock lasts twice as long.
 func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
-	if p.Threshold < 1 || p.Lockout <= 0 || p.MaxLockout < p.Lockout {
+	if err := p.Validate(); err != nil {
 		// Fail closed: a zero policy would otherwise never lock.
-		return false, fmt.Errorf("begin login %q: invalid login policy %+v", username, p)
+		return false, fmt.Errorf("begin login %q: %w", username, err)
 	}
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		state, err := lockLogin(ctx, tx, username, now)
 		if err != nil {
 			return translate(err)
 		}
-		if state.lockedUntil != nil && state.lockedUntil.After(now) {
+		if state, allowed = p.Attempt(state, now); !allowed {
 			return nil // locked: count nothing
 		}
-		allowed = true
-		state.failures++
-		if state.failures >= p.Threshold {
-			until := now.Add(lockoutFor(p, state.lockouts))
-			state.lockedUntil = &until
-			state.lockouts++
-			state.failures = 0
+		var lockedUntil *time.Time // NULL when never locked
+		if !state.LockedUntil.IsZero() {
+			lockedUntil = &state.LockedUntil
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE logins SET failures = $2, lockouts = $3, locked_until = $4, updated_at = $5
 			WHERE username = $1`,
-			username, state.failures, state.lockouts, state.lockedUntil, now)
+			username, state.Failures, state.Lockouts, lockedUntil, now)
 		return translate(err)
 	})
 	if err != nil {
@@ -64,15 +60,9 @@ func (db *DB) LoginSucceeded(ctx context.Context, username string) error {
 	return nil
 }
 
-// loginState is one row of logins.
-type loginState struct {
-	failures, lockouts int
-	lockedUntil        *time.Time // nil when never locked
-}
-
 // lockLogin returns username's row, created blank if missing, locked until
 // tx ends.
-func lockLogin(ctx context.Context, tx pgx.Tx, username string, now time.Time) (loginState, error) {
+func lockLogin(ctx context.Context, tx pgx.Tx, username string, now time.Time) (store.LoginState, error) {
 	// The row can vanish between the INSERT and the SELECT (LoginSucceeded
 	// or the sweeper deleting it): then insert again. Each pass needs that
 	// to happen once more in a window of one round trip, so a few suffice.
@@ -82,31 +72,23 @@ func lockLogin(ctx context.Context, tx pgx.Tx, username string, now time.Time) (
 			VALUES ($1, 0, 0, NULL, $2)
 			ON CONFLICT (username) DO NOTHING`,
 			username, now); err != nil {
-			return loginState{}, err
+			return store.LoginState{}, err
 		}
-		var s loginState
+		var (
+			s           store.LoginState
+			lockedUntil *time.Time // NULL when never locked
+		)
 		err := tx.QueryRow(ctx, `
 			SELECT failures, lockouts, locked_until FROM logins
 			WHERE username = $1 FOR UPDATE`,
-			username).Scan(&s.failures, &s.lockouts, &s.lockedUntil)
+			username).Scan(&s.Failures, &s.Lockouts, &lockedUntil)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
+		if lockedUntil != nil {
+			s.LockedUntil = lockedUntil.UTC()
+		}
 		return s, err
 	}
-	return loginState{}, errors.New("login record deleted repeatedly while being locked")
-}
-
-// lockoutFor returns min(p.Lockout << previous, p.MaxLockout) without the
-// overflow of a plain shift, which after enough lockouts would wrap to zero
-// or a negative duration and so unlock the username.
-func lockoutFor(p store.LoginPolicy, previous int) time.Duration {
-	d := p.Lockout
-	for i := 0; i < previous && d < p.MaxLockout; i++ {
-		if d > p.MaxLockout/2 {
-			return p.MaxLockout
-		}
-		d *= 2
-	}
-	return min(d, p.MaxLockout)
+	return store.LoginState{}, errors.New("login record deleted repeatedly while being locked")
 }

@@ -124,13 +124,10 @@ func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
 	return nil
 }
 
-// staleLoginAge is how long an unlocked login record is kept after its last
-// change. Keep it in step with store/sqlite and store/storetest.
-const staleLoginAge = 24 * time.Hour
-
 // DeleteExpired removes at most limit tokens that expired before now, and
 // at most limit stale login records (not locked at now, last changed more
-// than 24h before now), and reports how many tokens it removed.
+// than store.StaleLoginAge before now), and reports how many tokens it
+// removed.
 //
 // Each call is one short transaction that locks only the rows it deletes.
 // SKIP LOCKED lets several replicas sweep at once, each taking rows the
@@ -156,7 +153,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int,
 				SELECT username FROM logins
 				WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2)
 				LIMIT $3 FOR UPDATE SKIP LOCKED)`,
-			now.Add(-staleLoginAge), now, limit); err != nil {
+			now.Add(-store.StaleLoginAge), now, limit); err != nil {
 			return fmt.Errorf("logins: %w", translate(err))
 		}
 		return nil

@@ -18,27 +18,27 @@ import (
 // Locking resets the failure count: once a lock has passed, the username has
 // p.Threshold attempts again, and the next lock lasts twice as long.
 func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
-	if p.Threshold < 1 || p.Lockout <= 0 || p.MaxLockout < p.Lockout {
+	if err := p.Validate(); err != nil {
 		// Fail closed: a zero policy would otherwise never lock.
-		return false, fmt.Errorf("begin login %q: invalid login policy %+v", username, p)
+		return false, fmt.Errorf("begin login %q: %w", username, err)
 	}
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		var failures, lockouts, lockedUntil int64
+		var s store.LoginState
+		var lockedUntil int64 // 0 when never locked
 		err := tx.QueryRowContext(ctx, `
 			SELECT failures, lockouts, locked_until FROM logins WHERE username = ?`,
-			username).Scan(&failures, &lockouts, &lockedUntil)
+			username).Scan(&s.Failures, &s.Lockouts, &lockedUntil)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if lockedUntil > micros(now) {
+		if lockedUntil != 0 {
+			s.LockedUntil = fromMicros(lockedUntil)
+		}
+		if s, allowed = p.Attempt(s, now); !allowed {
 			return nil // locked: count nothing
 		}
-		allowed = true
-		failures++
-		if failures >= int64(p.Threshold) {
-			lockedUntil = micros(now.Add(lockoutFor(p, lockouts)))
-			lockouts++
-			failures = 0
+		if !s.LockedUntil.IsZero() {
+			lockedUntil = micros(s.LockedUntil)
 		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO logins (username, failures, lockouts, locked_until, updated_at)
@@ -48,7 +48,7 @@ func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p 
 				lockouts = excluded.lockouts,
 				locked_until = excluded.locked_until,
 				updated_at = excluded.updated_at`,
-			username, failures, lockouts, lockedUntil, micros(now))
+			username, s.Failures, s.Lockouts, lockedUntil, micros(now))
 		return err
 	})
 	if err != nil {
@@ -63,18 +63,4 @@ func (db *DB) LoginSucceeded(ctx context.Context, username string) error {
 		return fmt.Errorf("login succeeded %q: %w", username, err)
 	}
 	return nil
-}
-
-// lockoutFor returns min(p.Lockout << previous, p.MaxLockout) without the
-// overflow of a plain shift, which after enough lockouts would wrap to zero
-// or a negative duration and so unlock the username.
-func lockoutFor(p store.LoginPolicy, previous int64) time.Duration {
-	d := p.Lockout
-	for i := int64(0); i < previous && d < p.MaxLockout; i++ {
-		if d > p.MaxLockout/2 {
-			return p.MaxLockout
-		}
-		d *= 2
-	}
-	return min(d, p.MaxLockout)
 }

@@ -105,14 +105,10 @@ func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
 	return nil
 }
 
-// staleLoginAge is how long an unlocked login record is kept after its last
-// change. Keep it in step with the definition in store/storetest.
-const staleLoginAge = 24 * time.Hour
-
 // DeleteExpired removes at most limit tokens that expired before now, and
 // at most limit stale login records (not locked at now, last changed more
-// than 24h before now), and reports how many tokens it removed. Each call
-// is one short transaction.
+// than store.StaleLoginAge before now), and reports how many tokens it
+// removed. Each call is one short transaction.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -134,7 +130,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int,
 			DELETE FROM logins WHERE username IN (
 				SELECT username FROM logins
 				WHERE updated_at < ? AND locked_until <= ? LIMIT ?)`,
-			micros(now.Add(-staleLoginAge)), micros(now), limit); err != nil {
+			micros(now.Add(-store.StaleLoginAge)), micros(now), limit); err != nil {
 			return fmt.Errorf("logins: %w", err)
 		}
 		return nil
