@@ -28,6 +28,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // DB implements both contracts; which one a service uses decides which
@@ -140,6 +141,25 @@ func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	return nil
 }
+
+// flowTx is a transaction as package sqlflow drives it; its SQL lives next
+// to the methods it serves (tokens.go, logins.go). Every error it returns
+// has been through translate.
+type flowTx struct{ tx pgx.Tx }
+
+var _ sqlflow.Tx = flowTx{}
+
+// begin starts a READ COMMITTED transaction (txOptions) for package sqlflow.
+func (db *DB) begin(ctx context.Context) (sqlflow.Tx, error) {
+	tx, err := db.pool.BeginTx(ctx, txOptions)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return flowTx{tx}, nil
+}
+
+func (t flowTx) Commit(ctx context.Context) error   { return translate(t.tx.Commit(ctx)) }
+func (t flowTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // SQLSTATE codes this package reacts to.
 const uniqueViolation = "23505"

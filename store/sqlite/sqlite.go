@@ -25,6 +25,7 @@ import (
 	sqlitelib "modernc.org/sqlite/lib"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // DB implements both contracts; which one a service uses decides which
@@ -147,6 +148,26 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return nil
 }
+
+// flowTx is a write transaction as package sqlflow drives it; its SQL lives
+// next to the methods it serves (tokens.go, logins.go).
+type flowTx struct{ tx *sql.Tx }
+
+var _ sqlflow.Tx = flowTx{}
+
+// begin starts a write transaction for package sqlflow. Every write
+// transaction begins IMMEDIATE (see Open), so the flows run one after the
+// other and each reads what the previous one committed.
+func (db *DB) begin(ctx context.Context) (sqlflow.Tx, error) {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return flowTx{tx}, nil
+}
+
+func (t flowTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t flowTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
 // translate maps driver errors onto the contract's sentinels, keeping the
 // original in the chain for logs.
