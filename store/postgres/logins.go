@@ -21,12 +21,12 @@ import (
 // through before the lock. The row is created first if missing (INSERT ...
 // ON CONFLICT DO NOTHING waits for a concurrent insert of the same username
 // to commit), so even the very first attempts have a row to lock.
-func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
 	return sqlflow.BeginLogin(ctx, db.begin, username, now, p)
 }
 
 // LoginSucceeded clears the failure count, lock and lockout history.
-func (db *DB) LoginSucceeded(ctx context.Context, username string) error {
+func (db *AuthDB) LoginSucceeded(ctx context.Context, username string) error {
 	if _, err := db.pool.Exec(ctx, `DELETE FROM logins WHERE username = $1`, username); err != nil {
 		return fmt.Errorf("login succeeded %q: %w", username, translate(err))
 	}

@@ -18,7 +18,7 @@ import (
 
 // CreateTokens inserts all tokens in one transaction;
 // store.ErrAlreadyExists, and nothing inserted, if any hash is taken.
-func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
+func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 	if len(tokens) == 0 {
 		return nil
 	}
@@ -33,7 +33,7 @@ func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 
 // GetToken returns the token whatever its state; store.ErrNotFound if there
 // is no row with that hash.
-func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
+func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 	var t store.Token
 	err := db.pool.QueryRow(ctx, `
 		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated
@@ -56,12 +56,12 @@ func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 // match nothing. Those then see the rotated row and treat it as reuse (or,
 // if another loser already revoked the family, find no row: ErrNotFound),
 // exactly as the same race plays out one transaction at a time on SQLite.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
 	return sqlflow.RotateRefreshToken(ctx, db.begin, oldHash, now, newTokens)
 }
 
 // DeleteToken removes one token; no error if it does not exist.
-func (db *DB) DeleteToken(ctx context.Context, hash string) error {
+func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
 	if _, err := db.pool.Exec(ctx, `DELETE FROM tokens WHERE hash = $1`, hash); err != nil {
 		return fmt.Errorf("delete token: %w", translate(err))
 	}
@@ -69,7 +69,7 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 }
 
 // DeleteFamily removes every token of a family; no error if none exist.
-func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
+func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		return revokeFamily(ctx, tx, familyID)
 	})
@@ -86,7 +86,7 @@ func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
 // SKIP LOCKED lets several replicas sweep at once, each taking rows the
 // others have not, and never waits on a row a request is using (a rotation
 // in flight, a login attempt): such a row is left for a later sweep.
-func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
 }
 

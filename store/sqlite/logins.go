@@ -15,12 +15,12 @@ import (
 // store.Logins. The read and the write are one IMMEDIATE transaction, so
 // parallel attempts are counted one after the other and no more than
 // p.Threshold of them get through before the lock.
-func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
 	return sqlflow.BeginLogin(ctx, db.begin, username, now, p)
 }
 
 // LoginSucceeded clears the failure count, lock and lockout history.
-func (db *DB) LoginSucceeded(ctx context.Context, username string) error {
+func (db *AuthDB) LoginSucceeded(ctx context.Context, username string) error {
 	if _, err := db.db.ExecContext(ctx, `DELETE FROM logins WHERE username = ?`, username); err != nil {
 		return fmt.Errorf("login succeeded %q: %w", username, err)
 	}

@@ -16,7 +16,7 @@ import (
 
 // CreateTokens inserts all tokens in one transaction;
 // store.ErrAlreadyExists, and nothing inserted, if any hash is taken.
-func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
+func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		return insertTokens(ctx, tx, tokens)
 	})
@@ -28,7 +28,7 @@ func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 
 // GetToken returns the token whatever its state; store.ErrNotFound if there
 // is no row with that hash.
-func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
+func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 	t, err := getToken(ctx, db.db, hash)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("get token: %w", translate(err))
@@ -40,12 +40,12 @@ func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 // one transaction; see store.Tokens for the outcomes. Because every write
 // transaction begins IMMEDIATE, concurrent rotations of one token run one
 // after the other, and only the first finds it unrotated.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
 	return sqlflow.RotateRefreshToken(ctx, db.begin, oldHash, now, newTokens)
 }
 
 // DeleteToken removes one token; no error if it does not exist.
-func (db *DB) DeleteToken(ctx context.Context, hash string) error {
+func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
 	if _, err := db.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash); err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
@@ -53,7 +53,7 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 }
 
 // DeleteFamily removes every token of a family; no error if none exist.
-func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
+func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
 	if err := deleteFamily(ctx, db.db, familyID); err != nil {
 		return fmt.Errorf("delete family %q: %w", familyID, err)
 	}
@@ -62,7 +62,7 @@ func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
 
 // DeleteExpired removes expired tokens and stale login records; see
 // store.Tokens. Each call is one short transaction.
-func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
 }
 
