@@ -72,29 +72,20 @@ func inTx(ctx context.Context, begin Begin, fn func(tx Tx) error) error {
 // transaction finds the token unrotated; the others see it rotated, treat
 // it as reuse and revoke the family (or, if another already did, find no
 // row: store.ErrNotFound).
+//
+// A token that is not rotatable is looked into in a transaction of its own:
+// a conditional update that matches nothing may still have locked the row
+// (PostgreSQL locks the newest version of a row it re-checks), and holding
+// that lock into RevokeFamily, which locks the family in an order of its
+// own, deadlocks against a concurrent revocation.
 func RotateRefreshToken(ctx context.Context, begin Begin, oldHash string, now time.Time, newTokens []store.Token) error {
-	var reused error
+	var rotated bool
 	err := inTx(ctx, begin, func(tx Tx) error {
 		familyID, ok, err := tx.MarkRotated(ctx, oldHash, now)
-		if err != nil {
-			return err
+		if err != nil || !ok {
+			return err // nil if not rotatable: commits nothing
 		}
-		if !ok {
-			// Not rotatable: find out why, and if it is reuse, end the grant.
-			familyID, rotated, err := tx.LookupRefreshToken(ctx, oldHash)
-			if err != nil {
-				return err
-			}
-			if !rotated {
-				return fmt.Errorf("expired: %w", store.ErrNotFound)
-			}
-			if err := tx.RevokeFamily(ctx, familyID); err != nil {
-				return fmt.Errorf("revoke reused family %q: %w", familyID, err)
-			}
-			// Returning nil commits: the revocation must outlive the error.
-			reused = fmt.Errorf("family %q revoked: %w", familyID, store.ErrTokenReused)
-			return nil
-		}
+		rotated = true
 		for _, t := range newTokens {
 			if t.FamilyID != familyID {
 				// A token outside the family would survive reuse detection.
@@ -106,13 +97,39 @@ func RotateRefreshToken(ctx context.Context, begin Begin, oldHash string, now ti
 		}
 		return tx.InsertTokens(ctx, newTokens)
 	})
-	if err == nil {
-		err = reused
+	if err == nil && !rotated {
+		err = revokeIfReused(ctx, begin, oldHash)
 	}
 	if err != nil {
 		return fmt.Errorf("rotate refresh token: %w", err)
 	}
 	return nil
+}
+
+// revokeIfReused finds out why oldHash was not rotatable and, if it had been
+// rotated already, ends the grant: it revokes the family, commits, and
+// returns store.ErrTokenReused.
+func revokeIfReused(ctx context.Context, begin Begin, oldHash string) error {
+	var reused error
+	err := inTx(ctx, begin, func(tx Tx) error {
+		familyID, rotated, err := tx.LookupRefreshToken(ctx, oldHash)
+		if err != nil {
+			return err
+		}
+		if !rotated {
+			return fmt.Errorf("expired: %w", store.ErrNotFound)
+		}
+		if err := tx.RevokeFamily(ctx, familyID); err != nil {
+			return fmt.Errorf("revoke reused family %q: %w", familyID, err)
+		}
+		// Returning nil commits: the revocation must outlive the error.
+		reused = fmt.Errorf("family %q revoked: %w", familyID, store.ErrTokenReused)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return reused
 }
 
 // BeginLogin is store.Logins.BeginLogin: the decision is p.Attempt; the
