@@ -6,8 +6,8 @@
 // than the threshold of parallel password attempts, concurrent expiry
 // sweeps) rests on row locks and conditional updates in the database, never
 // on in-process state. Each service migrates only its own schema (OpenAuth,
-// OpenItems), on open and under a PostgreSQL advisory
-// lock, so replicas that start together migrate once.
+// OpenItems), on open and under a PostgreSQL advisory lock, so replicas that
+// start together migrate once.
 //
 // Times are stored as timestamptz: a time read back is in UTC and equals the
 // one written when that one had whole microseconds, and is its truncation
@@ -39,8 +39,9 @@ var (
 //go:embed migrations
 var migrations embed.FS
 
-// migrationLockTimeout bounds how long Open waits for another replica's
-// migration: the advisory lock is polled every second for this many tries.
+// migrationLockTimeout bounds how long OpenAuth and OpenItems wait for
+// another replica's migration: the advisory lock is polled every second for
+// this many tries.
 const migrationLockTimeout = 300
 
 // AuthDB is the authorization server's database: users, clients, tokens and

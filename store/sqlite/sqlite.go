@@ -161,7 +161,7 @@ type flowTx struct{ tx *sql.Tx }
 var _ sqlflow.Tx = flowTx{}
 
 // begin starts a write transaction for package sqlflow. Every write
-// transaction begins IMMEDIATE (see Open), so the flows run one after the
+// transaction begins IMMEDIATE (see open), so the flows run one after the
 // other and each reads what the previous one committed.
 func (db *AuthDB) begin(ctx context.Context) (sqlflow.Tx, error) {
 	tx, err := db.db.BeginTx(ctx, nil)

@@ -78,7 +78,7 @@ func TestReopen(t *testing.T) {
 		}
 	}
 
-	// Twice: the second and third Open find the schema up to date.
+	// Twice: the second and third opens find both schemas up to date.
 	for i := range 2 {
 		auth, err := sqlite.OpenAuth(ctx, path)
 		if err != nil {
