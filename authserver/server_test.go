@@ -83,7 +83,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "auth.db")
-	db, err := sqlite.Open(ctx, dbPath)
+	db, err := sqlite.OpenAuth(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

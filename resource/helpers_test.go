@@ -244,7 +244,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 
 func newSQLiteStore(t testing.TB) store.ItemStore {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "items.db"))
+	db, err := sqlite.OpenItems(context.Background(), filepath.Join(t.TempDir(), "items.db"))
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}

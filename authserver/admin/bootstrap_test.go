@@ -24,7 +24,7 @@ const testCost = bcrypt.MinCost
 
 func openBootstrapStore(t *testing.T) store.AuthStore {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "auth.db"))
+	db, err := sqlite.OpenAuth(context.Background(), filepath.Join(t.TempDir(), "auth.db"))
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}

@@ -65,7 +65,7 @@ func (e *testEnv) mustRun(t *testing.T, stdin string, args ...string) result {
 // store opens the database authctl wrote, for checking what it stored.
 func (e *testEnv) store(t *testing.T) store.AuthStore {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), e.dbPath)
+	db, err := sqlite.OpenAuth(context.Background(), e.dbPath)
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}

@@ -84,7 +84,7 @@ func startServices(t *testing.T, wrapIntrospector func(resource.Introspector) re
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
 
-	authStore, err := sqlite.Open(ctx, filepath.Join(dir, "auth.db"))
+	authStore, err := sqlite.OpenAuth(ctx, filepath.Join(dir, "auth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func startServices(t *testing.T, wrapIntrospector func(resource.Introspector) re
 	}
 	authHandler = s.issued.wrap(h)
 
-	items, err := sqlite.Open(ctx, filepath.Join(dir, "items.db"))
+	items, err := sqlite.OpenItems(ctx, filepath.Join(dir, "items.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

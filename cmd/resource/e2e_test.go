@@ -46,7 +46,7 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
 
-	authDB, err := sqlite.Open(ctx, filepath.Join(dir, "auth.db"))
+	authDB, err := sqlite.OpenAuth(ctx, filepath.Join(dir, "auth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 	e.auth = httptest.NewServer(authHandler)
 	t.Cleanup(e.auth.Close)
 
-	itemsDB, err := sqlite.Open(ctx, filepath.Join(dir, "items.db"))
+	itemsDB, err := sqlite.OpenItems(ctx, filepath.Join(dir, "items.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

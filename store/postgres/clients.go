@@ -10,7 +10,7 @@ import (
 )
 
 // CreateClient inserts c; store.ErrAlreadyExists if the id is taken.
-func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 	var secretHash []byte // NULL marks a public client
 	if len(c.SecretHash) > 0 {
 		secretHash = c.SecretHash
@@ -26,7 +26,7 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 }
 
 // GetClient returns the client; store.ErrNotFound if there is none.
-func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
+func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	c, err := scanClient(db.pool.QueryRow(ctx, `
 		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
 		FROM clients WHERE id = $1`, id))
@@ -37,7 +37,7 @@ func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
 }
 
 // ListClients returns every client by id (byte order).
-func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
 		FROM clients ORDER BY id`)

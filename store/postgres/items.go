@@ -11,7 +11,7 @@ import (
 
 // CreateItem inserts it; store.ErrAlreadyExists if the id is taken (by any
 // owner: ids are unique across the table).
-func (db *DB) CreateItem(ctx context.Context, it store.Item) error {
+func (db *ItemDB) CreateItem(ctx context.Context, it store.Item) error {
 	_, err := db.pool.Exec(ctx, `
 		INSERT INTO items (id, owner, name, created_at) VALUES ($1, $2, $3, $4)`,
 		it.ID, it.Owner, it.Name, it.CreatedAt)
@@ -22,7 +22,7 @@ func (db *DB) CreateItem(ctx context.Context, it store.Item) error {
 }
 
 // ListItems returns owner's items, newest first (ties by id, descending).
-func (db *DB) ListItems(ctx context.Context, owner string) ([]store.Item, error) {
+func (db *ItemDB) ListItems(ctx context.Context, owner string) ([]store.Item, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, owner, name, created_at FROM items
 		WHERE owner = $1 ORDER BY created_at DESC, id DESC`, owner)
@@ -38,7 +38,7 @@ func (db *DB) ListItems(ctx context.Context, owner string) ([]store.Item, error)
 
 // GetItem returns owner's item id; store.ErrNotFound if there is none or it
 // is another owner's.
-func (db *DB) GetItem(ctx context.Context, owner, id string) (store.Item, error) {
+func (db *ItemDB) GetItem(ctx context.Context, owner, id string) (store.Item, error) {
 	it, err := scanItem(db.pool.QueryRow(ctx, `
 		SELECT id, owner, name, created_at FROM items
 		WHERE owner = $1 AND id = $2`, owner, id))
@@ -50,7 +50,7 @@ func (db *DB) GetItem(ctx context.Context, owner, id string) (store.Item, error)
 
 // DeleteItem removes owner's item id; store.ErrNotFound if there is none or
 // it is another owner's.
-func (db *DB) DeleteItem(ctx context.Context, owner, id string) error {
+func (db *ItemDB) DeleteItem(ctx context.Context, owner, id string) error {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM items WHERE owner = $1 AND id = $2`, owner, id)
 	if err != nil {
 		return fmt.Errorf("delete item %q: %w", id, translate(err))

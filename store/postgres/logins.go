@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // BeginLogin reserves one password attempt for username at now; see
@@ -20,93 +21,60 @@ import (
 // through before the lock. The row is created first if missing (INSERT ...
 // ON CONFLICT DO NOTHING waits for a concurrent insert of the same username
 // to commit), so even the very first attempts have a row to lock.
-//
-// Locking resets the failure count: once a lock has passed, the username has
-// p.Threshold attempts again, and the next lock lasts twice as long.
-func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
-	if p.Threshold < 1 || p.Lockout <= 0 || p.MaxLockout < p.Lockout {
-		// Fail closed: a zero policy would otherwise never lock.
-		return false, fmt.Errorf("begin login %q: invalid login policy %+v", username, p)
-	}
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		state, err := lockLogin(ctx, tx, username, now)
-		if err != nil {
-			return translate(err)
-		}
-		if state.lockedUntil != nil && state.lockedUntil.After(now) {
-			return nil // locked: count nothing
-		}
-		allowed = true
-		state.failures++
-		if state.failures >= p.Threshold {
-			until := now.Add(lockoutFor(p, state.lockouts))
-			state.lockedUntil = &until
-			state.lockouts++
-			state.failures = 0
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE logins SET failures = $2, lockouts = $3, locked_until = $4, updated_at = $5
-			WHERE username = $1`,
-			username, state.failures, state.lockouts, state.lockedUntil, now)
-		return translate(err)
-	})
-	if err != nil {
-		return false, fmt.Errorf("begin login %q: %w", username, err)
-	}
-	return allowed, nil
+func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+	return sqlflow.BeginLogin(ctx, db.begin, username, now, p)
 }
 
 // LoginSucceeded clears the failure count, lock and lockout history.
-func (db *DB) LoginSucceeded(ctx context.Context, username string) error {
+func (db *AuthDB) LoginSucceeded(ctx context.Context, username string) error {
 	if _, err := db.pool.Exec(ctx, `DELETE FROM logins WHERE username = $1`, username); err != nil {
 		return fmt.Errorf("login succeeded %q: %w", username, translate(err))
 	}
 	return nil
 }
 
-// loginState is one row of logins.
-type loginState struct {
-	failures, lockouts int
-	lockedUntil        *time.Time // nil when never locked
-}
-
-// lockLogin returns username's row, created blank if missing, locked until
-// tx ends.
-func lockLogin(ctx context.Context, tx pgx.Tx, username string, now time.Time) (loginState, error) {
+// LockLogin returns username's row, created blank if missing, locked until
+// the transaction ends.
+func (t flowTx) LockLogin(ctx context.Context, username string, now time.Time) (store.LoginState, error) {
 	// The row can vanish between the INSERT and the SELECT (LoginSucceeded
 	// or the sweeper deleting it): then insert again. Each pass needs that
 	// to happen once more in a window of one round trip, so a few suffice.
 	for range 3 {
-		if _, err := tx.Exec(ctx, `
+		if _, err := t.tx.Exec(ctx, `
 			INSERT INTO logins (username, failures, lockouts, locked_until, updated_at)
 			VALUES ($1, 0, 0, NULL, $2)
 			ON CONFLICT (username) DO NOTHING`,
 			username, now); err != nil {
-			return loginState{}, err
+			return store.LoginState{}, translate(err)
 		}
-		var s loginState
-		err := tx.QueryRow(ctx, `
+		var (
+			s           store.LoginState
+			lockedUntil *time.Time // NULL when never locked
+		)
+		err := t.tx.QueryRow(ctx, `
 			SELECT failures, lockouts, locked_until FROM logins
 			WHERE username = $1 FOR UPDATE`,
-			username).Scan(&s.failures, &s.lockouts, &s.lockedUntil)
+			username).Scan(&s.Failures, &s.Lockouts, &lockedUntil)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
-		return s, err
+		if lockedUntil != nil {
+			s.LockedUntil = lockedUntil.UTC()
+		}
+		return s, translate(err)
 	}
-	return loginState{}, errors.New("login record deleted repeatedly while being locked")
+	return store.LoginState{}, errors.New("login record deleted repeatedly while being locked")
 }
 
-// lockoutFor returns min(p.Lockout << previous, p.MaxLockout) without the
-// overflow of a plain shift, which after enough lockouts would wrap to zero
-// or a negative duration and so unlock the username.
-func lockoutFor(p store.LoginPolicy, previous int) time.Duration {
-	d := p.Lockout
-	for i := 0; i < previous && d < p.MaxLockout; i++ {
-		if d > p.MaxLockout/2 {
-			return p.MaxLockout
-		}
-		d *= 2
+// SaveLogin updates username's row, which LockLogin created and locked.
+func (t flowTx) SaveLogin(ctx context.Context, username string, s store.LoginState, now time.Time) error {
+	var lockedUntil *time.Time // NULL when never locked
+	if !s.LockedUntil.IsZero() {
+		lockedUntil = &s.LockedUntil
 	}
-	return min(d, p.MaxLockout)
+	_, err := t.tx.Exec(ctx, `
+		UPDATE logins SET failures = $2, lockouts = $3, locked_until = $4, updated_at = $5
+		WHERE username = $1`,
+		username, s.Failures, s.Lockouts, lockedUntil, now)
+	return translate(err)
 }

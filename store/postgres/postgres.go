@@ -5,8 +5,9 @@
 // contract makes across processes (one winner per refresh rotation, no more
 // than the threshold of parallel password attempts, concurrent expiry
 // sweeps) rests on row locks and conditional updates in the database, never
-// on in-process state. Migrations run on Open under a PostgreSQL advisory
-// lock, so replicas that start together migrate once.
+// on in-process state. Each service migrates only its own schema (OpenAuth,
+// OpenItems), on open and under a PostgreSQL advisory lock, so replicas that
+// start together migrate once.
 //
 // Times are stored as timestamptz: a time read back is in UTC and equals the
 // one written when that one had whole microseconds, and is its truncation
@@ -18,7 +19,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,91 +28,100 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
-// DB implements both contracts; which one a service uses decides which
-// tables ever get rows.
 var (
-	_ store.AuthStore = (*DB)(nil)
-	_ store.ItemStore = (*DB)(nil)
+	_ store.AuthStore = (*AuthDB)(nil)
+	_ store.ItemStore = (*ItemDB)(nil)
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
-// migrationLockTimeout bounds how long Open waits for another replica's
-// migration: the advisory lock is polled every second for this many tries.
+// migrationLockTimeout bounds how long OpenAuth and OpenItems wait for
+// another replica's migration: the advisory lock is polled every second for
+// this many tries.
 const migrationLockTimeout = 300
 
-// DB is a PostgreSQL database holding the tables of both services.
-type DB struct {
+// AuthDB is the authorization server's database: users, clients, tokens and
+// login failures.
+type AuthDB struct{ conn }
+
+// ItemDB is the resource service's database: items.
+type ItemDB struct{ conn }
+
+// conn is what both databases have in common.
+type conn struct {
 	pool *pgxpool.Pool
 }
 
-// Open connects to the database at dsn (a postgres:// URL or a key=value
-// connection string, as pgx accepts) and brings its schema up to date.
-// Errors never quote dsn: it may carry a password.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+// OpenAuth connects to the database at dsn (a postgres:// URL or a
+// key=value connection string, as pgx accepts) and brings the authorization
+// server's schema up to date. Errors never quote dsn: it may carry a
+// password.
+func OpenAuth(ctx context.Context, dsn string) (*AuthDB, error) {
+	c, err := open(ctx, dsn, sqlflow.AuthSchema)
+	if err != nil {
+		return nil, err
+	}
+	return &AuthDB{c}, nil
+}
+
+// OpenItems connects to the database at dsn, as OpenAuth does, and brings
+// the resource service's schema up to date.
+func OpenItems(ctx context.Context, dsn string) (*ItemDB, error) {
+	c, err := open(ctx, dsn, sqlflow.ItemsSchema)
+	if err != nil {
+		return nil, err
+	}
+	return &ItemDB{c}, nil
+}
+
+func open(ctx context.Context, dsn string, schema sqlflow.Schema) (conn, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts passwords from parse errors only on a best-effort
 		// basis and keeps the raw string in the error value, so drop it.
-		return nil, errors.New("open postgres: invalid connection string")
+		return conn{}, errors.New("open postgres: invalid connection string")
 	}
-	if err := migrate(ctx, cfg.ConnConfig); err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+	if err := migrate(ctx, cfg.ConnConfig, schema); err != nil {
+		return conn{}, fmt.Errorf("open postgres: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return conn{}, fmt.Errorf("open postgres: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return conn{pool: pool}, nil
 }
 
-// migrate applies the embedded migrations over a database/sql handle of its
+// migrate applies schema's migrations over a database/sql handle of its
 // own, which goose needs and which is closed again once they are done.
-func migrate(ctx context.Context, connConfig *pgx.ConnConfig) (err error) {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
+func migrate(ctx context.Context, connConfig *pgx.ConnConfig, schema sqlflow.Schema) (err error) {
 	sqlDB := stdlib.OpenDB(*connConfig.Copy())
 	defer func() {
 		if cerr := sqlDB.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("migrate: close: %w", cerr)
 		}
 	}()
-	// A session-level advisory lock (per database) makes replicas that start
-	// together take turns; the second finds nothing left to apply.
+	// A session-level advisory lock (per database, the same for both
+	// schemas) makes replicas that start together take turns; the second
+	// finds nothing left to apply.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, migrationLockTimeout))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
-		goose.WithSessionLocker(locker),
-		// The global registry holds Go migrations registered by any package
-		// in the binary; this schema has SQL ones only.
-		goose.WithDisableGlobalRegistry(true),
-		// Services log; a library does not print to stdout.
-		goose.WithLogger(goose.NopLogger()),
-	)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return sqlflow.Migrate(ctx, goose.DialectPostgres, sqlDB, migrations, schema, goose.WithSessionLocker(locker))
 }
 
 // Close closes every connection of the pool.
-func (db *DB) Close() error {
+func (db *conn) Close() error {
 	db.pool.Close()
 	return nil
 }
 
 // Ping checks that the database answers a query.
-func (db *DB) Ping(ctx context.Context) error {
+func (db *conn) Ping(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("ping postgres: %w", err)
 	}
@@ -126,7 +135,7 @@ func (db *DB) Ping(ctx context.Context) error {
 var txOptions = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
 // inTx runs fn in a transaction and commits it if fn returns nil.
-func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+func (db *conn) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.BeginTx(ctx, txOptions)
 	if err != nil {
 		return fmt.Errorf("begin: %w", translate(err))
@@ -140,6 +149,25 @@ func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	return nil
 }
+
+// flowTx is a transaction as package sqlflow drives it; its SQL lives next
+// to the methods it serves (tokens.go, logins.go). Every error it returns
+// has been through translate.
+type flowTx struct{ tx pgx.Tx }
+
+var _ sqlflow.Tx = flowTx{}
+
+// begin starts a READ COMMITTED transaction (txOptions) for package sqlflow.
+func (db *AuthDB) begin(ctx context.Context) (sqlflow.Tx, error) {
+	tx, err := db.pool.BeginTx(ctx, txOptions)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return flowTx{tx}, nil
+}
+
+func (t flowTx) Commit(ctx context.Context) error   { return translate(t.tx.Commit(ctx)) }
+func (t flowTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // SQLSTATE codes this package reacts to.
 const uniqueViolation = "23505"

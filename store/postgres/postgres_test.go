@@ -64,17 +64,23 @@ func withSearchPath(tb testing.TB, dsn, schema string) string {
 	return dsn + " search_path=" + schema // the last setting wins
 }
 
-// openFresh opens a store on a fresh database, closed when tb ends.
-func openFresh(tb testing.TB) *DB {
+// openFresh opens an auth store on a fresh database, closed when tb ends.
+func openFresh(tb testing.TB) *AuthDB {
 	tb.Helper()
 	return openDSN(tb, freshDSN(tb))
 }
 
-func openDSN(tb testing.TB, dsn string) *DB {
+func openDSN(tb testing.TB, dsn string) *AuthDB {
 	tb.Helper()
-	db, err := Open(context.Background(), dsn)
+	return openWith(tb, OpenAuth, dsn)
+}
+
+// openWith opens dsn with open (OpenAuth or OpenItems), closed when tb ends.
+func openWith[DB interface{ Close() error }](tb testing.TB, open func(context.Context, string) (DB, error), dsn string) DB {
+	tb.Helper()
+	db, err := open(context.Background(), dsn)
 	if err != nil {
-		tb.Fatalf("Open: %v", err)
+		tb.Fatalf("open: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
@@ -87,59 +93,70 @@ func TestAuthStore(t *testing.T) {
 
 func TestItemStore(t *testing.T) {
 	pgtest.AdminURL(t)
-	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore { return openFresh(t) })
+	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore { return openWith(t, OpenItems, freshDSN(t)) })
 }
 
-// TestOpenConcurrently starts two replicas on one empty database at once:
-// the advisory lock lets one migrate while the other waits, and the second
-// then finds nothing to do instead of failing on tables that exist.
+// TestOpenConcurrently starts two replicas of each service on one empty
+// database at once: the advisory lock lets one migrate while the others
+// wait, and those then find nothing to do instead of failing on tables that
+// exist.
 func TestOpenConcurrently(t *testing.T) {
 	dsn := freshDatabase(t)
 	const replicas = 2
-	dbs := make([]*DB, replicas)
-	errs := make([]error, replicas)
+	auths := make([]*AuthDB, replicas)
+	items := make([]*ItemDB, replicas)
+	errs := make([]error, 2*replicas)
 	var wg sync.WaitGroup
 	for i := range replicas {
-		wg.Go(func() { dbs[i], errs[i] = Open(t.Context(), dsn) })
+		wg.Go(func() { auths[i], errs[i] = OpenAuth(t.Context(), dsn) })
+		wg.Go(func() { items[i], errs[replicas+i] = OpenItems(t.Context(), dsn) })
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("Open replica %d: %v", i, err)
+			t.Fatalf("open replica %d: %v", i, err)
 		}
-		t.Cleanup(func() { dbs[i].Close() })
+	}
+	for i := range replicas {
+		t.Cleanup(func() { auths[i].Close(); items[i].Close() })
 	}
 
-	var applied, versions int
-	err := dbs[0].pool.QueryRow(t.Context(), `
-		SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).
-		Scan(&applied, &versions)
-	if err != nil {
-		t.Fatalf("read goose_db_version: %v", err)
+	for table, dir := range map[string]string{"goose_db_version": "migrations/auth", "items_schema_version": "migrations/items"} {
+		var applied, versions int
+		err := auths[0].pool.QueryRow(t.Context(), `
+			SELECT count(*), count(DISTINCT version_id) FROM `+table+` WHERE version_id > 0`).
+			Scan(&applied, &versions)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		files, err := migrations.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if applied != len(files) || versions != len(files) {
+			t.Errorf("%s holds %d rows of %d versions, want each of the %d migrations once", table, applied, versions, len(files))
+		}
 	}
-	files, err := migrations.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if applied != len(files) || versions != len(files) {
-		t.Errorf("goose_db_version holds %d rows of %d versions, want each of the %d migrations once", applied, versions, len(files))
-	}
-	for i, db := range dbs {
-		if err := db.CreateUser(t.Context(), store.User{Username: fmt.Sprintf("u%d", i)}); err != nil {
+	for i := range replicas {
+		if err := auths[i].CreateUser(t.Context(), store.User{Username: fmt.Sprintf("u%d", i)}); err != nil {
 			t.Errorf("replica %d: CreateUser: %v", i, err)
+		}
+		if err := items[i].CreateItem(t.Context(), store.Item{ID: fmt.Sprintf("i%d", i), Owner: "o", Name: "n", CreatedAt: now}); err != nil {
+			t.Errorf("replica %d: CreateItem: %v", i, err)
 		}
 	}
 
 	// A third start, after the fact, is a no-op.
 	openDSN(t, dsn)
+	openWith(t, OpenItems, dsn)
 }
 
 // replicas opens n stores (n connection pools, as n processes would have)
 // on one fresh schema.
-func replicas(t *testing.T, n int) []*DB {
+func replicas(t *testing.T, n int) []*AuthDB {
 	t.Helper()
 	dsn := freshDSN(t)
-	dbs := make([]*DB, n)
+	dbs := make([]*AuthDB, n)
 	for i := range dbs {
 		dbs[i] = openDSN(t, dsn)
 	}
@@ -166,7 +183,7 @@ func newToken(name string, kind store.TokenKind, family string, expiresAt time.T
 	}
 }
 
-func createClient(t testing.TB, db *DB) {
+func createClient(t testing.TB, db *AuthDB) {
 	t.Helper()
 	if err := db.CreateClient(context.Background(), store.Client{ID: "web", CreatedAt: now}); err != nil {
 		t.Fatalf("CreateClient: %v", err)
@@ -385,13 +402,18 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 		"host=127.0.0.1 port=1 user=authsvc password=" + password + " sslmode=disable connect_timeout=5",
 		"host=127.0.0.1 port=x password='" + password,
 	} {
-		_, err := Open(t.Context(), dsn)
-		if err == nil {
-			t.Errorf("Open of an unreachable server succeeded")
-			continue
-		}
-		if strings.Contains(err.Error(), password) || strings.Contains(fmt.Sprintf("%+v", err), password) {
-			t.Errorf("Open error quotes the password: %v", err)
+		for _, open := range []func(context.Context, string) error{
+			func(ctx context.Context, dsn string) error { _, err := OpenAuth(ctx, dsn); return err },
+			func(ctx context.Context, dsn string) error { _, err := OpenItems(ctx, dsn); return err },
+		} {
+			err := open(t.Context(), dsn)
+			if err == nil {
+				t.Errorf("open of an unreachable server succeeded")
+				continue
+			}
+			if strings.Contains(err.Error(), password) || strings.Contains(fmt.Sprintf("%+v", err), password) {
+				t.Errorf("open error quotes the password: %v", err)
+			}
 		}
 	}
 }

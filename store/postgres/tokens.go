@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // Token hashes are credentials in all but name (they key the rows a stolen
@@ -17,7 +18,7 @@ import (
 
 // CreateTokens inserts all tokens in one transaction;
 // store.ErrAlreadyExists, and nothing inserted, if any hash is taken.
-func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
+func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 	if len(tokens) == 0 {
 		return nil
 	}
@@ -32,7 +33,7 @@ func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 
 // GetToken returns the token whatever its state; store.ErrNotFound if there
 // is no row with that hash.
-func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
+func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 	var t store.Token
 	err := db.pool.QueryRow(ctx, `
 		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated
@@ -48,65 +49,19 @@ func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 // RotateRefreshToken exchanges the refresh token oldHash for newTokens in
 // one transaction; see store.Tokens for the outcomes.
 //
-// The guard is the conditional UPDATE in markRotated: it takes the row lock,
+// The guard is the conditional UPDATE in MarkRotated: it takes the row lock,
 // so concurrent rotations of one token, from any replica, queue on it; when
 // the winner commits, READ COMMITTED re-checks the WHERE clause of each
 // waiting UPDATE against the committed row, which is now rotated, and they
 // match nothing. Those then see the rotated row and treat it as reuse (or,
 // if another loser already revoked the family, find no row: ErrNotFound),
 // exactly as the same race plays out one transaction at a time on SQLite.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
-	tx, err := db.pool.BeginTx(ctx, txOptions)
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: begin: %w", translate(err))
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-
-	familyID, err := markRotated(ctx, tx, oldHash, now)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Not rotatable: find out why, and if it is reuse, end the grant.
-		familyID, rotated, err := lookupRefreshToken(ctx, tx, oldHash)
-		if err != nil {
-			return fmt.Errorf("rotate refresh token: %w", translate(err))
-		}
-		if !rotated {
-			return fmt.Errorf("rotate refresh token: expired: %w", store.ErrNotFound)
-		}
-		if err := revokeFamily(ctx, tx, familyID); err != nil {
-			return fmt.Errorf("rotate refresh token: revoke reused family %q: %w", familyID, err)
-		}
-		// The revocation must outlive the error we return.
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("rotate refresh token: revoke reused family %q: commit: %w", familyID, translate(err))
-		}
-		return fmt.Errorf("rotate refresh token: family %q revoked: %w", familyID, store.ErrTokenReused)
-	}
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", translate(err))
-	}
-
-	for _, t := range newTokens {
-		if t.FamilyID != familyID {
-			// A token outside the family would survive reuse detection.
-			return fmt.Errorf("rotate refresh token: new %s belongs to family %q, not %q", t.Kind, t.FamilyID, familyID)
-		}
-	}
-	if _, err := tx.Exec(ctx, `
-		DELETE FROM tokens WHERE family_id = $1 AND kind = $2`,
-		familyID, store.AccessToken); err != nil {
-		return fmt.Errorf("rotate refresh token: delete access tokens: %w", translate(err))
-	}
-	if err := insertTokens(ctx, tx, newTokens); err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("rotate refresh token: commit: %w", translate(err))
-	}
-	return nil
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
+	return sqlflow.RotateRefreshToken(ctx, db.begin, oldHash, now, newTokens)
 }
 
 // DeleteToken removes one token; no error if it does not exist.
-func (db *DB) DeleteToken(ctx context.Context, hash string) error {
+func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
 	if _, err := db.pool.Exec(ctx, `DELETE FROM tokens WHERE hash = $1`, hash); err != nil {
 		return fmt.Errorf("delete token: %w", translate(err))
 	}
@@ -114,7 +69,7 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 }
 
 // DeleteFamily removes every token of a family; no error if none exist.
-func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
+func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		return revokeFamily(ctx, tx, familyID)
 	})
@@ -124,47 +79,40 @@ func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
 	return nil
 }
 
-// staleLoginAge is how long an unlocked login record is kept after its last
-// change. Keep it in step with store/sqlite and store/storetest.
-const staleLoginAge = 24 * time.Hour
-
-// DeleteExpired removes at most limit tokens that expired before now, and
-// at most limit stale login records (not locked at now, last changed more
-// than 24h before now), and reports how many tokens it removed.
+// DeleteExpired removes expired tokens and stale login records; see
+// store.Tokens.
 //
 // Each call is one short transaction that locks only the rows it deletes.
 // SKIP LOCKED lets several replicas sweep at once, each taking rows the
 // others have not, and never waits on a row a request is using (a rotation
 // in flight, a login attempt): such a row is left for a later sweep.
-func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	var n int64
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			DELETE FROM tokens WHERE hash IN (
-				SELECT hash FROM tokens WHERE expires_at < $1
-				LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-			now, limit)
-		if err != nil {
-			return fmt.Errorf("tokens: %w", translate(err))
-		}
-		n = tag.RowsAffected()
-		if _, err := tx.Exec(ctx, `
-			DELETE FROM logins WHERE username IN (
-				SELECT username FROM logins
-				WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2)
-				LIMIT $3 FOR UPDATE SKIP LOCKED)`,
-			now.Add(-staleLoginAge), now, limit); err != nil {
-			return fmt.Errorf("logins: %w", translate(err))
-		}
-		return nil
-	})
+func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
+}
+
+// DeleteExpiredTokens deletes at most limit tokens that expired before now.
+func (t flowTx) DeleteExpiredTokens(ctx context.Context, now time.Time, limit int) (int, error) {
+	tag, err := t.tx.Exec(ctx, `
+		DELETE FROM tokens WHERE hash IN (
+			SELECT hash FROM tokens WHERE expires_at < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+		now, limit)
 	if err != nil {
-		return 0, fmt.Errorf("delete expired: %w", err)
+		return 0, translate(err)
 	}
-	return int(n), nil
+	return int(tag.RowsAffected()), nil
+}
+
+// DeleteStaleLogins deletes at most limit login records last updated before
+// updatedBefore and not locked at now.
+func (t flowTx) DeleteStaleLogins(ctx context.Context, updatedBefore, now time.Time, limit int) error {
+	_, err := t.tx.Exec(ctx, `
+		DELETE FROM logins WHERE username IN (
+			SELECT username FROM logins
+			WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until <= $2)
+			LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+		updatedBefore, now, limit)
+	return translate(err)
 }
 
 // insertTokens sends every INSERT in one round trip; the first failure
@@ -193,25 +141,46 @@ func insertTokens(ctx context.Context, tx pgx.Tx, tokens []store.Token) error {
 	return nil
 }
 
-// markRotated flips an active refresh token to rotated and returns its
-// family; pgx.ErrNoRows if oldHash is not an unrotated refresh token that is
-// unexpired at now (expires_at > now, as in store.Token.Active).
-func markRotated(ctx context.Context, tx pgx.Tx, hash string, now time.Time) (familyID string, err error) {
-	err = tx.QueryRow(ctx, `
+// MarkRotated flips an active refresh token to rotated and returns its
+// family (expires_at > now, as in store.Token.Active); see
+// RotateRefreshToken for why this is the guard against concurrent rotation.
+func (t flowTx) MarkRotated(ctx context.Context, hash string, now time.Time) (familyID string, ok bool, err error) {
+	err = t.tx.QueryRow(ctx, `
 		UPDATE tokens SET rotated = true
 		WHERE hash = $1 AND kind = $2 AND NOT rotated AND expires_at > $3
 		RETURNING family_id`,
 		hash, store.RefreshToken, now).Scan(&familyID)
-	return familyID, err
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return familyID, err == nil, translate(err)
 }
 
-// lookupRefreshToken returns the family and rotated flag of a refresh token;
-// pgx.ErrNoRows if there is no refresh token with that hash.
-func lookupRefreshToken(ctx context.Context, tx pgx.Tx, hash string) (familyID string, rotated bool, err error) {
-	err = tx.QueryRow(ctx, `
+// LookupRefreshToken returns the family and rotated flag of a refresh token;
+// store.ErrNotFound if there is no refresh token with that hash.
+func (t flowTx) LookupRefreshToken(ctx context.Context, hash string) (familyID string, rotated bool, err error) {
+	err = t.tx.QueryRow(ctx, `
 		SELECT family_id, rotated FROM tokens WHERE hash = $1 AND kind = $2`,
 		hash, store.RefreshToken).Scan(&familyID, &rotated)
-	return familyID, rotated, err
+	return familyID, rotated, translate(err)
+}
+
+// RevokeFamily deletes the family; see revokeFamily.
+func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
+	return revokeFamily(ctx, t.tx, familyID)
+}
+
+// DeleteAccessTokens deletes the access tokens of familyID.
+func (t flowTx) DeleteAccessTokens(ctx context.Context, familyID string) error {
+	_, err := t.tx.Exec(ctx, `
+		DELETE FROM tokens WHERE family_id = $1 AND kind = $2`,
+		familyID, store.AccessToken)
+	return translate(err)
+}
+
+// InsertTokens inserts tokens; store.ErrAlreadyExists if a hash is taken.
+func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
+	return insertTokens(ctx, t.tx, tokens)
 }
 
 // maxRevokePasses bounds revokeFamily; each further pass needs yet another

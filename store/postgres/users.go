@@ -10,7 +10,7 @@ import (
 )
 
 // CreateUser inserts u; store.ErrAlreadyExists if the username is taken.
-func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+func (db *AuthDB) CreateUser(ctx context.Context, u store.User) error {
 	_, err := db.pool.Exec(ctx, `
 		INSERT INTO users (username, password_hash, disabled, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5)`,
@@ -22,7 +22,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 }
 
 // GetUser returns the user; store.ErrNotFound if there is none.
-func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
+func (db *AuthDB) GetUser(ctx context.Context, username string) (store.User, error) {
 	u, err := scanUser(db.pool.QueryRow(ctx, `
 		SELECT username, password_hash, disabled, created_at, updated_at
 		FROM users WHERE username = $1`, username))
@@ -34,7 +34,7 @@ func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) 
 
 // UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username;
 // store.ErrNotFound if there is no such user.
-func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+func (db *AuthDB) UpdateUser(ctx context.Context, u store.User) error {
 	tag, err := db.pool.Exec(ctx, `
 		UPDATE users SET password_hash = $1, disabled = $2, updated_at = $3
 		WHERE username = $4`,
@@ -49,7 +49,7 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 }
 
 // ListUsers returns every user by username (byte order).
-func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+func (db *AuthDB) ListUsers(ctx context.Context) ([]store.User, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT username, password_hash, disabled, created_at, updated_at
 		FROM users ORDER BY username`)

@@ -9,7 +9,7 @@ import (
 )
 
 // CreateClient inserts c; store.ErrAlreadyExists if the id is taken.
-func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 	grantTypes, err := encodeList(c.GrantTypes)
 	if err != nil {
 		return fmt.Errorf("create client %q: grant types: %w", c.ID, err)
@@ -33,7 +33,7 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 }
 
 // GetClient returns the client; store.ErrNotFound if there is none.
-func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
+func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	c, err := scanClient(db.db.QueryRowContext(ctx, `
 		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
 		FROM clients WHERE id = ?`, id))
@@ -44,7 +44,7 @@ func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
 }
 
 // ListClients returns every client by id (byte order).
-func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.db.QueryContext(ctx, `
 		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
 		FROM clients ORDER BY id`)

@@ -9,7 +9,7 @@ import (
 
 // CreateItem inserts it; store.ErrAlreadyExists if the id is taken (by any
 // owner: ids are unique across the table).
-func (db *DB) CreateItem(ctx context.Context, it store.Item) error {
+func (db *ItemDB) CreateItem(ctx context.Context, it store.Item) error {
 	_, err := db.db.ExecContext(ctx, `
 		INSERT INTO items (id, owner, name, created_at) VALUES (?, ?, ?, ?)`,
 		it.ID, it.Owner, it.Name, micros(it.CreatedAt))
@@ -20,7 +20,7 @@ func (db *DB) CreateItem(ctx context.Context, it store.Item) error {
 }
 
 // ListItems returns owner's items, newest first.
-func (db *DB) ListItems(ctx context.Context, owner string) ([]store.Item, error) {
+func (db *ItemDB) ListItems(ctx context.Context, owner string) ([]store.Item, error) {
 	rows, err := db.db.QueryContext(ctx, `
 		SELECT id, owner, name, created_at FROM items
 		WHERE owner = ? ORDER BY created_at DESC, id DESC`, owner)
@@ -44,7 +44,7 @@ func (db *DB) ListItems(ctx context.Context, owner string) ([]store.Item, error)
 
 // GetItem returns owner's item id; store.ErrNotFound if there is none or it
 // is another owner's.
-func (db *DB) GetItem(ctx context.Context, owner, id string) (store.Item, error) {
+func (db *ItemDB) GetItem(ctx context.Context, owner, id string) (store.Item, error) {
 	it, err := scanItem(db.db.QueryRowContext(ctx, `
 		SELECT id, owner, name, created_at FROM items
 		WHERE owner = ? AND id = ?`, owner, id))
@@ -56,7 +56,7 @@ func (db *DB) GetItem(ctx context.Context, owner, id string) (store.Item, error)
 
 // DeleteItem removes owner's item id; store.ErrNotFound if there is none or
 // it is another owner's.
-func (db *DB) DeleteItem(ctx context.Context, owner, id string) error {
+func (db *ItemDB) DeleteItem(ctx context.Context, owner, id string) error {
 	res, err := db.db.ExecContext(ctx, `DELETE FROM items WHERE owner = ? AND id = ?`, owner, id)
 	if err != nil {
 		return fmt.Errorf("delete item %q: %w", id, err)

@@ -8,73 +8,58 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // BeginLogin reserves one password attempt for username at now; see
 // store.Logins. The read and the write are one IMMEDIATE transaction, so
 // parallel attempts are counted one after the other and no more than
 // p.Threshold of them get through before the lock.
-//
-// Locking resets the failure count: once a lock has passed, the username has
-// p.Threshold attempts again, and the next lock lasts twice as long.
-func (db *DB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
-	if p.Threshold < 1 || p.Lockout <= 0 || p.MaxLockout < p.Lockout {
-		// Fail closed: a zero policy would otherwise never lock.
-		return false, fmt.Errorf("begin login %q: invalid login policy %+v", username, p)
-	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		var failures, lockouts, lockedUntil int64
-		err := tx.QueryRowContext(ctx, `
-			SELECT failures, lockouts, locked_until FROM logins WHERE username = ?`,
-			username).Scan(&failures, &lockouts, &lockedUntil)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if lockedUntil > micros(now) {
-			return nil // locked: count nothing
-		}
-		allowed = true
-		failures++
-		if failures >= int64(p.Threshold) {
-			lockedUntil = micros(now.Add(lockoutFor(p, lockouts)))
-			lockouts++
-			failures = 0
-		}
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO logins (username, failures, lockouts, locked_until, updated_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (username) DO UPDATE SET
-				failures = excluded.failures,
-				lockouts = excluded.lockouts,
-				locked_until = excluded.locked_until,
-				updated_at = excluded.updated_at`,
-			username, failures, lockouts, lockedUntil, micros(now))
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("begin login %q: %w", username, err)
-	}
-	return allowed, nil
+func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+	return sqlflow.BeginLogin(ctx, db.begin, username, now, p)
 }
 
 // LoginSucceeded clears the failure count, lock and lockout history.
-func (db *DB) LoginSucceeded(ctx context.Context, username string) error {
+func (db *AuthDB) LoginSucceeded(ctx context.Context, username string) error {
 	if _, err := db.db.ExecContext(ctx, `DELETE FROM logins WHERE username = ?`, username); err != nil {
 		return fmt.Errorf("login succeeded %q: %w", username, err)
 	}
 	return nil
 }
 
-// lockoutFor returns min(p.Lockout << previous, p.MaxLockout) without the
-// overflow of a plain shift, which after enough lockouts would wrap to zero
-// or a negative duration and so unlock the username.
-func lockoutFor(p store.LoginPolicy, previous int64) time.Duration {
-	d := p.Lockout
-	for i := int64(0); i < previous && d < p.MaxLockout; i++ {
-		if d > p.MaxLockout/2 {
-			return p.MaxLockout
-		}
-		d *= 2
+// LockLogin reads username's state; the IMMEDIATE transaction already holds
+// the database's write lock.
+func (t flowTx) LockLogin(ctx context.Context, username string, _ time.Time) (store.LoginState, error) {
+	var (
+		s           store.LoginState
+		lockedUntil int64 // 0 when never locked
+	)
+	err := t.tx.QueryRowContext(ctx, `
+		SELECT failures, lockouts, locked_until FROM logins WHERE username = ?`,
+		username).Scan(&s.Failures, &s.Lockouts, &lockedUntil)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.LoginState{}, err
 	}
-	return min(d, p.MaxLockout)
+	if lockedUntil != 0 {
+		s.LockedUntil = fromMicros(lockedUntil)
+	}
+	return s, nil
+}
+
+// SaveLogin inserts or replaces username's row.
+func (t flowTx) SaveLogin(ctx context.Context, username string, s store.LoginState, now time.Time) error {
+	var lockedUntil int64
+	if !s.LockedUntil.IsZero() {
+		lockedUntil = micros(s.LockedUntil)
+	}
+	_, err := t.tx.ExecContext(ctx, `
+		INSERT INTO logins (username, failures, lockouts, locked_until, updated_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (username) DO UPDATE SET
+			failures = excluded.failures,
+			lockouts = excluded.lockouts,
+			locked_until = excluded.locked_until,
+			updated_at = excluded.updated_at`,
+		username, s.Failures, s.Lockouts, lockedUntil, micros(now))
+	return err
 }

@@ -1,7 +1,8 @@
 // Package sqlite is the embedded backend of the storage contract in package
 // store, on modernc.org/sqlite (pure Go, no cgo).
 //
-// One schema holds every table; each service opens its own database file.
+// Each service opens its own database file and migrates only its own tables:
+// OpenAuth for the authorization server, OpenItems for the resource service.
 // Times are stored as INTEGER unix microseconds in UTC, so a time read back
 // equals the one written when that one had whole microseconds, and is its
 // truncation otherwise.
@@ -13,7 +14,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,37 +25,61 @@ import (
 	sqlitelib "modernc.org/sqlite/lib"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
-// DB implements both contracts; which one a service uses decides which
-// tables of its file ever get rows.
 var (
-	_ store.AuthStore = (*DB)(nil)
-	_ store.ItemStore = (*DB)(nil)
+	_ store.AuthStore = (*AuthDB)(nil)
+	_ store.ItemStore = (*ItemDB)(nil)
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
 // busyTimeout is how long a connection waits for another one's write lock
 // before failing with SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
 
-// DB is a SQLite database holding the tables of both services.
-type DB struct {
+// AuthDB is the authorization server's database: users, clients, tokens and
+// login failures.
+type AuthDB struct{ conn }
+
+// ItemDB is the resource service's database: items.
+type ItemDB struct{ conn }
+
+// conn is what both databases have in common.
+type conn struct {
 	db *sql.DB
 }
 
-// Open opens (creating it and its directory if missing) the database file at
-// path and brings its schema up to date.
-func Open(ctx context.Context, path string) (*DB, error) {
+// OpenAuth opens (creating it and its directory if missing) the database
+// file at path and brings the authorization server's schema up to date.
+func OpenAuth(ctx context.Context, path string) (*AuthDB, error) {
+	c, err := open(ctx, path, sqlflow.AuthSchema)
+	if err != nil {
+		return nil, err
+	}
+	return &AuthDB{c}, nil
+}
+
+// OpenItems opens (creating it and its directory if missing) the database
+// file at path and brings the resource service's schema up to date.
+func OpenItems(ctx context.Context, path string) (*ItemDB, error) {
+	c, err := open(ctx, path, sqlflow.ItemsSchema)
+	if err != nil {
+		return nil, err
+	}
+	return &ItemDB{c}, nil
+}
+
+func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
 		// An in-memory database would be one per pooled connection, and the
 		// driver reads everything after '?' as parameters.
-		return nil, fmt.Errorf("open sqlite: %q is not a plain file path", path)
+		return conn{}, fmt.Errorf("open sqlite: %q is not a plain file path", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+		return conn{}, fmt.Errorf("open sqlite: create directory: %w", err)
 	}
 
 	// The file holds password hashes: create it readable by its owner only
@@ -63,7 +87,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// file keeps the mode its administrator chose.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
+		return conn{}, fmt.Errorf("open sqlite: %w", err)
 	}
 	f.Close()
 
@@ -81,40 +105,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 	sqldb, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
+		return conn{}, fmt.Errorf("open sqlite: %w", err)
 	}
-	db := &DB{db: sqldb}
-	if err := db.migrate(ctx); err != nil {
+	if err := sqlflow.Migrate(ctx, goose.DialectSQLite3, sqldb, migrations, schema); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
+		return conn{}, fmt.Errorf("open sqlite: %w", err)
 	}
-	return db, nil
-}
-
-func (db *DB) migrate(ctx context.Context) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	// The global registry holds Go migrations registered by any package in
-	// the binary; this schema has SQL ones only.
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return conn{db: sqldb}, nil
 }
 
 // Close closes the database.
-func (db *DB) Close() error {
+func (db *conn) Close() error {
 	return db.db.Close()
 }
 
 // Ping checks that the database answers a query.
-func (db *DB) Ping(ctx context.Context) error {
+func (db *conn) Ping(ctx context.Context) error {
 	// PingContext alone only checks that a connection can be had; a query
 	// also touches the file.
 	var one int
@@ -133,7 +139,7 @@ type querier interface {
 }
 
 // inTx runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -147,6 +153,26 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return nil
 }
+
+// flowTx is a write transaction as package sqlflow drives it; its SQL lives
+// next to the methods it serves (tokens.go, logins.go).
+type flowTx struct{ tx *sql.Tx }
+
+var _ sqlflow.Tx = flowTx{}
+
+// begin starts a write transaction for package sqlflow. Every write
+// transaction begins IMMEDIATE (see open), so the flows run one after the
+// other and each reads what the previous one committed.
+func (db *AuthDB) begin(ctx context.Context) (sqlflow.Tx, error) {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return flowTx{tx}, nil
+}
+
+func (t flowTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t flowTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
 // translate maps driver errors onto the contract's sentinels, keeping the
 // original in the chain for logs.

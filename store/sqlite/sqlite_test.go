@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,21 +14,28 @@ import (
 	"github.com/example/authsvc/store/storetest"
 )
 
-// open opens a database in a fresh temporary directory that does not exist
-// yet, so Open has to create it.
-func open(t testing.TB) (*sqlite.DB, string) {
+// open opens the authorization server's database in a fresh temporary
+// directory that does not exist yet, so OpenAuth has to create it.
+func open(t testing.TB) (*sqlite.AuthDB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data", "store.db")
-	db, err := sqlite.Open(t.Context(), path)
+	return openAt(t, sqlite.OpenAuth, path), path
+}
+
+// openAt opens the database at path with open (sqlite.OpenAuth or
+// sqlite.OpenItems) and closes it when t ends.
+func openAt[DB interface{ Close() error }](t testing.TB, open func(context.Context, string) (DB, error), path string) DB {
+	t.Helper()
+	db, err := open(t.Context(), path)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("open %s: %v", path, err)
 	}
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return db, path
+	return db
 }
 
 func TestAuthStore(t *testing.T) {
@@ -39,54 +47,125 @@ func TestAuthStore(t *testing.T) {
 
 func TestItemStore(t *testing.T) {
 	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore {
-		db, _ := open(t)
-		return db
+		return openAt(t, sqlite.OpenItems, filepath.Join(t.TempDir(), "data", "items.db"))
 	})
 }
 
+// TestReopen opens both services' schemas in one file (each has its own
+// version table, so they do not get in each other's way), then reopens it.
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "store.db")
 	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 
-	db, err := sqlite.Open(ctx, path)
+	auth, err := sqlite.OpenAuth(ctx, path)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("OpenAuth: %v", err)
 	}
-	if err := db.CreateUser(ctx, store.User{Username: "alice", PasswordHash: []byte("hash"), CreatedAt: now, UpdatedAt: now}); err != nil {
+	items, err := sqlite.OpenItems(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenItems: %v", err)
+	}
+	if err := auth.CreateUser(ctx, store.User{Username: "alice", PasswordHash: []byte("hash"), CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
-	if err := db.CreateItem(ctx, store.Item{ID: "item-1", Owner: "user:alice", Name: "one", CreatedAt: now}); err != nil {
+	if err := items.CreateItem(ctx, store.Item{ID: "item-1", Owner: "user:alice", Name: "one", CreatedAt: now}); err != nil {
 		t.Fatalf("CreateItem: %v", err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	// Twice: the second and third Open find the schema up to date.
-	for i := range 2 {
-		db, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatalf("reopen %d: %v", i, err)
-		}
-		u, err := db.GetUser(ctx, "alice")
-		if err != nil || !u.CreatedAt.Equal(now) || string(u.PasswordHash) != "hash" {
-			t.Errorf("reopen %d: GetUser = %+v, %v", i, u, err)
-		}
-		if _, err := db.GetItem(ctx, "user:alice", "item-1"); err != nil {
-			t.Errorf("reopen %d: GetItem: %v", i, err)
-		}
+	for _, db := range []interface{ Close() error }{auth, items} {
 		if err := db.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 	}
+
+	// Twice: the second and third opens find both schemas up to date.
+	for i := range 2 {
+		auth, err := sqlite.OpenAuth(ctx, path)
+		if err != nil {
+			t.Fatalf("reopen %d: OpenAuth: %v", i, err)
+		}
+		u, err := auth.GetUser(ctx, "alice")
+		if err != nil || !u.CreatedAt.Equal(now) || string(u.PasswordHash) != "hash" {
+			t.Errorf("reopen %d: GetUser = %+v, %v", i, u, err)
+		}
+		items, err := sqlite.OpenItems(ctx, path)
+		if err != nil {
+			t.Fatalf("reopen %d: OpenItems: %v", i, err)
+		}
+		if _, err := items.GetItem(ctx, "user:alice", "item-1"); err != nil {
+			t.Errorf("reopen %d: GetItem: %v", i, err)
+		}
+		for _, db := range []interface{ Close() error }{auth, items} {
+			if err := db.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		}
+	}
+}
+
+// TestEachServiceMigratesOnlyItsOwnSchema: a fresh file opened for one
+// service has none of the other's tables.
+func TestEachServiceMigratesOnlyItsOwnSchema(t *testing.T) {
+	dir := t.TempDir()
+	authPath, itemsPath := filepath.Join(dir, "auth.db"), filepath.Join(dir, "items.db")
+	openAt(t, sqlite.OpenAuth, authPath)
+	openAt(t, sqlite.OpenItems, itemsPath)
+	for _, tc := range []struct {
+		path       string
+		want, lack []string
+	}{
+		{authPath, []string{"users", "clients", "tokens", "logins", "goose_db_version"}, []string{"items", "items_schema_version"}},
+		{itemsPath, []string{"items", "items_schema_version"}, []string{"users", "clients", "tokens", "logins", "goose_db_version"}},
+	} {
+		tables := tablesOf(t, tc.path)
+		for _, name := range tc.want {
+			if !tables[name] {
+				t.Errorf("%s: no table %s", filepath.Base(tc.path), name)
+			}
+		}
+		for _, name := range tc.lack {
+			if tables[name] {
+				t.Errorf("%s: has table %s, which belongs to the other service", filepath.Base(tc.path), name)
+			}
+		}
+	}
+}
+
+func tablesOf(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), `SELECT name FROM sqlite_schema WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	tables := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
 }
 
 func TestOpenRejectsNonFilePaths(t *testing.T) {
 	for _, path := range []string{"", ":memory:", "file:x.db", filepath.Join(t.TempDir(), "x.db?mode=ro")} {
-		if db, err := sqlite.Open(t.Context(), path); err == nil {
+		if db, err := sqlite.OpenAuth(t.Context(), path); err == nil {
 			db.Close()
-			t.Errorf("Open(%q) succeeded, want an error", path)
+			t.Errorf("OpenAuth(%q) succeeded, want an error", path)
+		}
+		if db, err := sqlite.OpenItems(t.Context(), path); err == nil {
+			db.Close()
+			t.Errorf("OpenItems(%q) succeeded, want an error", path)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // No error message here carries a token hash: errors end up in logs, and a
@@ -15,7 +16,7 @@ import (
 
 // CreateTokens inserts all tokens in one transaction;
 // store.ErrAlreadyExists, and nothing inserted, if any hash is taken.
-func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
+func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		return insertTokens(ctx, tx, tokens)
 	})
@@ -27,7 +28,7 @@ func (db *DB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
 
 // GetToken returns the token whatever its state; store.ErrNotFound if there
 // is no row with that hash.
-func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
+func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 	t, err := getToken(ctx, db.db, hash)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("get token: %w", translate(err))
@@ -39,58 +40,12 @@ func (db *DB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 // one transaction; see store.Tokens for the outcomes. Because every write
 // transaction begins IMMEDIATE, concurrent rotations of one token run one
 // after the other, and only the first finds it unrotated.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
-	tx, err := db.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	familyID, err := markRotated(ctx, tx, oldHash, now)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Not rotatable: find out why, and if it is reuse, end the grant.
-		familyID, rotated, err := lookupRefreshToken(ctx, tx, oldHash)
-		if err != nil {
-			return fmt.Errorf("rotate refresh token: %w", translate(err))
-		}
-		if !rotated {
-			return fmt.Errorf("rotate refresh token: expired: %w", store.ErrNotFound)
-		}
-		if err := deleteFamily(ctx, tx, familyID); err != nil {
-			return fmt.Errorf("rotate refresh token: revoke reused family %q: %w", familyID, err)
-		}
-		// The revocation must outlive the error we return.
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("rotate refresh token: revoke reused family %q: commit: %w", familyID, err)
-		}
-		return fmt.Errorf("rotate refresh token: family %q revoked: %w", familyID, store.ErrTokenReused)
-	}
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
-	}
-
-	for _, t := range newTokens {
-		if t.FamilyID != familyID {
-			// A token outside the family would survive reuse detection.
-			return fmt.Errorf("rotate refresh token: new %s belongs to family %q, not %q", t.Kind, t.FamilyID, familyID)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `
-		DELETE FROM tokens WHERE family_id = ? AND kind = ?`,
-		familyID, store.AccessToken); err != nil {
-		return fmt.Errorf("rotate refresh token: delete access tokens: %w", err)
-	}
-	if err := insertTokens(ctx, tx, newTokens); err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("rotate refresh token: commit: %w", err)
-	}
-	return nil
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
+	return sqlflow.RotateRefreshToken(ctx, db.begin, oldHash, now, newTokens)
 }
 
 // DeleteToken removes one token; no error if it does not exist.
-func (db *DB) DeleteToken(ctx context.Context, hash string) error {
+func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
 	if _, err := db.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash); err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
@@ -98,51 +53,42 @@ func (db *DB) DeleteToken(ctx context.Context, hash string) error {
 }
 
 // DeleteFamily removes every token of a family; no error if none exist.
-func (db *DB) DeleteFamily(ctx context.Context, familyID string) error {
+func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
 	if err := deleteFamily(ctx, db.db, familyID); err != nil {
 		return fmt.Errorf("delete family %q: %w", familyID, err)
 	}
 	return nil
 }
 
-// staleLoginAge is how long an unlocked login record is kept after its last
-// change. Keep it in step with the definition in store/storetest.
-const staleLoginAge = 24 * time.Hour
+// DeleteExpired removes expired tokens and stale login records; see
+// store.Tokens. Each call is one short transaction.
+func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
+}
 
-// DeleteExpired removes at most limit tokens that expired before now, and
-// at most limit stale login records (not locked at now, last changed more
-// than 24h before now), and reports how many tokens it removed. Each call
-// is one short transaction.
-func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		// SQLite has DELETE ... LIMIT only as a compile-time option.
-		res, err := tx.ExecContext(ctx, `
-			DELETE FROM tokens WHERE hash IN (
-				SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?)`,
-			micros(now), limit)
-		if err != nil {
-			return fmt.Errorf("tokens: %w", err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("tokens: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `
-			DELETE FROM logins WHERE username IN (
-				SELECT username FROM logins
-				WHERE updated_at < ? AND locked_until <= ? LIMIT ?)`,
-			micros(now.Add(-staleLoginAge)), micros(now), limit); err != nil {
-			return fmt.Errorf("logins: %w", err)
-		}
-		return nil
-	})
+// DeleteExpiredTokens deletes at most limit tokens that expired before now.
+func (t flowTx) DeleteExpiredTokens(ctx context.Context, now time.Time, limit int) (int, error) {
+	// SQLite has DELETE ... LIMIT only as a compile-time option.
+	res, err := t.tx.ExecContext(ctx, `
+		DELETE FROM tokens WHERE hash IN (
+			SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?)`,
+		micros(now), limit)
 	if err != nil {
-		return 0, fmt.Errorf("delete expired: %w", err)
+		return 0, err
 	}
-	return int(n), nil
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// DeleteStaleLogins deletes at most limit login records last updated before
+// updatedBefore and not locked at now (locked_until is 0 if never locked).
+func (t flowTx) DeleteStaleLogins(ctx context.Context, updatedBefore, now time.Time, limit int) error {
+	_, err := t.tx.ExecContext(ctx, `
+		DELETE FROM logins WHERE username IN (
+			SELECT username FROM logins
+			WHERE updated_at < ? AND locked_until <= ? LIMIT ?)`,
+		micros(updatedBefore), micros(now), limit)
+	return err
 }
 
 func insertTokens(ctx context.Context, tx *sql.Tx, tokens []store.Token) error {
@@ -181,25 +127,46 @@ func getToken(ctx context.Context, q querier, hash string) (store.Token, error) 
 	return t, nil
 }
 
-// markRotated flips an active refresh token to rotated and returns its
-// family; sql.ErrNoRows if oldHash is not an unrotated refresh token that is
-// unexpired at now (expires_at > now, as in store.Token.Active).
-func markRotated(ctx context.Context, tx *sql.Tx, hash string, now time.Time) (familyID string, err error) {
-	err = tx.QueryRowContext(ctx, `
+// MarkRotated flips an active refresh token to rotated and returns its
+// family (expires_at > now, as in store.Token.Active).
+func (t flowTx) MarkRotated(ctx context.Context, hash string, now time.Time) (familyID string, ok bool, err error) {
+	err = t.tx.QueryRowContext(ctx, `
 		UPDATE tokens SET rotated = 1
 		WHERE hash = ? AND kind = ? AND rotated = 0 AND expires_at > ?
 		RETURNING family_id`,
 		hash, store.RefreshToken, micros(now)).Scan(&familyID)
-	return familyID, err
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return familyID, err == nil, err
 }
 
-// lookupRefreshToken returns the family and rotated flag of a refresh token;
-// sql.ErrNoRows if there is no refresh token with that hash.
-func lookupRefreshToken(ctx context.Context, tx *sql.Tx, hash string) (familyID string, rotated bool, err error) {
-	err = tx.QueryRowContext(ctx, `
+// LookupRefreshToken returns the family and rotated flag of a refresh token;
+// store.ErrNotFound if there is no refresh token with that hash.
+func (t flowTx) LookupRefreshToken(ctx context.Context, hash string) (familyID string, rotated bool, err error) {
+	err = t.tx.QueryRowContext(ctx, `
 		SELECT family_id, rotated FROM tokens WHERE hash = ? AND kind = ?`,
 		hash, store.RefreshToken).Scan(&familyID, &rotated)
-	return familyID, rotated, err
+	return familyID, rotated, translate(err)
+}
+
+// RevokeFamily deletes the family; the IMMEDIATE transaction holds the write
+// lock, so no rotation can commit into it meanwhile.
+func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
+	return deleteFamily(ctx, t.tx, familyID)
+}
+
+// DeleteAccessTokens deletes the access tokens of familyID.
+func (t flowTx) DeleteAccessTokens(ctx context.Context, familyID string) error {
+	_, err := t.tx.ExecContext(ctx, `
+		DELETE FROM tokens WHERE family_id = ? AND kind = ?`,
+		familyID, store.AccessToken)
+	return err
+}
+
+// InsertTokens inserts tokens; store.ErrAlreadyExists if a hash is taken.
+func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
+	return insertTokens(ctx, t.tx, tokens)
 }
 
 func deleteFamily(ctx context.Context, q querier, familyID string) error {

@@ -8,7 +8,7 @@ import (
 )
 
 // CreateUser inserts u; store.ErrAlreadyExists if the username is taken.
-func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+func (db *AuthDB) CreateUser(ctx context.Context, u store.User) error {
 	_, err := db.db.ExecContext(ctx, `
 		INSERT INTO users (username, password_hash, disabled, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?)`,
@@ -20,7 +20,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 }
 
 // GetUser returns the user; store.ErrNotFound if there is none.
-func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
+func (db *AuthDB) GetUser(ctx context.Context, username string) (store.User, error) {
 	u, err := getUser(ctx, db.db, username)
 	if err != nil {
 		return store.User{}, fmt.Errorf("get user %q: %w", username, translate(err))
@@ -30,7 +30,7 @@ func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) 
 
 // UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username;
 // store.ErrNotFound if there is no such user.
-func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+func (db *AuthDB) UpdateUser(ctx context.Context, u store.User) error {
 	res, err := db.db.ExecContext(ctx, `
 		UPDATE users SET password_hash = ?, disabled = ?, updated_at = ?
 		WHERE username = ?`,
@@ -47,7 +47,7 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 }
 
 // ListUsers returns every user by username (byte order).
-func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+func (db *AuthDB) ListUsers(ctx context.Context) ([]store.User, error) {
 	rows, err := db.db.QueryContext(ctx, `
 		SELECT username, password_hash, disabled, created_at, updated_at
 		FROM users ORDER BY username`)

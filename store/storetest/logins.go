@@ -154,7 +154,7 @@ func testLoginDeleteExpired(t *testing.T, s store.AuthStore) {
 	lockOut(t, s, "still-locked", base, long)                     // old, but locked at now: kept
 	begin(t, s, "recent-failure", base.Add(2*time.Hour), p, true) // 23h ago: kept
 
-	now := base.Add(staleLoginAge + time.Hour)
+	now := base.Add(store.StaleLoginAge + time.Hour)
 	n, err := s.DeleteExpired(ctx, now, 100)
 	ok(t, "DeleteExpired", err)
 	if n != 0 {

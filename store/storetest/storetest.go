@@ -20,9 +20,10 @@
 //     stores unix microseconds, PostgreSQL timestamptz keeps microseconds.)
 //   - Stale login records: DeleteExpired removes the failure record of a
 //     username that is not locked at now and was last updated (an attempt
-//     counted or a lock set) more than 24 hours before now. Removing it
-//     forgets the failure count and the lockout history, as LoginSucceeded
-//     does. A username locked at now is kept however old its record.
+//     counted or a lock set) more than store.StaleLoginAge (24 hours)
+//     before now. Removing it forgets the failure count and the lockout
+//     history, as LoginSucceeded does. A username locked at now is kept
+//     however old its record.
 //   - Lockout: the attempt that reaches the threshold locks the username and
 //     starts a new count, so once a lock has passed the username has
 //     Threshold attempts again; attempts refused while locked count nothing
@@ -43,10 +44,6 @@ import (
 	"testing"
 	"time"
 )
-
-// staleLoginAge is how long after its last update an unlocked login record
-// may be removed by DeleteExpired.
-const staleLoginAge = 24 * time.Hour
 
 // base is the suite's "now": a whole number of microseconds, far from the
 // wall clock so that a backend consulting its own clock would fail.

@@ -1,3 +1,7 @@
+-- The authorization server's tables. Version 1 of goose_db_version: a
+-- database created before the services' schemas were split holds these
+-- tables (and items) under version 1 already, and so applies nothing here.
+--
 -- Times are INTEGER unix microseconds, UTC: they compare and sort as numbers,
 -- and microseconds are what store/storetest requires every backend to keep.
 -- STRICT makes SQLite reject a value of the wrong type instead of storing it.
@@ -49,17 +53,7 @@ CREATE TABLE logins (
 
 CREATE INDEX logins_updated_at ON logins (updated_at);
 
-CREATE TABLE items (
-    id         TEXT    NOT NULL PRIMARY KEY,
-    owner      TEXT    NOT NULL,
-    name       TEXT    NOT NULL,
-    created_at INTEGER NOT NULL
-) STRICT;
-
-CREATE INDEX items_owner_created_at ON items (owner, created_at);
-
 -- +goose Down
-DROP TABLE items;
 DROP TABLE logins;
 DROP TABLE tokens;
 DROP TABLE clients;

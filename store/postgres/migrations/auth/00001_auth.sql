@@ -1,3 +1,7 @@
+-- The authorization server's tables. Version 1 of goose_db_version: a
+-- database created before the services' schemas were split holds these
+-- tables (and items) under version 1 already, and so applies nothing here.
+--
 -- The same tables as store/sqlite, in PostgreSQL's own types: timestamptz
 -- (microsecond precision, the precision store/storetest requires), boolean,
 -- bytea and text[].
@@ -54,17 +58,7 @@ CREATE TABLE logins (
 
 CREATE INDEX logins_updated_at ON logins (updated_at);
 
-CREATE TABLE items (
-    id         text COLLATE "C" NOT NULL PRIMARY KEY,
-    owner      text COLLATE "C" NOT NULL,
-    name       text        NOT NULL,
-    created_at timestamptz NOT NULL
-);
-
-CREATE INDEX items_owner_created_at ON items (owner, created_at DESC, id DESC);
-
 -- +goose Down
-DROP TABLE items;
 DROP TABLE logins;
 DROP TABLE tokens;
 DROP TABLE clients;

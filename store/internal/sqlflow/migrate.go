@@ -1,0 +1,56 @@
+package sqlflow
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Schema is one service's migrations: each service migrates only its own
+// tables, versioned in a table of its own, so that neither service's
+// upgrade waits on or applies the other's.
+type Schema struct {
+	// Dir is the directory of the backend's embedded migrations.
+	Dir string
+	// VersionTable is goose's history table.
+	VersionTable string
+}
+
+var (
+	// AuthSchema keeps goose's default table: databases created before the
+	// split recorded the combined schema there as version 1, which is also
+	// version 1 of this set, so they apply nothing they already have.
+	AuthSchema = Schema{Dir: "migrations/auth", VersionTable: goose.DefaultTablename}
+	// ItemsSchema starts a history of its own; its first migration creates
+	// only what is missing, since a database created before the split
+	// already has the items table.
+	ItemsSchema = Schema{Dir: "migrations/items", VersionTable: "items_schema_version"}
+)
+
+// Migrate applies s's migrations from fsys to db. opts add to the
+// defaults (SQL migrations only, no logging).
+func Migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, fsys fs.FS, s Schema, opts ...goose.ProviderOption) error {
+	sub, err := fs.Sub(fsys, s.Dir)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	opts = append([]goose.ProviderOption{
+		goose.WithTableName(s.VersionTable),
+		// The global registry holds Go migrations registered by any
+		// package in the binary; these schemas have SQL ones only.
+		goose.WithDisableGlobalRegistry(true),
+		// Services log; a library does not print to stdout.
+		goose.WithLogger(goose.NopLogger()),
+	}, opts...)
+	p, err := goose.NewProvider(dialect, db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package storetest
+
+import (
+	"database/sql"
+	"os"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
+)
+
+// ApplyLegacy migrates db as the combined migration did: the backend's copy
+// of that SQL, in file, as version 1 in goose's default table.
+func ApplyLegacy(t *testing.T, db *sql.DB, dialect goose.Dialect, file string) {
+	t.Helper()
+	legacy, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(dialect, db, fstest.MapFS{"00001_init.sql": {Data: legacy}},
+		goose.WithDisableGlobalRegistry(true), goose.WithLogger(goose.NopLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatalf("legacy migration: %v", err)
+	}
+}
+
+// CheckLegacyUpgrade checks a database made by the combined migration that
+// came before each service had its own schema, once opened by the new code
+// as auth and as items; db is a handle on the same database. Before opening
+// it, the backend's test has applied ApplyLegacy and written,
+// in its own SQL, one row a table:
+//
+//	users    alice, password hash "hash"
+//	clients  web, public
+//	tokens   refresh token with hash "refresh-hash", family "f1", client
+//	         web, user alice, unrotated, expiring at now+1h
+//	logins   alice: 0 failures, 1 lockout, locked until now+1h
+//	items    "item-1" of owner "user:alice", named "one"
+//
+// Every row must still be there, both services must work on them, and the
+// auth schema's history must be the old one, untouched.
+func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items store.ItemStore, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	if u, err := auth.GetUser(ctx, "alice"); err != nil || string(u.PasswordHash) != "hash" {
+		t.Errorf("GetUser after upgrade = %+v, %v", u, err)
+	}
+	if _, err := auth.GetClient(ctx, "web"); err != nil {
+		t.Errorf("GetClient after upgrade: %v", err)
+	}
+	if tok, err := auth.GetToken(ctx, "refresh-hash"); err != nil || !tok.Active(now) {
+		t.Errorf("GetToken after upgrade = %+v, %v; want the active refresh token", tok, err)
+	}
+	// The login row survived: alice is still locked.
+	p := store.LoginPolicy{Threshold: 3, Lockout: time.Minute, MaxLockout: time.Hour}
+	if allowed, err := auth.BeginLogin(ctx, "alice", now, p); err != nil || allowed {
+		t.Errorf("BeginLogin of the locked user after upgrade = %v, %v; want refused", allowed, err)
+	}
+	// The auth service works: the old refresh token rotates.
+	next := store.Token{Hash: "refresh-2", Kind: store.RefreshToken, FamilyID: "f1", ClientID: "web",
+		Username: "alice", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := auth.RotateRefreshToken(ctx, "refresh-hash", now, next); err != nil {
+		t.Errorf("RotateRefreshToken after upgrade: %v", err)
+	}
+
+	if it, err := items.GetItem(ctx, "user:alice", "item-1"); err != nil || it.Name != "one" {
+		t.Errorf("GetItem after upgrade = %+v, %v", it, err)
+	}
+	// The items service works.
+	if err := items.CreateItem(ctx, store.Item{ID: "item-2", Owner: "user:alice", Name: "two", CreatedAt: now}); err != nil {
+		t.Errorf("CreateItem after upgrade: %v", err)
+	}
+	if got, err := items.ListItems(ctx, "user:alice"); err != nil || len(got) != 2 {
+		t.Errorf("ListItems after upgrade = %+v, %v; want both items", got, err)
+	}
+
+	for _, s := range []sqlflow.Schema{sqlflow.AuthSchema, sqlflow.ItemsSchema} {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+s.VersionTable+` WHERE version_id > 0`).Scan(&n); err != nil {
+			t.Errorf("read %s: %v", s.VersionTable, err)
+		} else if n != 1 {
+			t.Errorf("%s holds %d applied versions, want 1", s.VersionTable, n)
+		}
+	}
+}
