@@ -106,7 +106,7 @@ func newAbuseEnv(t *testing.T, st store.AuthStore, cost int, mutate func(*Config
 	t.Helper()
 	ctx := context.Background()
 	if st == nil {
-		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "auth.db"))
+		db, err := sqlite.OpenAuth(ctx, filepath.Join(t.TempDir(), "auth.db"))
 		if err != nil {
 			t.Fatal(err)
 		}

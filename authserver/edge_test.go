@@ -21,7 +21,7 @@ func TestMalformedIdentifiersAnsweredAsUnknown(t *testing.T) {
 	backends := map[string]func(t *testing.T) store.AuthStore{
 		"sqlite": func(t *testing.T) store.AuthStore { return nil },
 		"postgres": func(t *testing.T) store.AuthStore {
-			db, err := postgres.Open(context.Background(), pgtest.FreshDatabase(t, "authsvc_edge_"))
+			db, err := postgres.OpenAuth(context.Background(), pgtest.FreshDatabase(t, "authsvc_edge_"))
 			if err != nil {
 				t.Fatal(err)
 			}
