@@ -231,9 +231,9 @@ func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer, want ...str
 	return positional, nil
 }
 
-// withName is the shape of most commands: parse "authctl NAME_OF_COMMAND
-// NAME", let check (if not nil) refuse NAME before the store is touched,
-// then run fn with the admin service and NAME.
+// withName is the shape of most commands ("authctl user passwd NAME"):
+// parse the one NAME argument, let check (if not nil) refuse NAME before the
+// store is touched, then run fn with the admin service and NAME.
 func (c *cli) withName(ctx context.Context, command string, args []string, check func(name string) error,
 	fn func(svc *admin.Service, name string) error) error {
 	pos, err := parseCommand(newFlagSet("authctl "+command), args, c.stderr, "NAME")
