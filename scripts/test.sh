@@ -37,3 +37,8 @@ if [[ -z ${TEST_POSTGRES_URL:-} ]]; then
 fi
 
 go test -race -count=1 -timeout 20m ./...
+
+# The compose-file tests are a module of their own, so that compose-go and
+# logrus stay out of the main module; ./... above does not reach into it.
+# They use the same TEST_POSTGRES_URL.
+(cd cmd/demo/composetest && go vet ./... && go test -race -count=1 -timeout 20m ./...)

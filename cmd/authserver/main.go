@@ -27,8 +27,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "authserver:", err)
 		}
@@ -36,7 +37,8 @@ func main() {
 	}
 }
 
-type options struct {
+// config is every setting of the server.
+type config struct {
 	addr, db, issuer, bootstrap string
 	accessTTL, refreshTTL       time.Duration
 	bcryptCost                  int
@@ -45,80 +47,89 @@ type options struct {
 	logLevel                    slog.Level
 }
 
-func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	var o options
+// Validate reports every problem at once. The token lifetimes, bcrypt cost
+// and lockout policy are checked by authserver.Config.Validate.
+func (c config) Validate() error {
+	var problems []error
+	if c.cleanupInterval <= 0 {
+		problems = append(problems, fmt.Errorf("cleanup interval %v: must be positive", c.cleanupInterval))
+	}
+	return errors.Join(problems...)
+}
+
+// parseConfig reads flags, environment and config file; args starts with
+// the program name. A -h answers flag.ErrHelp after printing the usage.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
 	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", ":9096", "listen address (AUTH_ADDR)")
-	fs.StringVar(&o.db, "db", "sqlite:data/auth.db", "store: sqlite:PATH or postgres://... (AUTH_DB)")
-	fs.StringVar(&o.issuer, "issuer", "http://localhost:9096", "issuer URL, as clients reach it (AUTH_ISSUER)")
+	fs.StringVar(&c.addr, "addr", ":9096", "listen address (AUTH_ADDR)")
+	fs.StringVar(&c.db, "db", "sqlite:data/auth.db", "store: sqlite:PATH or postgres://... (AUTH_DB)")
+	fs.StringVar(&c.issuer, "issuer", "http://localhost:9096", "issuer URL, as clients reach it (AUTH_ISSUER)")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of these settings (AUTH_CONFIG)")
-	fs.StringVar(&o.bootstrap, "bootstrap", "", "optional YAML of users and clients to create if absent (AUTH_BOOTSTRAP)")
-	fs.DurationVar(&o.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime (AUTH_ACCESS_TTL)")
-	fs.DurationVar(&o.refreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime, renewed on rotation (AUTH_REFRESH_TTL)")
-	fs.IntVar(&o.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for passwords; below 10 only for tests (AUTH_BCRYPT_COST)")
-	fs.IntVar(&o.lockout.Threshold, "lockout-threshold", 5, "consecutive failed logins that lock a username (AUTH_LOCKOUT_THRESHOLD)")
-	fs.DurationVar(&o.lockout.Lockout, "lockout-duration", time.Minute, "first lockout; doubles on each repeated lockout (AUTH_LOCKOUT_DURATION)")
-	fs.DurationVar(&o.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
-	fs.DurationVar(&o.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
-	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (AUTH_LOG_LEVEL)")
-	if err := cliconf.Parse(fs, args, getenv, "AUTH_"); err != nil {
-		return o, err
+	fs.StringVar(&c.bootstrap, "bootstrap", "", "optional YAML of users and clients to create if absent (AUTH_BOOTSTRAP)")
+	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime (AUTH_ACCESS_TTL)")
+	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime, renewed on rotation (AUTH_REFRESH_TTL)")
+	fs.IntVar(&c.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for passwords; below 10 only for tests (AUTH_BCRYPT_COST)")
+	fs.IntVar(&c.lockout.Threshold, "lockout-threshold", 5, "consecutive failed logins that lock a username (AUTH_LOCKOUT_THRESHOLD)")
+	fs.DurationVar(&c.lockout.Lockout, "lockout-duration", time.Minute, "first lockout; doubles on each repeated lockout (AUTH_LOCKOUT_DURATION)")
+	fs.DurationVar(&c.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
+	fs.DurationVar(&c.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (AUTH_LOG_LEVEL)")
+	if err := cliconf.Parse(fs, args[1:], getenv, "AUTH_"); err != nil {
+		return c, err
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.cleanupInterval <= 0 {
-		return o, fmt.Errorf("cleanup interval %v: must be positive", o.cleanupInterval)
-	}
-	return o, nil
+	return c, c.Validate()
 }
 
 // run starts the server and blocks until ctx ends, then shuts down
 // gracefully. It prints "listening on http://ADDR" to stdout once serving.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o, err := parseOptions(args, getenv, stderr)
+	c, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	if o.bcryptCost < store.MinBcryptCost {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	if c.bcryptCost < store.MinBcryptCost {
 		logger.Warn("INSECURE: bcrypt cost below 10 makes stolen password hashes cheap to crack; use only for tests",
-			"bcrypt_cost", o.bcryptCost)
+			"bcrypt_cost", c.bcryptCost)
 	}
 
 	cfg := authserver.Config{
-		Issuer:     o.issuer,
-		AccessTTL:  o.accessTTL,
-		RefreshTTL: o.refreshTTL,
-		BcryptCost: o.bcryptCost,
-		Lockout:    o.lockout,
+		Issuer:     c.issuer,
+		AccessTTL:  c.accessTTL,
+		RefreshTTL: c.refreshTTL,
+		BcryptCost: c.bcryptCost,
+		Lockout:    c.lockout,
 	}
 	// Refuse a bad configuration before touching the database.
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 
-	st, err := dbopen.OpenAuth(ctx, o.db)
+	st, err := dbopen.OpenAuth(ctx, c.db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	if o.bootstrap != "" {
-		if err := bootstrap(ctx, logger, st, o.bootstrap, o.bcryptCost); err != nil {
+	if c.bootstrap != "" {
+		if err := bootstrap(ctx, logger, st, c.bootstrap, c.bcryptCost); err != nil {
 			return err
 		}
 	}
 
-	warnOtherCosts(ctx, logger, st, o.bcryptCost)
+	warnOtherCosts(ctx, logger, st, c.bcryptCost)
 
 	handler, err := authserver.NewServer(logger, st, cfg)
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -135,13 +146,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The cleanup loop must be finished before the deferred st.Close runs.
 	cleanupCtx, stopCleanup := context.WithCancel(ctx)
 	var cleanup sync.WaitGroup
-	cleanup.Go(func() { authserver.RunCleanup(cleanupCtx, logger, st, o.cleanupInterval, 1000, time.Now) })
+	cleanup.Go(func() { authserver.RunCleanup(cleanupCtx, logger, st, c.cleanupInterval, 1000, time.Now) })
 	defer cleanup.Wait()
 	defer stopCleanup()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", o.issuer)
+	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", c.issuer)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	select {

@@ -113,6 +113,7 @@ func (s *testServer) stop() error {
 func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string) *testServer {
 	t.Helper()
 	args := []string{
+		"authserver",
 		"-addr", "127.0.0.1:0",
 		"-db", "sqlite:" + dbPath,
 		"-bootstrap", bootstrapPath,
@@ -682,7 +683,7 @@ clients:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			var stdout, stderr syncBuffer
-			args := append([]string{"-addr", "127.0.0.1:0"}, tc.args...)
+			args := append([]string{"authserver", "-addr", "127.0.0.1:0"}, tc.args...)
 			err := run(ctx, args, getenvFrom(tc.env), &stdout, &stderr)
 			if err == nil {
 				t.Fatalf("run succeeded, want an error mentioning %q", tc.wantErr)

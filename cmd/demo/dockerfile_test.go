@@ -1,74 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/example/authsvc/cmd/demo/internal/dockerfile"
 )
 
-// instruction is one Dockerfile instruction, continuation lines joined.
-type instruction struct {
-	cmd  string // upper case: FROM, RUN, COPY, ...
-	args string
-	line int
-}
-
-// stage is one FROM and what follows it.
-type stage struct {
-	from, name string
-	body       []instruction
-}
-
-// readDockerfile parses path into stages: enough of the format for these
-// checks (comments, continuations, FROM ... AS name).
-func readDockerfile(t *testing.T, path string) []stage {
+// readDockerfile parses the Dockerfile at path into stages.
+func readDockerfile(t *testing.T, path string) []dockerfile.Stage {
 	t.Helper()
-	f, err := os.Open(path)
+	stages, err := dockerfile.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var (
-		stages  []stage
-		pending strings.Builder
-		start   int
-	)
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if pending.Len() == 0 && (line == "" || strings.HasPrefix(line, "#")) {
-			continue
-		}
-		if pending.Len() == 0 {
-			start = n
-		}
-		if strings.HasSuffix(line, `\`) {
-			pending.WriteString(strings.TrimSuffix(line, `\`) + " ")
-			continue
-		}
-		pending.WriteString(line)
-		cmd, args, _ := strings.Cut(pending.String(), " ")
-		pending.Reset()
-		in := instruction{cmd: strings.ToUpper(cmd), args: strings.Join(strings.Fields(args), " "), line: start}
-		if in.cmd == "FROM" {
-			fields := strings.Fields(in.args)
-			s := stage{from: fields[0]}
-			if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
-				s.name = fields[2]
-			}
-			stages = append(stages, s)
-			continue
-		}
-		if len(stages) == 0 {
-			t.Fatalf("%s:%d: %s before any FROM", path, start, in.cmd)
-		}
-		stages[len(stages)-1].body = append(stages[len(stages)-1].body, in)
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return stages
@@ -131,59 +78,59 @@ func TestDockerfileBuildsLikeTheMakefile(t *testing.T) {
 		t.Fatalf("want two stages (build, runtime), got %d", len(stages))
 	}
 	build, runtime := stages[0], stages[1]
-	if !strings.HasPrefix(build.from, "golang:1.26") || build.name == "" {
-		t.Errorf("build stage FROM %q AS %q: want golang:1.26..., named", build.from, build.name)
+	if !strings.HasPrefix(build.From, "golang:1.26") || build.Name == "" {
+		t.Errorf("build stage FROM %q AS %q: want golang:1.26..., named", build.From, build.Name)
 	}
 
 	workdir := "/"
-	var builds []instruction
-	for _, in := range build.body {
+	var builds []dockerfile.Instruction
+	for _, in := range build.Body {
 		switch {
-		case in.cmd == "WORKDIR":
-			workdir = in.args
-		case in.cmd == "RUN" && strings.Contains(in.args, "build"):
+		case in.Cmd == "WORKDIR":
+			workdir = in.Args
+		case in.Cmd == "RUN" && strings.Contains(in.Args, "build"):
 			builds = append(builds, in)
-		case in.cmd == "ENV" || in.cmd == "ARG":
+		case in.Cmd == "ENV" || in.Cmd == "ARG":
 			// The Makefile's command would not mean the same with another
 			// GOFLAGS, CGO_ENABLED or GOOS in force.
-			t.Errorf("Dockerfile:%d: %s %s in the build stage changes what the Makefile's command does", in.line, in.cmd, in.args)
+			t.Errorf("Dockerfile:%d: %s %s in the build stage changes what the Makefile's command does", in.Line, in.Cmd, in.Args)
 		}
 	}
 	if len(builds) != 1 {
 		t.Fatalf("want one RUN that builds, got %d", len(builds))
 	}
-	if got := builds[0].args; got != "make build" && got != makeBuild {
-		t.Errorf("Dockerfile:%d: RUN %s\nwant `RUN make build` or `RUN %s`", builds[0].line, got, makeBuild)
+	if got := builds[0].Args; got != "make build" && got != makeBuild {
+		t.Errorf("Dockerfile:%d: RUN %s\nwant `RUN make build` or `RUN %s`", builds[0].Line, got, makeBuild)
 	}
 
 	binDir := strings.TrimSuffix(workdir, "/") + "/bin/"
 	var copiesBinaries, copiesConfigs bool
 	user := ""
 	var exposed []string
-	for _, in := range runtime.body {
-		switch in.cmd {
+	for _, in := range runtime.Body {
+		switch in.Cmd {
 		case "COPY":
-			fields := strings.Fields(in.args)
+			fields := strings.Fields(in.Args)
 			switch {
-			case slices.Contains(fields, "--from="+build.name) && slices.Contains(fields, binDir):
+			case slices.Contains(fields, "--from="+build.Name) && slices.Contains(fields, binDir):
 				copiesBinaries = true
 			case len(fields) == 2 && strings.TrimSuffix(fields[0], "/") == "configs":
 				copiesConfigs = true
 			}
 		case "USER":
-			user = in.args
+			user = in.Args
 		case "EXPOSE":
-			exposed = append(exposed, strings.Fields(in.args)...)
+			exposed = append(exposed, strings.Fields(in.Args)...)
 		case "ENV", "ARG":
-			if regexp.MustCompile(`(?i)secret|password|token|key`).MatchString(in.args) {
-				t.Errorf("Dockerfile:%d: %s %s looks like a baked-in secret", in.line, in.cmd, in.args)
+			if regexp.MustCompile(`(?i)secret|password|token|key`).MatchString(in.Args) {
+				t.Errorf("Dockerfile:%d: %s %s looks like a baked-in secret", in.Line, in.Cmd, in.Args)
 			}
 		case "RUN":
-			t.Errorf("Dockerfile:%d: the distroless runtime stage has no shell to RUN with", in.line)
+			t.Errorf("Dockerfile:%d: the distroless runtime stage has no shell to RUN with", in.Line)
 		}
 	}
 	if !copiesBinaries {
-		t.Errorf("runtime stage does not COPY --from=%s %s", build.name, binDir)
+		t.Errorf("runtime stage does not COPY --from=%s %s", build.Name, binDir)
 	}
 	if !copiesConfigs {
 		t.Error("runtime stage does not COPY configs/ (the demo bootstrap)")
@@ -196,10 +143,10 @@ func TestDockerfileBuildsLikeTheMakefile(t *testing.T) {
 			t.Errorf("runtime stage does not EXPOSE %s", port)
 		}
 	}
-	for _, in := range slices.Concat(build.body, runtime.body) {
-		if in.cmd == "COPY" || in.cmd == "ADD" {
-			if regexp.MustCompile(`(?i)secret`).MatchString(in.args) {
-				t.Errorf("Dockerfile:%d: %s %s copies a secret into the image", in.line, in.cmd, in.args)
+	for _, in := range slices.Concat(build.Body, runtime.Body) {
+		if in.Cmd == "COPY" || in.Cmd == "ADD" {
+			if regexp.MustCompile(`(?i)secret`).MatchString(in.Args) {
+				t.Errorf("Dockerfile:%d: %s %s copies a secret into the image", in.Line, in.Cmd, in.Args)
 			}
 		}
 	}

@@ -145,7 +145,7 @@ func startServices(t *testing.T, wrapIntrospector func(resource.Introspector) re
 }
 
 func (s *liveServices) args(extra ...string) []string {
-	return append([]string{"-auth-url", s.auth.URL, "-resource-url", s.resource.URL, "-wait", "5s"}, extra...)
+	return append([]string{"demo", "-auth-url", s.auth.URL, "-resource-url", s.resource.URL, "-wait", "5s"}, extra...)
 }
 
 func noEnv(string) string { return "" }
@@ -267,7 +267,7 @@ func TestRunWaitGivesUp(t *testing.T) {
 	defer down.Close()
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	err := run(t.Context(), []string{"-auth-url", down.URL, "-resource-url", down.URL, "-wait", "600ms"}, noEnv, &stdout, &stderr)
+	err := run(t.Context(), []string{"demo", "-auth-url", down.URL, "-resource-url", down.URL, "-wait", "600ms"}, noEnv, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "not ready within 600ms") {
 		t.Fatalf("run: %v; want a readiness timeout", err)
 	}
@@ -276,7 +276,7 @@ func TestRunWaitGivesUp(t *testing.T) {
 	}
 }
 
-func TestParseOptions(t *testing.T) {
+func TestParseConfig(t *testing.T) {
 	env := map[string]string{
 		"DEMO_AUTH_URL":      "http://authserver:9096/",
 		"DEMO_RESOURCE_URL":  "http://resource:8080",
@@ -286,11 +286,11 @@ func TestParseOptions(t *testing.T) {
 		"DEMO_PASSWORD":      "bob-password",
 		"DEMO_WAIT":          "30s",
 	}
-	o, err := parseOptions([]string{"-client-id", "from-flag"}, func(k string) string { return env[k] }, io.Discard)
+	o, err := parseConfig([]string{"demo", "-client-id", "from-flag"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := options{
+	want := config{
 		authURL: "http://authserver:9096", resourceURL: "http://resource:8080",
 		clientID: "from-flag", clientSecret: "env-secret",
 		readonlyID: "demo-readonly", readonlySecret: demoReadonlyClientSecret,
@@ -301,12 +301,12 @@ func TestParseOptions(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", o, want)
 	}
 
-	_, err = parseOptions([]string{"-auth-url", "localhost:9096", "-wait", "-1s"}, noEnv, io.Discard)
+	_, err = parseConfig([]string{"demo", "-auth-url", "localhost:9096", "-wait", "-1s"}, noEnv, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "-auth-url") || !strings.Contains(err.Error(), "-wait") {
 		t.Errorf("want both problems reported, got %v", err)
 	}
 	// Secrets are not flags.
-	if _, err := parseOptions([]string{"-client-secret", "x"}, noEnv, io.Discard); err == nil {
+	if _, err := parseConfig([]string{"demo", "-client-secret", "x"}, noEnv, io.Discard); err == nil {
 		t.Error("a -client-secret flag was accepted")
 	}
 }

@@ -14,11 +14,16 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "healthcheck:", err)
 		}
@@ -26,19 +31,48 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// config is every setting of the check.
+type config struct {
+	url     string
+	timeout time.Duration
+}
+
+// Validate reports every problem at once.
+func (c config) Validate() error {
+	var problems []error
+	if c.timeout <= 0 {
+		problems = append(problems, fmt.Errorf("-timeout %v: must be positive", c.timeout))
+	}
+	return errors.Join(problems...)
+}
+
+// parseConfig reads the flags; args starts with the program name. A -h
+// answers flag.ErrHelp after printing the usage.
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	var c config
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return err
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "give up after this long")
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: healthcheck [-timeout D] URL")
+		return c, errors.New("usage: healthcheck [-timeout D] URL")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	c.url = fs.Arg(0)
+	return c, c.Validate()
+}
+
+// run has the signature of every main's run; the check reads no
+// environment and prints nothing on success.
+func run(ctx context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
+	cfg, err := parseConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fs.Arg(0), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.url, nil)
 	if err != nil {
 		return err
 	}
@@ -50,7 +84,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s: status %d", fs.Arg(0), resp.StatusCode)
+		return fmt.Errorf("%s: status %d", cfg.url, resp.StatusCode)
 	}
 	return nil
 }

@@ -33,11 +33,13 @@ func TestRun(t *testing.T) {
 		{[]string{srv.URL + "/moved"}, "status 302"},
 		{[]string{"-timeout", "100ms", srv.URL + "/slow"}, "deadline exceeded"},
 		{[]string{"http://127.0.0.1:1/readyz"}, "connect"},
+		{[]string{"-timeout", "0s", srv.URL + "/readyz"}, "must be positive"},
 		{nil, "usage"},
 		{[]string{"a", "b"}, "usage"},
 	}
 	for _, tt := range tests {
-		err := run(t.Context(), tt.args, io.Discard)
+		args := append([]string{"healthcheck"}, tt.args...)
+		err := run(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("run(%q): %v", tt.args, err)

@@ -44,7 +44,10 @@ const (
 const shutdownTimeout = 10 * time.Second
 
 func main() {
-	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h: the usage is printed; nothing failed
 		}
@@ -141,10 +144,9 @@ func clientSecret(getenv func(string) string) (string, error) {
 	}
 }
 
+// run serves until ctx ends (main cancels it on SIGINT or SIGTERM), then
+// shuts down gracefully. A -h prints the usage and returns nil.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

@@ -1,10 +1,11 @@
-package main
+package composetest
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,15 +13,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/example/authsvc/cmd/demo/internal/dockerfile"
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store/postgres/pgtest"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestComposeSmoke runs the compose demo without Docker: each application
@@ -75,7 +79,7 @@ func TestComposeSmoke(t *testing.T) {
 	if n := strings.Count(out, "PASS"); n != 9 || strings.Contains(out, "FAIL") || !strings.Contains(out, "all 9 steps behaved as stated") {
 		t.Errorf("want 9 passing steps, got %d PASS", n)
 	}
-	for _, secret := range []string{demoClientSecret, demoReadonlyClientSecret, demoPassword} {
+	for _, secret := range bootstrapSecrets(t) {
 		if strings.Contains(out+stderr.String(), secret) {
 			t.Errorf("the demo printed a secret (%s…)", secret[:4])
 		}
@@ -112,12 +116,15 @@ func newRewriter(t *testing.T, project *types.Project, root, bin string) *rewrit
 	}
 
 	// Image paths: the runtime stage's COPY lines say where things are.
-	stages := readDockerfile(t, filepath.Join(root, "Dockerfile"))
-	for _, in := range stages[len(stages)-1].body {
-		if in.cmd != "COPY" {
+	stages, err := dockerfile.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range stages[len(stages)-1].Body {
+		if in.Cmd != "COPY" {
 			continue
 		}
-		fields := strings.Fields(in.args)
+		fields := strings.Fields(in.Args)
 		src, dst := fields[len(fields)-2], fields[len(fields)-1]
 		if strings.HasPrefix(fields[0], "--from=") {
 			// The build stage's bin/ is our fresh build.
@@ -355,33 +362,16 @@ func envList(env map[string]string) []string {
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testkit.SyncBuffer
 	done chan struct{}
 	err  error
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startProcess starts argv with exactly env (as in its container) and stops
 // it when the test ends: SIGTERM, then SIGKILL after 10s.
 func startProcess(t *testing.T, name string, argv []string, env map[string]string) *process {
 	t.Helper()
-	p := &process{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = envList(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -410,23 +400,24 @@ func startProcess(t *testing.T, name string, argv []string, env map[string]strin
 // waitHealthy runs the service's compose health check until it passes.
 func waitHealthy(t *testing.T, p *process, check []string, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before it was healthy: %v\n%s", p.name, p.err, p.out.String())
-		default:
-		}
+	var last string
+	healthy := testkit.Poll(limit, p.done, func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
 		out, err := exec.CommandContext(ctx, check[0], check[1:]...).CombinedOutput()
-		cancel()
-		if err == nil {
-			return
+		if err != nil {
+			last = fmt.Sprintf("%v %s", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not healthy within %v: %s: %v %s\n%s", p.name, limit, strings.Join(check, " "), err, out, p.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil
+	})
+	if healthy {
+		return
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("%s exited before it was healthy: %v\n%s", p.name, p.err, p.out.String())
+	default:
+		t.Fatalf("%s not healthy within %v: %s: %s\n%s", p.name, limit, strings.Join(check, " "), last, p.out.String())
 	}
 }
 
@@ -447,4 +438,38 @@ func checkMetadata(t *testing.T, issuer string) {
 	if md.Issuer != issuer || md.TokenEndpoint != issuer+"/token" {
 		t.Errorf("metadata issuer %q token_endpoint %q; want them at %s", md.Issuer, md.TokenEndpoint, issuer)
 	}
+}
+
+// bootstrapSecrets returns every password and secret of the demo bootstrap
+// (demo-only values, public in git): the demo must print none of them.
+func bootstrapSecrets(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "configs", "demo-bootstrap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bootstrap struct {
+		Users []struct {
+			Password string `yaml:"password"`
+		} `yaml:"users"`
+		Clients []struct {
+			Secret string `yaml:"secret"`
+		} `yaml:"clients"`
+	}
+	if err := yaml.Unmarshal(data, &bootstrap); err != nil {
+		t.Fatalf("demo-bootstrap.yaml: %v", err)
+	}
+	var secrets []string
+	for _, u := range bootstrap.Users {
+		secrets = append(secrets, u.Password)
+	}
+	for _, c := range bootstrap.Clients {
+		secrets = append(secrets, c.Secret)
+	}
+	secrets = slices.DeleteFunc(secrets, func(s string) bool { return s == "" })
+	// The demo logs alice in through two clients: at least those three.
+	if len(secrets) < 3 {
+		t.Fatalf("demo-bootstrap.yaml: found %d passwords and secrets, want at least 3", len(secrets))
+	}
+	return secrets
 }

@@ -1,4 +1,4 @@
-package main
+package composetest
 
 import (
 	"bytes"
@@ -27,6 +27,9 @@ import (
 // this file loads it with compose-go, the loader `docker compose` itself
 // uses, strictly; compose_smoke_test.go runs its application services
 // natively from their definitions.
+
+// repoRoot is where the compose file, the Dockerfile and configs/ live.
+const repoRoot = "../../.."
 
 // composeEnv is the whole environment the compose file is interpolated
 // with: none. Every value is in the file, so `docker compose up` needs no
