@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store/postgres/pgtest"
 )
 
@@ -167,7 +168,7 @@ func replicaBuild(t *testing.T) string {
 type replicaProcess struct {
 	base string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testkit.SyncBuffer
 	done chan struct{}
 	hc   *http.Client
 }
@@ -177,7 +178,7 @@ type replicaProcess struct {
 // SIGKILL after 10s) when the test ends.
 func replicaStart(t *testing.T, binary, dsn, bootstrap string) *replicaProcess {
 	t.Helper()
-	r := &replicaProcess{cmd: exec.Command(binary), log: &syncBuffer{}, done: make(chan struct{}), hc: &http.Client{Timeout: 10 * time.Second}}
+	r := &replicaProcess{cmd: exec.Command(binary), log: &testkit.SyncBuffer{}, done: make(chan struct{}), hc: &http.Client{Timeout: 10 * time.Second}}
 	r.cmd.Env = []string{
 		"AUTH_ADDR=127.0.0.1:0",
 		"AUTH_DB=" + dsn,
@@ -233,21 +234,16 @@ func replicaStart(t *testing.T, binary, dsn, bootstrap string) *replicaProcess {
 		t.Errorf("authserver did not listen within 60s; log:\n%s", r.log)
 		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := r.hc.Get(r.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%s/readyz not 200 within 30s: %v", r.base, err)
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	var last string
+	if !testkit.Poll(30*time.Second, r.done, func() bool {
+		var ok bool
+		ok, last = testkit.Healthy(r.hc, r.base+"/readyz")
+		return ok
+	}) {
+		t.Errorf("%s/readyz never answered 200 (last: %s): the process exited or 30s passed", r.base, last)
+		return nil
 	}
+	return r
 }
 
 // post sends a form with client_secret_basic credentials and decodes the
