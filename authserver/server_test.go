@@ -380,6 +380,10 @@ func TestEmptyParametersAreOmitted(t *testing.T) {
 func TestDisabledUserTokensInactive(t *testing.T) {
 	e := newEnv(t)
 	at, rt := e.mustLogin()
+	// Without this, introspection that never answers active would pass.
+	if !e.active(at) || !e.active(rt) {
+		t.Fatal("fresh tokens introspect inactive before the user is disabled")
+	}
 	u, err := e.st.GetUser(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -564,6 +568,16 @@ func TestRefreshScopeAndBinding(t *testing.T) {
 func TestRefreshOfDisabledUser(t *testing.T) {
 	e := newEnv(t)
 	_, rt := e.mustLogin()
+	// The same refresh succeeds while the user is enabled: without this, a
+	// refresh grant that always fails would pass.
+	r := e.refresh("conf", confSecret, rt, "")
+	if r.status != 200 {
+		t.Fatalf("refresh of an enabled user: %d %s", r.status, r.raw)
+	}
+	rt = r.body["refresh_token"].(string)
+	if !e.active(rt) {
+		t.Fatal("rotated refresh token introspects inactive before the user is disabled")
+	}
 	u, err := e.st.GetUser(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
