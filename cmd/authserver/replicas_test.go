@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,14 +150,13 @@ func TestReplicasShareState(t *testing.T) {
 // replicaBuild builds this command into a temp dir.
 func replicaBuild(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	binary := filepath.Join(t.TempDir(), "authserver")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// go test puts its own GOROOT/bin first on PATH (Go 1.19 and later),
+	// so "go" is the toolchain running this test; runtime.GOROOT is
+	// deprecated.
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return binary
