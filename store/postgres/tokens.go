@@ -60,7 +60,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 	if err != nil {
 		return fmt.Errorf("rotate refresh token: begin: %w", translate(err))
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
 
 	familyID, err := markRotated(ctx, tx, oldHash, now)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -44,7 +44,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 	if err != nil {
 		return fmt.Errorf("rotate refresh token: begin: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback() // error ignored: a no-op after Commit
 
 	familyID, err := markRotated(ctx, tx, oldHash, now)
 	if errors.Is(err, sql.ErrNoRows) {
