@@ -15,9 +15,10 @@ build:
 run: build
 	./scripts/run-local.sh
 
-# gofmt, go vet, and every test with the race detector; the PostgreSQL tests
-# run against a throwaway local cluster that the script starts when the
-# binaries are installed (TEST_POSTGRES_URL, if set, is used instead).
+# gofmt, go vet, staticcheck, and every test with the race detector; the
+# PostgreSQL tests run against a throwaway local cluster that the script
+# starts when the binaries are installed (TEST_POSTGRES_URL, if set, is used
+# instead).
 test:
 	./scripts/test.sh
 

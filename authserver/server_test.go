@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
 )
@@ -32,19 +33,6 @@ const (
 	rsSecret    = "resource-server-secret-0123456789"
 	alicePass   = "correct horse battery staple"
 )
-
-// clock is an injectable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // countingStore observes calls the tests must prove did or did not happen,
 // and injects failures.
@@ -75,7 +63,7 @@ type env struct {
 	t      testing.TB
 	h      http.Handler
 	st     *countingStore
-	clock  *clock
+	clock  *testkit.Clock
 	dbPath string
 }
 
@@ -89,7 +77,7 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	st := &countingStore{AuthStore: db}
-	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock()
 
 	hash, err := store.HashPassword(alicePass, handlerCost)
 	if err != nil {
@@ -395,6 +383,10 @@ func TestEmptyParametersAreOmitted(t *testing.T) {
 func TestDisabledUserTokensInactive(t *testing.T) {
 	e := newEnv(t)
 	at, rt := e.mustLogin()
+	// Without this, introspection that never answers active would pass.
+	if !e.active(at) || !e.active(rt) {
+		t.Fatal("fresh tokens introspect inactive before the user is disabled")
+	}
 	u, err := e.st.GetUser(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -579,6 +571,16 @@ func TestRefreshScopeAndBinding(t *testing.T) {
 func TestRefreshOfDisabledUser(t *testing.T) {
 	e := newEnv(t)
 	_, rt := e.mustLogin()
+	// The same refresh succeeds while the user is enabled: without this, a
+	// refresh grant that always fails would pass.
+	r := e.refresh("conf", confSecret, rt, "")
+	if r.status != 200 {
+		t.Fatalf("refresh of an enabled user: %d %s", r.status, r.raw)
+	}
+	rt = r.body["refresh_token"].(string)
+	if !e.active(rt) {
+		t.Fatal("rotated refresh token introspects inactive before the user is disabled")
+	}
 	u, err := e.st.GetUser(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)

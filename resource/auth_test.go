@@ -139,9 +139,19 @@ func TestInvalidTokenDoesNotLeakWhy(t *testing.T) {
 	e.as.set("refresh", refresh)
 	e.as.set("expired", userToken("alice", "items:read", e.clock.Now().Add(-time.Minute)))
 
+	e.as.set("valid", userToken("alice", "items:read", later))
+
+	// Without these, a middleware that refused every token, or answered
+	// every cause with the same 200, would pass.
+	if rec := e.do(request{path: "/items", token: "valid"}); rec.Code != http.StatusOK {
+		t.Fatalf("valid token: %d %s", rec.Code, rec.Body)
+	}
 	var bodies, challenges []string
 	for _, token := range []string{"unknown", "refresh", "expired"} {
 		rec := e.do(request{path: "/items", token: token})
+		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("%s: got %d %q, want 401 invalid_token", token, rec.Code, rec.Header().Get("WWW-Authenticate"))
+		}
 		bodies = append(bodies, rec.Body.String())
 		challenges = append(challenges, rec.Header().Get("WWW-Authenticate"))
 	}

@@ -1,7 +1,6 @@
 package resource
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
 )
@@ -34,28 +34,6 @@ const (
 	testClientID     = "resource server"
 	testClientSecret = "s3cr:et+/=%&x y"
 )
-
-// fakeClock is the injected clock of the cache and the middleware.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeAS is an introspection endpoint with scripted answers. It checks the
 // request the way the real authorization server does, so every test also
@@ -177,34 +155,16 @@ func clientToken(clientID, scope string, exp time.Time) map[string]any {
 	}
 }
 
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one service under test: the real router on a temp-dir SQLite
 // store, a cached introspection client against a fake AS, one clock.
 type env struct {
 	t       testing.TB
 	handler http.Handler
 	as      *fakeAS
-	clock   *fakeClock
+	clock   *testkit.Clock // the cache's and the middleware's
 	store   store.ItemStore
 	cache   *Cache
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 type envConfig struct {
@@ -217,7 +177,7 @@ const noCache = -1
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
-	e := &env{t: t, as: newFakeAS(t), clock: newFakeClock(), logs: &syncBuffer{}}
+	e := &env{t: t, as: newFakeAS(t), clock: testkit.NewClock(), logs: &testkit.SyncBuffer{}}
 	e.store = newSQLiteStore(t)
 	items := e.store
 	if cfg.wrap != nil {

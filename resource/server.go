@@ -192,7 +192,7 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 			if v == nil {
 				return
 			}
-			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+			if v == http.ErrAbortHandler { // == as net/http does: the panic value is the sentinel itself, never wrapped
 				panic(v)
 			}
 			s.logger.ErrorContext(c.Request.Context(), "panic serving request",

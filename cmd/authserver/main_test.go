@@ -24,6 +24,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/example/authsvc/internal/testkit"
 )
 
 const (
@@ -63,24 +65,6 @@ clients:
     introspect: true
 `, alicePassword, carolPassword, appSecret, otherSecret, introspectorSecret)
 
-// syncBuffer collects the server's log while its goroutines write to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func getenvFrom(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
@@ -88,7 +72,7 @@ func getenvFrom(env map[string]string) func(string) string {
 // testServer is one run() of the authorization server.
 type testServer struct {
 	base   string // http://127.0.0.1:PORT
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 
@@ -122,7 +106,7 @@ func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string) *t
 	getenv := getenvFrom(map[string]string{"AUTH_BCRYPT_COST": "4"})
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &testServer{stderr: &testkit.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	go func() {
 		err := run(ctx, args, getenv, pw, s.stderr)
@@ -161,19 +145,13 @@ func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string) *t
 	}
 	s.base = addr
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := hc.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz not 200 within 10s (last: %v); stderr:\n%s", err, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var last string
+	if !testkit.Poll(10*time.Second, nil, func() bool {
+		var ok bool
+		ok, last = testkit.Healthy(hc, s.base+"/healthz")
+		return ok
+	}) {
+		t.Fatalf("/healthz not 200 within 10s (last: %s); stderr:\n%s", last, s.stderr)
 	}
 	return s
 }
@@ -334,7 +312,7 @@ func TestEndToEnd(t *testing.T) {
 
 	e := &e2e{t: t, hc: hc, srv: startServer(t, hc, dbPath, bootstrapPath)}
 	e.ctx = context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	logs := []*syncBuffer{e.srv.stderr}
+	logs := []*testkit.SyncBuffer{e.srv.stderr}
 
 	t.Run("password grant", func(t *testing.T) {
 		for _, as := range authStyles {
@@ -682,7 +660,7 @@ clients:
 			// returns nil, which fails the test below.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr testkit.SyncBuffer
 			args := append([]string{"authserver", "-addr", "127.0.0.1:0"}, tc.args...)
 			err := run(ctx, args, getenvFrom(tc.env), &stdout, &stderr)
 			if err == nil {

@@ -15,13 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store/postgres/pgtest"
 )
 
@@ -150,14 +150,13 @@ func TestReplicasShareState(t *testing.T) {
 // replicaBuild builds this command into a temp dir.
 func replicaBuild(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	binary := filepath.Join(t.TempDir(), "authserver")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// go test puts its own GOROOT/bin first on PATH (Go 1.19 and later),
+	// so "go" is the toolchain running this test; runtime.GOROOT is
+	// deprecated.
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return binary
@@ -167,7 +166,7 @@ func replicaBuild(t *testing.T) string {
 type replicaProcess struct {
 	base string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testkit.SyncBuffer
 	done chan struct{}
 	hc   *http.Client
 }
@@ -177,7 +176,7 @@ type replicaProcess struct {
 // SIGKILL after 10s) when the test ends.
 func replicaStart(t *testing.T, binary, dsn, bootstrap string) *replicaProcess {
 	t.Helper()
-	r := &replicaProcess{cmd: exec.Command(binary), log: &syncBuffer{}, done: make(chan struct{}), hc: &http.Client{Timeout: 10 * time.Second}}
+	r := &replicaProcess{cmd: exec.Command(binary), log: &testkit.SyncBuffer{}, done: make(chan struct{}), hc: &http.Client{Timeout: 10 * time.Second}}
 	r.cmd.Env = []string{
 		"AUTH_ADDR=127.0.0.1:0",
 		"AUTH_DB=" + dsn,
@@ -233,21 +232,16 @@ func replicaStart(t *testing.T, binary, dsn, bootstrap string) *replicaProcess {
 		t.Errorf("authserver did not listen within 60s; log:\n%s", r.log)
 		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := r.hc.Get(r.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%s/readyz not 200 within 30s: %v", r.base, err)
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	var last string
+	if !testkit.Poll(30*time.Second, r.done, func() bool {
+		var ok bool
+		ok, last = testkit.Healthy(r.hc, r.base+"/readyz")
+		return ok
+	}) {
+		t.Errorf("%s/readyz never answered 200 (last: %s): the process exited or 30s passed", r.base, last)
+		return nil
 	}
+	return r
 }
 
 // post sends a form with client_secret_basic credentials and decodes the

@@ -15,11 +15,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/resource"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
@@ -29,15 +29,9 @@ type e2e struct {
 	t     *testing.T
 	auth  *httptest.Server
 	items *httptest.Server
-	mu    sync.Mutex
-	now   time.Time
-}
-
-func (e *e2e) clock() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }
-func (e *e2e) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
+	// clock is the cache's; the authorization server issues tokens on the
+	// real clock, so it starts at the real time.
+	clock *testkit.Clock
 }
 
 func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
@@ -71,7 +65,8 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 			t.Fatal(err)
 		}
 	}
-	e := &e2e{t: t, now: time.Now()}
+	e := &e2e{t: t, clock: testkit.NewClock()}
+	e.clock.Set(time.Now())
 	authHandler, err := authserver.NewServer(logger, authDB, authserver.Config{
 		Issuer: "http://auth.test", AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, BcryptCost: cost,
 		Lockout: store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
@@ -93,7 +88,7 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache := resource.NewCache(ic, resource.CacheConfig{TTL: cacheTTL, Now: e.clock})
+	cache := resource.NewCache(ic, resource.CacheConfig{TTL: cacheTTL, Now: e.clock.Now})
 	e.items = httptest.NewServer(resource.NewServer(logger, itemsDB, cache))
 	t.Cleanup(e.items.Close)
 	return e
@@ -211,7 +206,7 @@ func TestEndToEndRevocationVisibleAfterCacheTTL(t *testing.T) {
 		t.Fatalf("within TTL: %d", status)
 	}
 	// ...and after it, the revocation is seen.
-	e.advance(11 * time.Second)
+	e.clock.Advance(11 * time.Second)
 	if status, _, _ := e.call("GET", "/items", alice, ""); status != 401 {
 		t.Fatalf("after TTL: %d", status)
 	}

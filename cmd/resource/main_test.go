@@ -12,33 +12,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/example/authsvc/internal/testkit"
 )
 
 const (
 	testClientID     = "resource"
 	testClientSecret = "p+a/s=s%:w rd"
 )
-
-// syncBuffer is the stderr of a running run().
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // fakeIntrospection accepts this service's credentials and knows one token.
 func fakeIntrospection(t *testing.T) *httptest.Server {
@@ -82,14 +65,14 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := &syncBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"resource", "-addr", "127.0.0.1:0"}, getenv, io.Discard, stderr)
 	}()
 
 	base := "http://" + waitForAddr(t, stderr, done)
-	waitHealthy(t, base+"/healthz")
+	testkit.WaitHealthy(t, nil, base+"/healthz", 10*time.Second)
 
 	req, _ := http.NewRequest(http.MethodPost, base+"/items", strings.NewReader(`{"name":"apple"}`))
 	req.Header.Set("Authorization", "Bearer good")
@@ -143,37 +126,24 @@ func TestRunServesAndShutsDown(t *testing.T) {
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // waitForAddr reads the listening address from run's log.
-func waitForAddr(t *testing.T, stderr *syncBuffer, done <-chan error) string {
+func waitForAddr(t *testing.T, stderr *testkit.SyncBuffer, done <-chan error) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var addr string
+	if !testkit.Poll(10*time.Second, nil, func() bool {
 		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
-			return m[1]
+			addr = m[1]
+			return true
 		}
 		select {
 		case err := <-done:
 			t.Fatalf("run returned before listening: %v\n%s", err, stderr)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
+		return false
+	}) {
+		t.Fatalf("no listening line:\n%s", stderr)
 	}
-	t.Fatalf("no listening line:\n%s", stderr)
-	return ""
-}
-
-func waitHealthy(t *testing.T, u string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(u)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s never became healthy", u)
+	return addr
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {

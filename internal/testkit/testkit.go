@@ -85,24 +85,33 @@ func Poll(timeout time.Duration, stop <-chan struct{}, cond func() bool) bool {
 }
 
 // WaitHealthy polls url with GET until it answers 200, failing the test
-// after timeout.
+// after timeout. A nil client is http.DefaultClient.
 func WaitHealthy(t testing.TB, client *http.Client, url string, timeout time.Duration) {
 	t.Helper()
-	if client == nil {
-		client = http.DefaultClient
-	}
 	var last string
 	ok := Poll(timeout, nil, func() bool {
-		resp, err := client.Get(url)
-		if err != nil {
-			last = err.Error()
-			return false
-		}
-		_ = resp.Body.Close()
-		last = resp.Status
-		return resp.StatusCode == http.StatusOK
+		var ok bool
+		ok, last = Healthy(client, url)
+		return ok
 	})
 	if !ok {
 		t.Fatalf("%s not 200 within %v (last: %s)", url, timeout, last)
 	}
+}
+
+// Healthy is one GET of url: it reports whether the answer was 200 and, for
+// a failure message, what came instead. It is Poll's condition where
+// WaitHealthy does not fit: in a goroutine other than the test's, which must
+// not call t.Fatal, or where a failure should also show the server's log.
+// A nil client is http.DefaultClient.
+func Healthy(client *http.Client, url string) (ok bool, last string) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Get(url)
+	if err != nil {
+		return false, err.Error()
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, resp.Status
 }

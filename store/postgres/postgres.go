@@ -140,7 +140,7 @@ func (db *conn) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", translate(err))
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -144,7 +144,7 @@ func (db *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback() // error ignored: a no-op after Commit
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func inTx(ctx context.Context, begin Begin, fn func(tx Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
 	if err := fn(tx); err != nil {
 		return err
 	}
