@@ -131,3 +131,25 @@ func TestChildEnv(t *testing.T) {
 		t.Errorf("childEnv = %q, want %q", env, want)
 	}
 }
+
+// The attacker's and the legitimate login's source addresses are what the
+// server sees: throttling by address is what the flood rows measure.
+func TestNewClientBindsSource(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		w.Write([]byte(host))
+	}))
+	defer srv.Close()
+	for _, from := range []net.IP{net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 1, 64)} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := newClient(from, 1, 5*time.Second)
+		status, body, err := send(client, req)
+		client.CloseIdleConnections()
+		if err != nil || status != http.StatusOK || string(body) != from.String() {
+			t.Errorf("from %s: status %d, server saw %q, err %v; want 200 and %s", from, status, body, err, from)
+		}
+	}
+}
