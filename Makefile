@@ -5,7 +5,7 @@ GO      ?= go
 BUILDFLAGS ?= -trimpath
 LDFLAGS ?= -s -w
 
-.PHONY: build run test bench clean
+.PHONY: build run test bench loadbench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -ldflags='$(LDFLAGS)' -o bin/ ./cmd/...
@@ -24,6 +24,12 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The load benchmark (cmd/loadbench): builds the real binaries, starts a fresh
+# authserver per row and prints a markdown table. About a minute; pass flags
+# with LOADBENCH_FLAGS='-duration 10s'.
+loadbench:
+	$(GO) run ./cmd/loadbench $(LOADBENCH_FLAGS)
 
 clean:
 	rm -rf bin data

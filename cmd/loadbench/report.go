@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// printReport writes the run's settings, the markdown table and the
+// targets' verdicts.
+func printReport(w io.Writer, cfg config, environ []string, rows []row, results map[string]rowResult) {
+	fmt.Fprintf(w, "loadbench %s, %d CPUs; each row: %v of POST /introspect on %d connections",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cfg.duration, cfg.workers)
+	fmt.Fprintf(w, "; floods: %d connections, at most %.0f guesses/s; legit login %v into the flood\n",
+		cfg.attackers, cfg.attackRate, cfg.legitAfter)
+	passed := passedThrough(environ, ownedSettings("", "", "", environ))
+	if len(passed) == 0 {
+		passed = []string{"none"}
+	}
+	fmt.Fprintf(w, "AUTH_* settings passed to the authserver: %s\n", strings.Join(passed, " "))
+	fmt.Fprintln(w, "Absolute figures depend on the machine and its load: compare ratios, within one run.")
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "| row | introspect req/s | ratio (target) | p50 | p99 | p99 ratio (target) | attacker answers | legit login (target) | authserver peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	var verdicts []string
+	for _, r := range rows {
+		res := results[r.name]
+		base, hasBase := results[r.compareTo]
+		hasBase = hasBase && r.compareTo != "" && base.main.answers > 0
+
+		ratio, p99Ratio := "—", "—"
+		if hasBase {
+			got := res.main.throughput() / base.main.throughput()
+			ratio = fmt.Sprintf("%.2f", got)
+			if r.minThroughput > 0 {
+				v := verdict(got >= r.minThroughput)
+				ratio += fmt.Sprintf(" (≥ %.2f %s)", r.minThroughput, v)
+				verdicts = append(verdicts, fmt.Sprintf("%s: throughput %.2f× %s, target ≥ %.2f×: %s", r.name, got, r.compareTo, r.minThroughput, v))
+			}
+			got = float64(res.main.percentile(99)) / float64(base.main.percentile(99))
+			p99Ratio = fmt.Sprintf("%.1f×", got)
+			if r.maxP99 > 0 {
+				v := verdict(got <= r.maxP99)
+				p99Ratio += fmt.Sprintf(" (≤ %g× %s)", r.maxP99, v)
+				verdicts = append(verdicts, fmt.Sprintf("%s: p99 %.1f× %s, target ≤ %g×: %s", r.name, got, r.compareTo, r.maxP99, v))
+			}
+		}
+
+		legit := "—"
+		if res.legit != nil {
+			legit = formatLogin(*res.legit)
+			if r.legitWithin > 0 {
+				v := verdict(res.legit.status == http.StatusOK && res.legit.err == nil && res.legit.latency <= r.legitWithin)
+				legit += fmt.Sprintf(" (200 ≤ %v %s)", r.legitWithin, v)
+				verdicts = append(verdicts, fmt.Sprintf("%s: legit login %s, target 200 within %v: %s", r.name, formatLogin(*res.legit), r.legitWithin, v))
+			}
+		}
+
+		attack := "—"
+		if res.attack != nil {
+			attack = formatStatus(*res.attack) + fmt.Sprintf(" in %.1fs", res.attack.elapsed.Seconds())
+			if res.attack.firstErr != nil {
+				attack += fmt.Sprintf(" (first error: %v)", res.attack.firstErr)
+			}
+		}
+
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.name, formatMain(res.main), ratio,
+			formatDuration(res.main.percentile(50)), formatDuration(res.main.percentile(99)), p99Ratio,
+			attack, legit, res.rss)
+	}
+
+	if len(verdicts) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Targets:")
+		for _, v := range verdicts {
+			fmt.Fprintln(w, "- "+v)
+		}
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// formatMain is the main load's throughput, with a warning when not every
+// answer was a 200: then the figure is not what it seems.
+func formatMain(r result) string {
+	s := fmt.Sprintf("%.0f", r.throughput())
+	if r.status[http.StatusOK] != r.answers || r.errors > 0 {
+		s += " (" + formatStatus(r)
+		if r.firstErr != nil {
+			s += fmt.Sprintf("; first error: %v", r.firstErr)
+		}
+		s += ")"
+	}
+	return s
+}
+
+// formatStatus is "400:37 429:1200 err:3": answers by status, then the
+// requests that got none.
+func formatStatus(r result) string {
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(r.status)) {
+		parts = append(parts, fmt.Sprintf("%d:%d", code, r.status[code]))
+	}
+	if r.errors > 0 {
+		parts = append(parts, fmt.Sprintf("err:%d", r.errors))
+	}
+	if len(parts) == 0 {
+		return "no answers"
+	}
+	return strings.Join(parts, " ")
+}
+
+func formatLogin(l login) string {
+	var timeout interface{ Timeout() bool }
+	switch {
+	case l.status == 0 && errors.As(l.err, &timeout) && timeout.Timeout():
+		return fmt.Sprintf("no answer within %s", formatDuration(l.latency))
+	case l.status == 0:
+		return fmt.Sprintf("no answer after %s (%v)", formatDuration(l.latency), l.err)
+	case l.err != nil:
+		return fmt.Sprintf("%d in %s (%v)", l.status, formatDuration(l.latency), l.err)
+	}
+	return fmt.Sprintf("%d in %s", l.status, formatDuration(l.latency))
+}
+
+// formatDuration keeps three significant digits: 412µs, 3.21ms, 1.25s.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
