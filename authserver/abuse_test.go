@@ -236,7 +236,6 @@ func TestPasswordPoolBoundsWaitersAndTimesOut(t *testing.T) {
 	expectAnswer(t, e.login(context.Background(), "192.0.2.1:1", abuseUser, abusePassword), 200, "")
 
 	release := e.holdSlot("192.0.2.1:1")
-	before := e.st.touched()
 	waiter := make(chan answer, 1)
 	go func() { waiter <- e.login(context.Background(), "192.0.2.2:1", abuseUser, abusePassword) }()
 	e.waitQueued(1)
@@ -248,7 +247,7 @@ func TestPasswordPoolBoundsWaitersAndTimesOut(t *testing.T) {
 	if in := e.introspect("192.0.2.9:1", at.body["access_token"].(string)); in.body["active"] != true {
 		t.Fatalf("introspection while the pool is full: %v", in.body)
 	}
-	before = e.st.touched()
+	before := e.st.touched()
 
 	// The queue is full: refused at once with 503, Retry-After and an RFC
 	// 6749 body, without touching the store.
@@ -318,7 +317,7 @@ func TestCleanSourcesGoFirst(t *testing.T) {
 	e.waitQueued(2)
 	// The queue is full; a clean source displaces dirty-2, the newest.
 	send("192.0.2.50:1", "clean")
-	if got := <-results; got != "dirty-2:"+http.StatusText(503) {
+	if got := <-results; got != "dirty-2:"+http.StatusText(http.StatusServiceUnavailable) {
 		t.Fatalf("first answer %q, want dirty-2 refused with 503", got)
 	}
 	e.waitQueued(2)
