@@ -45,6 +45,12 @@ type config struct {
 	lockout                     store.LoginPolicy
 	cleanupInterval             time.Duration
 	logLevel                    slog.Level
+	// Abuse resistance of the login path.
+	passwordConcurrency, passwordQueue int
+	passwordQueueTimeout               time.Duration
+	throttleBurst                      int
+	throttlePerMinute                  float64
+	trustedProxies                     string
 }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
@@ -76,6 +82,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
 	fs.DurationVar(&c.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (AUTH_LOG_LEVEL)")
+	fs.IntVar(&c.passwordConcurrency, "password-concurrency", authserver.DefaultPasswordConcurrency(),
+		"bcrypt comparisons at once; default half the CPUs (AUTH_PASSWORD_CONCURRENCY)")
+	fs.IntVar(&c.passwordQueue, "password-queue", authserver.DefaultPasswordQueue, "password checks that may wait for a slot (AUTH_PASSWORD_QUEUE)")
+	fs.DurationVar(&c.passwordQueueTimeout, "password-queue-timeout", authserver.DefaultPasswordQueueTimeout,
+		"longest wait for a password-check slot before 503 (AUTH_PASSWORD_QUEUE_TIMEOUT)")
+	fs.IntVar(&c.throttleBurst, "throttle-burst", authserver.DefaultThrottleBurst, "failures a source address may make at once (AUTH_THROTTLE_BURST)")
+	fs.Float64Var(&c.throttlePerMinute, "throttle-per-minute", authserver.DefaultThrottlePerMinute,
+		"failures a source address earns back per minute (AUTH_THROTTLE_PER_MINUTE)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "",
+		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (AUTH_TRUSTED_PROXIES)")
 	if err := cliconf.Parse(fs, args[1:], getenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -98,12 +114,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"bcrypt_cost", c.bcryptCost)
 	}
 
+	proxies, err := authserver.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	cfg := authserver.Config{
-		Issuer:     c.issuer,
-		AccessTTL:  c.accessTTL,
-		RefreshTTL: c.refreshTTL,
-		BcryptCost: c.bcryptCost,
-		Lockout:    c.lockout,
+		Issuer:               c.issuer,
+		AccessTTL:            c.accessTTL,
+		RefreshTTL:           c.refreshTTL,
+		BcryptCost:           c.bcryptCost,
+		Lockout:              c.lockout,
+		PasswordConcurrency:  c.passwordConcurrency,
+		PasswordQueue:        c.passwordQueue,
+		PasswordQueueTimeout: c.passwordQueueTimeout,
+		ThrottleBurst:        c.throttleBurst,
+		ThrottlePerMinute:    c.throttlePerMinute,
+		TrustedProxies:       proxies,
 	}
 	// Refuse a bad configuration before touching the database.
 	if err := cfg.Validate(); err != nil {

@@ -653,6 +653,9 @@ clients:
 		{"db url with a password", []string{"-db", "postgress://admin:" + leaked + "@db.example/auth"}, nil, "unsupported"},
 		{"invalid bootstrap secret", []string{"-db", db, "-bootstrap", badBootstrap}, map[string]string{"AUTH_BCRYPT_COST": "4"}, "client secret"},
 		{"stray argument", []string{"-db", db, "extra"}, nil, "unexpected argument"},
+		{"negative throttle refill", []string{"-db", db}, map[string]string{"AUTH_THROTTLE_PER_MINUTE": "-1"}, "throttle refill"},
+		{"negative password concurrency", []string{"-db", db}, map[string]string{"AUTH_PASSWORD_CONCURRENCY": "-2"}, "password concurrency"},
+		{"trusted proxy not an address", []string{"-db", db}, map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "trusted proxy"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
