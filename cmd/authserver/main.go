@@ -13,9 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/example/authsvc/authserver"
@@ -25,17 +23,7 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "authserver:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("authserver", run) }
 
 // config is every setting of the server.
 type config struct {

@@ -26,27 +26,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/example/authsvc/cmd/internal/cliconf"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "demo:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("demo", run) }
 
 // Demo-only defaults: the public values of configs/demo-bootstrap.yaml.
 const (

@@ -13,23 +13,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/example/authsvc/cmd/internal/cliconf"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "healthcheck:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("healthcheck", run) }
 
 // config is every setting of the check.
 type config struct {

@@ -19,9 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -43,18 +41,7 @@ const (
 // signal.
 const shutdownTimeout = 10 * time.Second
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return // -h: the usage is printed; nothing failed
-		}
-		fmt.Fprintf(os.Stderr, "resource: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("resource", run) }
 
 // config is every setting of the service.
 type config struct {

@@ -1,7 +1,10 @@
 package cliconf
 
 import (
+	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +95,23 @@ func TestMissingConfigFile(t *testing.T) {
 	fs, _, _, _ := newSet()
 	if err := Parse(fs, []string{"-config", filepath.Join(t.TempDir(), "nope.yaml")}, func(string) string { return "" }, "AUTH_"); err == nil {
 		t.Fatal("want error for a missing config file")
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		want     int
+		wantLine string
+	}{
+		{nil, 0, ""},
+		{flag.ErrHelp, 0, ""},
+		{fmt.Errorf("parse: %w", flag.ErrHelp), 0, ""},
+		{errors.New("listen: address in use"), 1, "svc: listen: address in use\n"},
+	} {
+		var stderr bytes.Buffer
+		if got := ExitCode("svc", tc.err, &stderr); got != tc.want || stderr.String() != tc.wantLine {
+			t.Errorf("ExitCode(%v) = %d, %q; want %d, %q", tc.err, got, stderr.String(), tc.want, tc.wantLine)
+		}
 	}
 }

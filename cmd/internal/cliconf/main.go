@@ -1,0 +1,39 @@
+package cliconf
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// RunFunc is the shape of every service's run: everything from the
+// outside world is passed in, so tests call it as main does.
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// Main is the whole of a service's main: a context cancelled by SIGINT or
+// SIGTERM (run shuts down gracefully on it), then the exit status: 0 on
+// success and for -h (the usage has been printed), otherwise 1 after one
+// line "name: error" on stderr.
+func Main(name string, run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(ExitCode(name, err, os.Stderr))
+}
+
+// ExitCode reports err on stderr, if there is anything to say, and returns
+// the exit status Main uses.
+func ExitCode(name string, err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+}
