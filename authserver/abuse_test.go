@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -277,7 +278,8 @@ func TestHangUpWhileWaitingCostsNothing(t *testing.T) {
 	for i := range cancels {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels[i] = cancel
-		wg.Go(func() { e.login(ctx, "192.0.2.2:1", abuseUser, "wrong-password") })
+		from := fmt.Sprintf("198.51.100.%d:1", i+1) // one source may queue only two
+		wg.Go(func() { e.login(ctx, from, abuseUser, "wrong-password") })
 	}
 	e.waitQueued(len(cancels))
 	for _, cancel := range cancels {
@@ -289,8 +291,8 @@ func TestHangUpWhileWaitingCostsNothing(t *testing.T) {
 	if n := e.st.beginLogins.Load() - before; n != 0 {
 		t.Errorf("%d abandoned requests reached the store", n)
 	}
-	// Nor did they count as failures of their source.
-	if !e.s.throttle.clean(mustAddr("192.0.2.2")) {
+	// Nor did they count as failures of their sources.
+	if !e.s.throttle.clean(mustAddr("198.51.100.1")) {
 		t.Error("abandoned requests were counted as failures")
 	}
 }
@@ -329,6 +331,40 @@ func TestCleanSourcesGoFirst(t *testing.T) {
 	release()
 	if first, second := <-entered, <-entered; first != "clean" || second != "dirty-1" {
 		t.Errorf("slot order %s, %s; want clean before dirty-1", first, second)
+	}
+}
+
+// One source may have only maxWaitPerSource requests waiting; its further
+// requests are refused at once, and each refusal counts as a failure, so a
+// single flooding source is throttled within its burst and then spends no
+// bcrypt at all, even for the requests it had queued.
+func TestOneSourceCannotFillThePool(t *testing.T) {
+	e := newAbuseEnv(t, nil, bcrypt.MinCost, func(c *Config) {
+		c.PasswordConcurrency, c.PasswordQueue, c.PasswordQueueTimeout = 1, 64, time.Minute
+		c.ThrottleBurst, c.ThrottlePerMinute = 5, 1
+	})
+	release := e.holdSlot("192.0.2.1:1")
+	results := make(chan answer, maxWaitPerSource)
+	for i := range maxWaitPerSource {
+		go func() { results <- e.login(context.Background(), fmt.Sprintf("203.0.113.7:%d", i), abuseUser, "guess") }()
+		e.waitQueued(i + 1)
+	}
+	before := e.st.beginLogins.Load()
+	for range 5 {
+		expectAnswer(t, e.login(context.Background(), "203.0.113.7:9", abuseUser, "guess"), 503, "temporarily_unavailable")
+	}
+	expectAnswer(t, e.login(context.Background(), "203.0.113.7:9", abuseUser, "guess"), 429, "")
+	// Another source still queues.
+	other := make(chan answer, 1)
+	go func() { other <- e.login(context.Background(), "192.0.2.99:1", abuseUser, abusePassword) }()
+	e.waitQueued(maxWaitPerSource + 1)
+	expectAnswer(t, release(), 200, "")
+	for range maxWaitPerSource {
+		expectAnswer(t, <-results, 429, "") // throttled while waiting: no bcrypt spent
+	}
+	expectAnswer(t, <-other, 200, "")
+	if n := e.st.beginLogins.Load() - before; n != 1 {
+		t.Errorf("%d logins reached the store, want 1 (the other source's)", n)
 	}
 }
 

@@ -26,10 +26,18 @@ func errBadCredentials() *oauthError {
 // queue the request: it would be refused anyway, and now costs no store
 // access.
 func (g passwordGrant) refuseEarly(src netip.Addr) error {
-	if !g.s.pool.mayQueue(g.s.throttle.clean(src)) {
-		return errBusy(g.s.cfg.PasswordQueueTimeout)
+	if !g.s.pool.mayQueue(throttleKey(src), g.s.throttle.clean(src)) {
+		return g.busy(src)
 	}
 	return nil
+}
+
+// busy answers a request that found no password slot. The refusal counts
+// as a failure of its source: a source that keeps the pool full is what
+// the throttle is for, and it then queues behind sources that do not.
+func (g passwordGrant) busy(src netip.Addr) error {
+	g.s.throttle.fail(src)
+	return errBusy(g.s.cfg.PasswordQueueTimeout)
 }
 
 func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issued, error) {
@@ -51,11 +59,16 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 
 	// Wait for a bcrypt slot while a caller who hangs up still stops the
 	// wait; nothing has been read or written yet.
-	if err := s.pool.acquire(ctx, s.throttle.clean(req.source)); err != nil {
+	if err := s.pool.acquire(ctx, throttleKey(req.source), s.throttle.clean(req.source)); err != nil {
 		if errors.Is(err, errPoolBusy) {
-			return issuer.Issued{}, errBusy(s.cfg.PasswordQueueTimeout)
+			return issuer.Issued{}, g.busy(req.source)
 		}
 		return issuer.Issued{}, err
+	}
+	// The source may have used up its failures while it waited.
+	if retry, blocked := s.throttle.blocked(req.source); blocked {
+		s.pool.release()
+		return issuer.Issued{}, errThrottled(retry)
 	}
 	// From here on the login counters change: see grant.
 	locked, err := g.checkPassword(context.WithoutCancel(ctx), username, password)

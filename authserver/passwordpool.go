@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -17,29 +18,45 @@ var errPoolBusy = errors.New("password checks busy")
 // password guesses cannot take the CPU that every other endpoint needs.
 // Requests wait for a slot in two FIFO queues: sources with no recent
 // failures first, so that during a guessing flood a real user still gets a
-// slot; at most maxWait wait in all, and a clean request arriving at a full
-// queue displaces the newest waiter from a failing source. A waiter whose
-// caller hangs up leaves at once and costs nothing.
+// slot; at most maxWait wait in all, at most maxWaitPerSource of them from
+// one source (so one source cannot fill the queue), and a clean request
+// arriving at a full queue displaces the newest waiter from a failing
+// source. A waiter whose caller hangs up leaves at once and costs nothing.
 type passwordPool struct {
-	mu      sync.Mutex
-	free    int
-	queues  [2]list.List // of *poolWaiter: [0] clean sources, [1] the others
-	waiting int
-	maxWait int
-	timeout time.Duration
+	mu       sync.Mutex
+	free     int
+	queues   [2]list.List // of *poolWaiter: [0] clean sources, [1] the others
+	waiting  int
+	bySource map[netip.Prefix]int // waiters per source; at most maxWait entries
+	maxWait  int
+	timeout  time.Duration
 }
 
+// maxWaitPerSource is how many requests of one source may wait at once.
+const maxWaitPerSource = 2
+
 type poolWaiter struct {
+	source  netip.Prefix
 	granted chan bool // true: the slot is handed over; false: displaced
 }
 
 func newPasswordPool(slots, maxWait int, timeout time.Duration) *passwordPool {
-	return &passwordPool{free: slots, maxWait: maxWait, timeout: timeout}
+	return &passwordPool{free: slots, maxWait: maxWait, timeout: timeout, bySource: map[netip.Prefix]int{}}
 }
 
-// acquire waits for a slot until ctx ends or the pool's timeout passes. On
-// success the caller must call release exactly once.
-func (p *passwordPool) acquire(ctx context.Context, clean bool) error {
+// dequeue removes w, found at elem of queue class; p.mu is held.
+func (p *passwordPool) dequeue(class int, elem *list.Element) {
+	w := p.queues[class].Remove(elem).(*poolWaiter)
+	p.waiting--
+	if p.bySource[w.source]--; p.bySource[w.source] <= 0 {
+		delete(p.bySource, w.source)
+	}
+}
+
+// acquire waits for a slot for a request from source until ctx ends or the
+// pool's timeout passes. On success the caller must call release exactly
+// once.
+func (p *passwordPool) acquire(ctx context.Context, source netip.Prefix, clean bool) error {
 	class := 1
 	if clean {
 		class = 0
@@ -50,21 +67,22 @@ func (p *passwordPool) acquire(ctx context.Context, clean bool) error {
 		p.mu.Unlock()
 		return nil
 	}
+	if !p.mayQueueLocked(source, clean) {
+		p.mu.Unlock()
+		return errPoolBusy
+	}
 	if p.waiting >= p.maxWait {
 		// Full: a clean request displaces the newest failing waiter, whose
-		// source has had its chance; anyone else is refused.
+		// source has had its chance.
 		back := p.queues[1].Back()
-		if !clean || back == nil {
-			p.mu.Unlock()
-			return errPoolBusy
-		}
-		p.queues[1].Remove(back)
-		p.waiting--
-		back.Value.(*poolWaiter).granted <- false
+		w := back.Value.(*poolWaiter)
+		p.dequeue(1, back)
+		w.granted <- false
 	}
-	w := &poolWaiter{granted: make(chan bool, 1)}
+	w := &poolWaiter{source: source, granted: make(chan bool, 1)}
 	elem := p.queues[class].PushBack(w)
 	p.waiting++
+	p.bySource[source]++
 	p.mu.Unlock()
 
 	timer := time.NewTimer(p.timeout)
@@ -91,8 +109,7 @@ func (p *passwordPool) acquire(ctx context.Context, clean bool) error {
 			p.release()
 		}
 	default:
-		p.queues[class].Remove(elem)
-		p.waiting--
+		p.dequeue(class, elem)
 		p.mu.Unlock()
 	}
 	return err
@@ -100,10 +117,19 @@ func (p *passwordPool) acquire(ctx context.Context, clean bool) error {
 
 // mayQueue reports whether acquire could currently get a slot or a place
 // in the queue. It is advice (acquire decides again), for refusing early.
-func (p *passwordPool) mayQueue(clean bool) bool {
+func (p *passwordPool) mayQueue(source netip.Prefix, clean bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.free > 0 || p.waiting < p.maxWait || (clean && p.queues[1].Len() > 0)
+	return (p.free > 0 && p.waiting == 0) || p.mayQueueLocked(source, clean)
+}
+
+// mayQueueLocked: the source has room, and so has the queue (or a clean
+// request can displace a failing one); p.mu is held.
+func (p *passwordPool) mayQueueLocked(source netip.Prefix, clean bool) bool {
+	if p.bySource[source] >= maxWaitPerSource {
+		return false
+	}
+	return p.waiting < p.maxWait || (clean && p.queues[1].Len() > 0)
 }
 
 // release hands the slot to the first waiter, clean sources first, or
@@ -113,9 +139,9 @@ func (p *passwordPool) release() {
 	defer p.mu.Unlock()
 	for i := range p.queues {
 		if front := p.queues[i].Front(); front != nil {
-			p.queues[i].Remove(front)
-			p.waiting--
-			front.Value.(*poolWaiter).granted <- true
+			w := front.Value.(*poolWaiter)
+			p.dequeue(i, front)
+			w.granted <- true
 			return
 		}
 	}

@@ -109,9 +109,10 @@ func newEnv(t testing.TB) *env {
 		RefreshTTL: 24 * time.Hour,
 		BcryptCost: handlerCost,
 		Lockout:    store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
-		// These tests fail logins on purpose, all from one address;
-		// abuse_test.go tests the throttle.
-		ThrottleBurst: 1000,
+		// These tests fail logins on purpose, in parallel, all from one
+		// address; abuse_test.go tests the throttle and the pool.
+		ThrottleBurst:       1000,
+		PasswordConcurrency: 64,
 		Now:           clk.Now,
 	})
 	if err != nil {
