@@ -113,7 +113,7 @@ func newEnv(t testing.TB) *env {
 		// address; abuse_test.go tests the throttle and the pool.
 		ThrottleBurst:       1000,
 		PasswordConcurrency: 64,
-		Now:           clk.Now,
+		Now:                 clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
