@@ -71,8 +71,10 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 		return issuer.Issued{}, errThrottled(retry)
 	}
 	// From here on the login counters change: see grant.
-	locked, err := g.checkPassword(context.WithoutCancel(ctx), username, password)
-	s.pool.release()
+	locked, err := func() (bool, error) {
+		defer s.pool.release() // even if the check panics
+		return g.checkPassword(context.WithoutCancel(ctx), username, password)
+	}()
 	if locked {
 		// Answer a locked name no sooner than a real check would, so the
 		// timing does not tell that it is locked (nor that a real login
