@@ -19,6 +19,9 @@ import (
 	"github.com/example/authsvc/store"
 )
 
+// defaultMaxItemsPerOwner is the per-owner quota.
+const defaultMaxItemsPerOwner = 10000
+
 // maxNameRunes is the longest item name, in characters (runes), not bytes.
 const maxNameRunes = 200
 
@@ -34,7 +37,7 @@ func toJSON(it store.Item) itemJSON {
 }
 
 func (s *server) handleListItems(c *gin.Context) error {
-	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner())
+	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner(), nil, store.MaxItemsPage)
 	if err != nil {
 		return fmt.Errorf("list items: %w", err)
 	}
@@ -56,7 +59,7 @@ func (s *server) handleCreateItem(c *gin.Context) error {
 		return fmt.Errorf("new item id: %w", err)
 	}
 	it := store.Item{ID: id.String(), Owner: caller(c).Owner(), Name: name, CreatedAt: s.now().UTC()}
-	if err := s.items.CreateItem(c.Request.Context(), it); err != nil {
+	if err := s.items.CreateItem(c.Request.Context(), it, defaultMaxItemsPerOwner); err != nil {
 		return fmt.Errorf("create item: %w", err)
 	}
 	c.Header("Location", "/items/"+it.ID)

@@ -326,12 +326,12 @@ func (f failingStore) Ping(ctx context.Context) error {
 	return f.ItemStore.Ping(ctx)
 }
 
-func (f failingStore) ListItems(ctx context.Context, owner string) ([]store.Item, error) {
+func (f failingStore) ListItems(ctx context.Context, owner string, after *store.ItemCursor, limit int) ([]store.Item, error) {
 	if f.panics {
 		panic("boom")
 	}
 	if f.list != nil {
 		return nil, f.list
 	}
-	return f.ItemStore.ListItems(ctx, owner)
+	return f.ItemStore.ListItems(ctx, owner, after, limit)
 }

@@ -155,7 +155,7 @@ func (db *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // flowTx is a write transaction as package sqlflow drives it; its SQL lives
-// next to the methods it serves (tokens.go, logins.go).
+// next to the methods it serves (tokens.go, logins.go, items.go).
 type flowTx struct{ tx *sql.Tx }
 
 var _ sqlflow.Tx = flowTx{}
