@@ -36,16 +36,23 @@ func toJSON(it store.Item) itemJSON {
 	return itemJSON{ID: it.ID, Name: it.Name, CreatedAt: it.CreatedAt.UTC().Format(time.RFC3339)}
 }
 
+// handleListItems answers one page of the caller's items, newest first.
 func (s *server) handleListItems(c *gin.Context) error {
-	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner(), nil, store.MaxItemsPage)
+	limit, after, err := listParams(c.Request.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	// One more than the page: whether it comes back says whether a next
+	// page exists, without a count.
+	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner(), after, limit+1)
 	if err != nil {
 		return fmt.Errorf("list items: %w", err)
 	}
-	out := make([]itemJSON, 0, len(items))
-	for _, it := range items {
-		out = append(out, toJSON(it))
+	page, err := newItemPage(items, limit)
+	if err != nil {
+		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"items": out})
+	c.JSON(http.StatusOK, page)
 	return nil
 }
 
