@@ -19,9 +19,6 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-// defaultMaxItemsPerOwner is the per-owner quota.
-const defaultMaxItemsPerOwner = 10000
-
 // maxNameRunes is the longest item name, in characters (runes), not bytes.
 const maxNameRunes = 200
 
@@ -66,7 +63,12 @@ func (s *server) handleCreateItem(c *gin.Context) error {
 		return fmt.Errorf("new item id: %w", err)
 	}
 	it := store.Item{ID: id.String(), Owner: caller(c).Owner(), Name: name, CreatedAt: s.now().UTC()}
-	if err := s.items.CreateItem(c.Request.Context(), it, defaultMaxItemsPerOwner); err != nil {
+	err = s.items.CreateItem(c.Request.Context(), it, s.maxItemsPerOwner)
+	if errors.Is(err, store.ErrQuotaExceeded) {
+		return &apiError{status: http.StatusConflict, code: codeQuotaExceeded,
+			description: fmt.Sprintf("you have %d items, the most allowed; delete some to create more", s.maxItemsPerOwner)}
+	}
+	if err != nil {
 		return fmt.Errorf("create item: %w", err)
 	}
 	c.Header("Location", "/items/"+it.ID)
