@@ -45,7 +45,12 @@ const busyTimeout = 5 * time.Second
 type AuthDB struct{ conn }
 
 // ItemDB is the resource service's database: items.
-type ItemDB struct{ conn }
+type ItemDB struct {
+	conn
+	// writer admits one write transaction of this process at a time (see
+	// ItemDB.begin).
+	writer chan struct{}
+}
 
 // conn is what both databases have in common.
 type conn struct {
@@ -69,7 +74,7 @@ func OpenItems(ctx context.Context, path string) (*ItemDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ItemDB{c}, nil
+	return &ItemDB{conn: c, writer: make(chan struct{}, 1)}, nil
 }
 
 func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error) {

@@ -111,3 +111,15 @@ func raceCreates(t *testing.T, s store.ItemStore, owner string, quota, racers in
 	}
 	return created, refused
 }
+
+// burstRacers is a burst of creates far beyond any pool or lock queue, as
+// one token can send: every one of them is below the quota and must be
+// stored, none refused or failed by a lock that gave up waiting.
+const burstRacers = 400
+
+func testItemCreateBurst(t *testing.T, s store.ItemStore) {
+	created, refused := raceCreates(t, s, alice, burstRacers, burstRacers)
+	if created != burstRacers || refused != 0 {
+		t.Errorf("%d concurrent creates below the quota: %d created, %d refused; want all created", burstRacers, created, refused)
+	}
+}

@@ -23,6 +23,7 @@ func RunItemStoreTests(t *testing.T, newStore func(t *testing.T) store.ItemStore
 		{"Items/ListLimitBounds", testItemListLimitBounds},
 		{"Items/Quota", testItemQuota},
 		{"Items/QuotaConcurrent", testItemQuotaConcurrent},
+		{"Items/CreateBurst", testItemCreateBurst},
 		{"Items/InvalidName", testItemInvalidName},
 	})
 }
