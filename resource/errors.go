@@ -28,6 +28,7 @@ const (
 	codeMethodNotAllowed   = "method_not_allowed"
 	codeTooLarge           = "request_too_large"
 	codeUnsupportedMedia   = "unsupported_media_type"
+	codeQuotaExceeded      = "quota_exceeded"
 	codeUnavailable        = "temporarily_unavailable"
 	codeServerError        = "server_error"
 	descriptionServerError = "internal server error"

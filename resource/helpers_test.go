@@ -171,6 +171,7 @@ type envConfig struct {
 	cacheTTL time.Duration // default DefaultCacheTTL; use noCache for 0
 	timeout  time.Duration
 	wrap     func(store.ItemStore) store.ItemStore // failure injection
+	opts     []Option                              // more options of NewServer
 }
 
 const noCache = -1
@@ -198,7 +199,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	e.cache = NewCache(client, CacheConfig{TTL: ttl, Now: e.clock.Now})
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.handler = NewServer(logger, items, e.cache, WithClock(e.clock.Now))
+	e.handler = NewServer(logger, items, e.cache, append([]Option{WithClock(e.clock.Now)}, cfg.opts...)...)
 	return e
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -18,9 +17,6 @@ import (
 
 	"github.com/example/authsvc/store"
 )
-
-// maxNameRunes is the longest item name, in characters (runes), not bytes.
-const maxNameRunes = 200
 
 // itemJSON is the wire form of an item; the owner stays internal.
 type itemJSON struct {
@@ -33,16 +29,23 @@ func toJSON(it store.Item) itemJSON {
 	return itemJSON{ID: it.ID, Name: it.Name, CreatedAt: it.CreatedAt.UTC().Format(time.RFC3339)}
 }
 
+// handleListItems answers one page of the caller's items, newest first.
 func (s *server) handleListItems(c *gin.Context) error {
-	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner())
+	limit, after, err := listParams(c.Request.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	// One more than the page: whether it comes back says whether a next
+	// page exists, without a count.
+	items, err := s.items.ListItems(c.Request.Context(), caller(c).Owner(), after, limit+1)
 	if err != nil {
 		return fmt.Errorf("list items: %w", err)
 	}
-	out := make([]itemJSON, 0, len(items))
-	for _, it := range items {
-		out = append(out, toJSON(it))
+	page, err := newItemPage(items, limit)
+	if err != nil {
+		return err
 	}
-	c.JSON(http.StatusOK, gin.H{"items": out})
+	c.JSON(http.StatusOK, page)
 	return nil
 }
 
@@ -56,7 +59,12 @@ func (s *server) handleCreateItem(c *gin.Context) error {
 		return fmt.Errorf("new item id: %w", err)
 	}
 	it := store.Item{ID: id.String(), Owner: caller(c).Owner(), Name: name, CreatedAt: s.now().UTC()}
-	if err := s.items.CreateItem(c.Request.Context(), it); err != nil {
+	err = s.items.CreateItem(c.Request.Context(), it, s.maxItemsPerOwner)
+	if errors.Is(err, store.ErrQuotaExceeded) {
+		return &apiError{status: http.StatusConflict, code: codeQuotaExceeded,
+			description: fmt.Sprintf("you have %d items, the most allowed; delete some to create more", s.maxItemsPerOwner)}
+	}
+	if err != nil {
 		return fmt.Errorf("create item: %w", err)
 	}
 	c.Header("Location", "/items/"+it.ID)
@@ -113,12 +121,11 @@ func itemID(c *gin.Context) (string, error) {
 	return strings.ToLower(id), nil
 }
 
-// decodeCreateItem reads {"name": "..."} and validates the name. The body
-// must be exactly one JSON object whose only member is "name" (matched
-// exactly: encoding/json alone would also take "NAME").
-//
-// The name is stored as sent, not trimmed: 1 to 200 characters (runes),
-// not blank, no control characters (they break logs and some backends).
+// decodeCreateItem reads {"name": "..."} and validates the name with
+// store.ValidateItemName. The body must be exactly one JSON object, in
+// valid UTF-8, whose only member is "name", once (matched exactly:
+// encoding/json alone would also take "NAME", let a repeated key win, and
+// turn invalid UTF-8 into U+FFFD).
 func decodeCreateItem(r *http.Request) (string, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mediaType, _, err := mime.ParseMediaType(ct)
@@ -137,56 +144,73 @@ func decodeCreateItem(r *http.Request) (string, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return "", errBadRequest(`the body is empty; send {"name": "..."}`)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var fields map[string]json.RawMessage
-	if err := dec.Decode(&fields); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return "", errBadRequest(`the body must be a JSON object like {"name": "..."}`)
-		}
-		return "", errBadRequest("the body is not valid JSON")
+	// RFC 8259 §8.1: JSON text exchanged between systems is UTF-8. Checked
+	// on the raw bytes, since the decoder would replace what is broken.
+	if !utf8.Valid(body) {
+		return "", errBadRequest("the body is not valid UTF-8")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return "", errBadRequest("the body must hold a single JSON object")
-	}
-	if fields == nil { // the body was null
-		return "", errBadRequest(`the body must be a JSON object like {"name": "..."}`)
-	}
-	for k := range fields {
-		if k != "name" {
-			return "", errBadRequest(fmt.Sprintf("unknown field %q; only \"name\" is accepted", truncate(k, 40)))
-		}
-	}
-	raw, ok := fields["name"]
-	if !ok || string(raw) == "null" {
-		return "", errBadRequest("name is required")
-	}
-	var name string
-	if err := json.Unmarshal(raw, &name); err != nil {
-		return "", errBadRequest("name must be a string")
-	}
-	if err := validateName(name); err != nil {
+	name, err := decodeNameObject(body)
+	if err != nil {
 		return "", err
+	}
+	if err := store.ValidateItemName(name); err != nil {
+		return "", errBadRequest(err.Error())
 	}
 	return name, nil
 }
 
-func validateName(name string) error {
-	n := utf8.RuneCountInString(name)
-	switch {
-	case n == 0:
-		return errBadRequest("name must not be empty")
-	case n > maxNameRunes:
-		return errBadRequest(fmt.Sprintf("name is %d characters long; the limit is %d", n, maxNameRunes))
-	case strings.TrimSpace(name) == "":
-		return errBadRequest("name must not be blank")
-	case !utf8.ValidString(name):
-		return errBadRequest("name must be valid UTF-8")
+// decodeNameObject reads the object member by member, so that a second
+// "name" is seen rather than silently winning (RFC 8259 §4: names SHOULD be
+// unique; receivers disagree on which one counts).
+func decodeNameObject(body []byte) (string, error) {
+	errNotObject := errBadRequest(`the body must be a JSON object like {"name": "..."}`)
+	errSyntax := errBadRequest("the body is not valid JSON")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return "", errSyntax
 	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return errBadRequest("name must not contain control characters")
+	if tok != json.Delim('{') {
+		return "", errNotObject
 	}
-	return nil
+	var (
+		name string
+		seen bool
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", errSyntax
+		}
+		key, _ := tok.(string) // inside an object, a valid token here is a string
+		if key != "name" {
+			return "", errBadRequest(fmt.Sprintf("unknown field %q; only \"name\" is accepted", truncate(key, 40)))
+		}
+		if seen {
+			return "", errBadRequest(`"name" is given more than once`)
+		}
+		seen = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return "", errSyntax
+		}
+		if string(raw) == "null" {
+			return "", errBadRequest("name is required")
+		}
+		if err := json.Unmarshal(raw, &name); err != nil {
+			return "", errBadRequest("name must be a string")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return "", errSyntax
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return "", errBadRequest("the body must hold a single JSON object")
+	}
+	if !seen {
+		return "", errBadRequest("name is required")
+	}
+	return name, nil
 }
 
 // truncate shortens s to at most n runes for an error message.

@@ -149,6 +149,29 @@ func TestCreateItemValidation(t *testing.T) {
 	}{
 		{"200 characters of two bytes", json200, "", 201, ""},
 		{"no content type", `{"name":"x"}`, "-", 201, ""},
+		{"right-to-left text without controls", `{"name":"שלום مرحبا"}`, "", 201, ""},
+		{"emoji and CJK", `{"name":"🍎 りんご"}`, "", 201, ""},
+		{"escaped name", `{"na\u006de":"\u00e9t\u00e9"}`, "", 201, ""},
+		{"duplicate key", `{"name":"a","name":"b"}`, "", 400, "invalid_request"},
+		{"duplicate key, same value", `{"name":"a","name":"a"}`, "", 400, "invalid_request"},
+		{"duplicate key through an escape", `{"name":"a","na\u006de":"b"}`, "", 400, "invalid_request"},
+		{"duplicate null key", `{"name":"a","name":null}`, "", 400, "invalid_request"},
+		{"invalid UTF-8 in the name", "{\"name\":\"a\xffb\"}", "", 400, "invalid_request"},
+		{"overlong UTF-8 encoding", "{\"name\":\"a\xc0\xafb\"}", "", 400, "invalid_request"},
+		{"UTF-8 surrogate bytes", "{\"name\":\"a\xed\xa0\x80b\"}", "", 400, "invalid_request"},
+		{"invalid UTF-8 in a key", "{\"name\":\"a\",\"\xff\":1}", "", 400, "invalid_request"},
+		{"lone surrogate escape", `{"name":"a\ud800b"}`, "", 400, "invalid_request"},
+		{"replacement character", `{"name":"a\ufffdb"}`, "", 400, "invalid_request"},
+		{"right-to-left override", "{\"name\":\"invoice\u202Efdp.exe\"}", "", 400, "invalid_request"},
+		{"right-to-left override escaped", `{"name":"invoice\u202efdp.exe"}`, "", 400, "invalid_request"},
+		{"left-to-right isolate", `{"name":"a\u2066b"}`, "", 400, "invalid_request"},
+		{"pop directional isolate", `{"name":"a\u2069b"}`, "", 400, "invalid_request"},
+		{"right-to-left mark", `{"name":"a\u200fb"}`, "", 400, "invalid_request"},
+		{"zero-width space", `{"name":"a\u200bb"}`, "", 400, "invalid_request"},
+		{"byte order mark", `{"name":"\ufeffa"}`, "", 400, "invalid_request"},
+		{"line separator", `{"name":"a\u2028b"}`, "", 400, "invalid_request"},
+		{"paragraph separator", "{\"name\":\"a\u2029b\"}", "", 400, "invalid_request"},
+		{"C1 control", `{"name":"a\u0085b"}`, "", 400, "invalid_request"},
 		{"json with charset", `{"name":"x"}`, "application/json; charset=utf-8", 201, ""},
 		{"empty body", "", "", 400, "invalid_request"},
 		{"whitespace body", "  \n", "", 400, "invalid_request"},
@@ -202,8 +225,14 @@ func TestCreateItemValidation(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.listItems("alice")); n != 3 {
-		t.Errorf("%d items stored, want the 3 valid ones", n)
+	want := 0
+	for _, tt := range tests {
+		if tt.status == 201 {
+			want++
+		}
+	}
+	if n := len(e.listItems("alice")); n != want {
+		t.Errorf("%d items stored, want the %d valid ones", n, want)
 	}
 }
 
@@ -326,12 +355,12 @@ func (f failingStore) Ping(ctx context.Context) error {
 	return f.ItemStore.Ping(ctx)
 }
 
-func (f failingStore) ListItems(ctx context.Context, owner string) ([]store.Item, error) {
+func (f failingStore) ListItems(ctx context.Context, owner string, after *store.ItemCursor, limit int) ([]store.Item, error) {
 	if f.panics {
 		panic("boom")
 	}
 	if f.list != nil {
 		return nil, f.list
 	}
-	return f.ItemStore.ListItems(ctx, owner)
+	return f.ItemStore.ListItems(ctx, owner, after, limit)
 }

@@ -31,6 +31,10 @@ const maxBodyBytes = 64 << 10
 // readyTimeout bounds the store ping of /readyz.
 const readyTimeout = 2 * time.Second
 
+// DefaultMaxItemsPerOwner is how many items one owner may have unless
+// WithMaxItemsPerOwner says otherwise.
+const DefaultMaxItemsPerOwner = 10000
+
 // Option adjusts NewServer.
 type Option func(*server)
 
@@ -40,11 +44,18 @@ func WithClock(now func() time.Time) Option {
 	return func(s *server) { s.now = now }
 }
 
+// WithMaxItemsPerOwner sets the per-owner quota: a create past it is a
+// 409 quota_exceeded. n must be at least 1 (the store refuses less).
+func WithMaxItemsPerOwner(n int) Option {
+	return func(s *server) { s.maxItemsPerOwner = n }
+}
+
 type server struct {
-	logger       *slog.Logger
-	items        store.ItemStore
-	introspector Introspector
-	now          func() time.Time
+	logger           *slog.Logger
+	items            store.ItemStore
+	introspector     Introspector
+	now              func() time.Time
+	maxItemsPerOwner int
 }
 
 // NewServer returns the service's HTTP handler. introspector decides about
@@ -52,7 +63,8 @@ type server struct {
 // caller chooses Gin's mode (gin.SetMode) before calling; cmd/resource runs
 // in release mode.
 func NewServer(logger *slog.Logger, items store.ItemStore, introspector Introspector, opts ...Option) http.Handler {
-	s := &server{logger: logger, items: items, introspector: introspector, now: time.Now}
+	s := &server{logger: logger, items: items, introspector: introspector, now: time.Now,
+		maxItemsPerOwner: DefaultMaxItemsPerOwner}
 	for _, opt := range opts {
 		opt(s)
 	}

@@ -178,8 +178,18 @@ type AuthStore interface {
 
 // Items stores the resource service's items, always scoped by owner.
 type Items interface {
-	CreateItem(ctx context.Context, it Item) error               // ErrAlreadyExists
-	ListItems(ctx context.Context, owner string) ([]Item, error) // newest first
+	// CreateItem inserts it unless its owner already has maxPerOwner items:
+	// ErrQuotaExceeded then, and nothing is stored. Exact under any number
+	// of concurrent calls, across processes: an owner with room for k more
+	// gets exactly k of them. ErrAlreadyExists if the id is taken; an error
+	// if it.Name breaks ValidateItemName or maxPerOwner is below 1.
+	CreateItem(ctx context.Context, it Item, maxPerOwner int) error
+	// ListItems returns at most limit (1 to MaxItemsPage) of owner's items,
+	// newest first (ties by id, descending), starting after the position
+	// after if it is not nil. Paging by position, not offset, neither
+	// repeats nor skips an item that existed before the first page when
+	// newer items are inserted between pages.
+	ListItems(ctx context.Context, owner string, after *ItemCursor, limit int) ([]Item, error)
 	GetItem(ctx context.Context, owner, id string) (Item, error) // ErrNotFound, also for another owner's item
 	DeleteItem(ctx context.Context, owner, id string) error      // ErrNotFound, also for another owner's item
 }

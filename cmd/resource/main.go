@@ -52,6 +52,7 @@ type config struct {
 	ClientSecret      string
 	CacheTTL          time.Duration
 	IntrospectTimeout time.Duration
+	MaxItemsPerOwner  int
 }
 
 // Validate reports every problem at once.
@@ -79,6 +80,9 @@ func (c config) Validate() error {
 	if c.IntrospectTimeout <= 0 {
 		problems = append(problems, fmt.Errorf("-introspect-timeout (RESOURCE_INTROSPECT_TIMEOUT) %s must be positive", c.IntrospectTimeout))
 	}
+	if c.MaxItemsPerOwner < 1 {
+		problems = append(problems, fmt.Errorf("-max-items-per-owner (RESOURCE_MAX_ITEMS_PER_OWNER) %d must be at least 1", c.MaxItemsPerOwner))
+	}
 	return errors.Join(problems...)
 }
 
@@ -94,6 +98,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.ClientID, "client-id", "", "this service's client id at the authorization server (RESOURCE_CLIENT_ID); the secret comes from "+envClientSecret+" or "+envClientSecretFile)
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
 	fs.DurationVar(&cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
+	fs.IntVar(&cfg.MaxItemsPerOwner, "max-items-per-owner", resource.DefaultMaxItemsPerOwner, "how many items one owner may have; a create past it is a 409 (RESOURCE_MAX_ITEMS_PER_OWNER)")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of flag-name keys (RESOURCE_CONFIG)")
 	if err := cliconf.Parse(fs, args[1:], getenv, envPrefix); err != nil {
 		return config{}, err
@@ -176,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	introspector := resource.NewCache(client, resource.CacheConfig{TTL: cfg.CacheTTL})
 
 	srv := &http.Server{
-		Handler:           resource.NewServer(logger, items, introspector),
+		Handler:           resource.NewServer(logger, items, introspector, resource.WithMaxItemsPerOwner(cfg.MaxItemsPerOwner)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -189,7 +194,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// Tests start on :0 and read the address from this line.
 	logger.Info("listening", "addr", ln.Addr().String(), "introspect_url", cfg.IntrospectURL,
-		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout)
+		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout,
+		"max_items_per_owner", cfg.MaxItemsPerOwner)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -58,10 +58,11 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	getenv := mapEnv(map[string]string{
-		"RESOURCE_CLIENT_ID":          testClientID,
-		"RESOURCE_CLIENT_SECRET_FILE": secretFile,
-		"RESOURCE_INTROSPECT_URL":     as.URL + "/introspect",
-		"RESOURCE_DB":                 "sqlite:" + filepath.Join(dir, "data", "items.db"),
+		"RESOURCE_CLIENT_ID":           testClientID,
+		"RESOURCE_CLIENT_SECRET_FILE":  secretFile,
+		"RESOURCE_INTROSPECT_URL":      as.URL + "/introspect",
+		"RESOURCE_DB":                  "sqlite:" + filepath.Join(dir, "data", "items.db"),
+		"RESOURCE_MAX_ITEMS_PER_OWNER": "1",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -74,20 +75,24 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	base := "http://" + waitForAddr(t, stderr, done)
 	testkit.WaitHealthy(t, nil, base+"/healthz", 10*time.Second)
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/items", strings.NewReader(`{"name":"apple"}`))
-	req.Header.Set("Authorization", "Bearer good")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// The quota setting reaches the handler: the first item fits, the
+	// second does not.
+	for _, want := range []int{http.StatusCreated, http.StatusConflict} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/items", strings.NewReader(`{"name":"apple"}`))
+		req.Header.Set("Authorization", "Bearer good")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST /items: %d, want %d (log:\n%s)", resp.StatusCode, want, stderr)
+		}
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /items: %d (log:\n%s)", resp.StatusCode, stderr)
-	}
-	req, _ = http.NewRequest(http.MethodGet, base+"/items", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+"/items", nil)
 	req.Header.Set("Authorization", "Bearer bad")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +171,10 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"missing secret file", nil, map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET_FILE": filepath.Join(dir, "nope")},
 			[]string{"RESOURCE_CLIENT_SECRET_FILE", "no such file"}},
 		{"bad values", []string{"-cache-ttl", "-1s", "-introspect-url", "localhost:9096"},
-			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_INTROSPECT_TIMEOUT": "0s"},
-			[]string{"-cache-ttl", "-introspect-url", "-introspect-timeout"}},
+			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_INTROSPECT_TIMEOUT": "0s", "RESOURCE_MAX_ITEMS_PER_OWNER": "0"},
+			[]string{"-cache-ttl", "-introspect-url", "-introspect-timeout", "-max-items-per-owner"}},
+		{"unparsable quota", nil, map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_MAX_ITEMS_PER_OWNER": "10k"},
+			[]string{"RESOURCE_MAX_ITEMS_PER_OWNER"}},
 		{"password in the introspection URL", []string{"-introspect-url", "http://u:hunter2@localhost:9096/introspect"},
 			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x"},
 			[]string{"-introspect-url", "without userinfo"}},

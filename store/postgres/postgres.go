@@ -151,7 +151,7 @@ func (db *conn) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 // flowTx is a transaction as package sqlflow drives it; its SQL lives next
-// to the methods it serves (tokens.go, logins.go). Every error it returns
+// to the methods it serves (tokens.go, logins.go, items.go). Every error it returns
 // has been through translate.
 type flowTx struct{ tx pgx.Tx }
 

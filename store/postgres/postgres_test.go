@@ -141,7 +141,7 @@ func TestOpenConcurrently(t *testing.T) {
 		if err := auths[i].CreateUser(t.Context(), store.User{Username: fmt.Sprintf("u%d", i)}); err != nil {
 			t.Errorf("replica %d: CreateUser: %v", i, err)
 		}
-		if err := items[i].CreateItem(t.Context(), store.Item{ID: fmt.Sprintf("i%d", i), Owner: "o", Name: "n", CreatedAt: now}); err != nil {
+		if err := items[i].CreateItem(t.Context(), store.Item{ID: fmt.Sprintf("i%d", i), Owner: "o", Name: "n", CreatedAt: now}, 10); err != nil {
 			t.Errorf("replica %d: CreateItem: %v", i, err)
 		}
 	}

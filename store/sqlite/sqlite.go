@@ -45,7 +45,12 @@ const busyTimeout = 5 * time.Second
 type AuthDB struct{ conn }
 
 // ItemDB is the resource service's database: items.
-type ItemDB struct{ conn }
+type ItemDB struct {
+	conn
+	// writer admits one write transaction of this process at a time (see
+	// ItemDB.begin).
+	writer chan struct{}
+}
 
 // conn is what both databases have in common.
 type conn struct {
@@ -69,7 +74,7 @@ func OpenItems(ctx context.Context, path string) (*ItemDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ItemDB{c}, nil
+	return &ItemDB{conn: c, writer: make(chan struct{}, 1)}, nil
 }
 
 func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error) {
@@ -155,7 +160,7 @@ func (db *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // flowTx is a write transaction as package sqlflow drives it; its SQL lives
-// next to the methods it serves (tokens.go, logins.go).
+// next to the methods it serves (tokens.go, logins.go, items.go).
 type flowTx struct{ tx *sql.Tx }
 
 var _ sqlflow.Tx = flowTx{}

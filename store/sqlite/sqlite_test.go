@@ -69,7 +69,7 @@ func TestReopen(t *testing.T) {
 	if err := auth.CreateUser(ctx, store.User{Username: "alice", PasswordHash: []byte("hash"), CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
-	if err := items.CreateItem(ctx, store.Item{ID: "item-1", Owner: "user:alice", Name: "one", CreatedAt: now}); err != nil {
+	if err := items.CreateItem(ctx, store.Item{ID: "item-1", Owner: "user:alice", Name: "one", CreatedAt: now}, 10); err != nil {
 		t.Fatalf("CreateItem: %v", err)
 	}
 	for _, db := range []interface{ Close() error }{auth, items} {

@@ -18,6 +18,13 @@ func RunItemStoreTests(t *testing.T, newStore func(t *testing.T) store.ItemStore
 		{"Items/List", testItemList},
 		{"Items/OtherOwner", testItemOtherOwner},
 		{"Items/Delete", testItemDelete},
+		{"Items/ListPages", testItemListPages},
+		{"Items/ListPagesConcurrentInserts", testItemListPagesConcurrentInserts},
+		{"Items/ListLimitBounds", testItemListLimitBounds},
+		{"Items/Quota", testItemQuota},
+		{"Items/QuotaConcurrent", testItemQuotaConcurrent},
+		{"Items/CreateBurst", testItemCreateBurst},
+		{"Items/InvalidName", testItemInvalidName},
 	})
 }
 
@@ -27,6 +34,9 @@ const (
 	alice = "user:alice"
 	bob   = "user:bob"
 )
+
+// quota is the per-owner quota of the cases that are not about it.
+const quota = 100
 
 func newItem(owner, id string, createdAt time.Time) store.Item {
 	return store.Item{ID: id, Owner: owner, Name: "name of " + id, CreatedAt: createdAt}
@@ -41,7 +51,7 @@ func checkItem(t *testing.T, got, want store.Item) {
 
 func checkItems(t *testing.T, s store.ItemStore, owner string, want ...store.Item) {
 	t.Helper()
-	got, err := s.ListItems(t.Context(), owner)
+	got, err := s.ListItems(t.Context(), owner, nil, store.MaxItemsPage)
 	ok(t, "ListItems", err)
 	if len(got) != len(want) {
 		t.Fatalf("ListItems(%q) = %d items %+v, want %d", owner, len(got), got, len(want))
@@ -59,7 +69,7 @@ func testItemCreateGet(t *testing.T, s store.ItemStore) {
 	ctx := t.Context()
 	want := newItem(alice, "item-1", base.In(elsewhere))
 	want.Name = "ünïcode, 'quotes' and \"more\""
-	ok(t, "CreateItem", s.CreateItem(ctx, want))
+	ok(t, "CreateItem", s.CreateItem(ctx, want, quota))
 	got, err := s.GetItem(ctx, alice, "item-1")
 	ok(t, "GetItem", err)
 	checkItem(t, got, want)
@@ -71,10 +81,10 @@ func testItemCreateGet(t *testing.T, s store.ItemStore) {
 func testItemAlreadyExists(t *testing.T, s store.ItemStore) {
 	ctx := t.Context()
 	want := newItem(alice, "item-1", base)
-	ok(t, "CreateItem", s.CreateItem(ctx, want))
+	ok(t, "CreateItem", s.CreateItem(ctx, want, quota))
 	dup := newItem(alice, "item-1", base.Add(time.Second))
 	dup.Name = "another name"
-	wantErr(t, "CreateItem again", s.CreateItem(ctx, dup), store.ErrAlreadyExists)
+	wantErr(t, "CreateItem again", s.CreateItem(ctx, dup, quota), store.ErrAlreadyExists)
 	checkItems(t, s, alice, want)
 }
 
@@ -87,7 +97,7 @@ func testItemList(t *testing.T, s store.ItemStore) {
 	third := newItem(alice, "a-third", base.Add(time.Hour))
 	other := newItem(bob, "d-bobs", base.Add(30*time.Minute))
 	for _, it := range []store.Item{second, other, third, first} {
-		ok(t, "CreateItem", s.CreateItem(ctx, it))
+		ok(t, "CreateItem", s.CreateItem(ctx, it, quota))
 	}
 	checkItems(t, s, alice, third, second, first)
 	checkItems(t, s, bob, other)
@@ -97,7 +107,7 @@ func testItemList(t *testing.T, s store.ItemStore) {
 func testItemOtherOwner(t *testing.T, s store.ItemStore) {
 	ctx := t.Context()
 	mine := newItem(alice, "item-1", base)
-	ok(t, "CreateItem", s.CreateItem(ctx, mine))
+	ok(t, "CreateItem", s.CreateItem(ctx, mine, quota))
 
 	_, err := s.GetItem(ctx, bob, "item-1")
 	wantErr(t, "GetItem of another owner's item", err, store.ErrNotFound)
@@ -110,8 +120,8 @@ func testItemDelete(t *testing.T, s store.ItemStore) {
 	ctx := t.Context()
 	gone := newItem(alice, "item-1", base)
 	kept := newItem(alice, "item-2", base.Add(time.Second))
-	ok(t, "CreateItem", s.CreateItem(ctx, gone))
-	ok(t, "CreateItem", s.CreateItem(ctx, kept))
+	ok(t, "CreateItem", s.CreateItem(ctx, gone, quota))
+	ok(t, "CreateItem", s.CreateItem(ctx, kept, quota))
 
 	ok(t, "DeleteItem", s.DeleteItem(ctx, alice, "item-1"))
 	_, err := s.GetItem(ctx, alice, "item-1")

@@ -51,8 +51,14 @@ type Tx interface {
 // Begin starts a write transaction.
 type Begin func(ctx context.Context) (Tx, error)
 
+// txn is what inTx needs of a transaction.
+type txn interface {
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
 // inTx runs fn in a transaction from begin and commits it if fn returns nil.
-func inTx(ctx context.Context, begin Begin, fn func(tx Tx) error) error {
+func inTx[T txn](ctx context.Context, begin func(context.Context) (T, error), fn func(tx T) error) error {
 	tx, err := begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
