@@ -77,3 +77,20 @@ func TestRefreshStopsAtGrantMaxAge(t *testing.T) {
 	e.clock.Advance(8 * time.Hour)
 	expectError(t, e.refresh("conf", confSecret, rt, ""), 400, "invalid_grant")
 }
+
+// A refresh token introspects active, with token_use, but never as a Bearer
+// token that an RFC 7662 resource server could accept.
+func TestIntrospectRefreshTokenIsNotBearer(t *testing.T) {
+	e := newEnv(t)
+	at, rt := e.mustLogin()
+	if info := e.introspect(at); info["token_type"] != "Bearer" || info["token_use"] != "access_token" {
+		t.Errorf("access token: token_type %v, token_use %v; want Bearer, access_token", info["token_type"], info["token_use"])
+	}
+	info := e.introspect(rt)
+	if info["active"] != true || info["token_use"] != "refresh_token" {
+		t.Fatalf("refresh token: %v; want active with token_use refresh_token", info)
+	}
+	if info["token_type"] != "refresh_token" {
+		t.Errorf("refresh token token_type = %v, want refresh_token", info["token_type"])
+	}
+}
