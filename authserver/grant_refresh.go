@@ -27,10 +27,11 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 	if !store.PlausibleToken(refresh) {
 		return issuer.Issued{}, invalid
 	}
-	old, err := s.store.GetToken(ctx, store.HashToken(refresh))
+	hash := store.HashToken(refresh)
+	old, err := s.store.GetToken(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return issuer.Issued{}, invalid
+		return issuer.Issued{}, g.endIfReused(ctx, req.client, refresh, invalid)
 	case err != nil:
 		return issuer.Issued{}, fmt.Errorf("load refresh token: %w", err)
 	}
@@ -38,6 +39,7 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		return issuer.Issued{}, invalid
 	}
 	if old.Rotated {
+		// Spent before grants were kept as one record (migration 00002).
 		if err := s.store.DeleteFamily(ctx, old.FamilyID); err != nil {
 			return issuer.Issued{}, fmt.Errorf("revoke reused grant: %w", err)
 		}
@@ -66,6 +68,8 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 
 	issued, err := s.issuer.Rotate(ctx, req.client, old, refresh, scope)
 	switch {
+	case errors.Is(err, issuer.ErrGrantTooOld):
+		return issuer.Issued{}, errInvalidGrant("the grant has reached its maximum age; sign in again")
 	case errors.Is(err, store.ErrTokenReused):
 		s.logger.WarnContext(ctx, "concurrent refresh token reuse; grant revoked", "client_id", req.client.ID, "username", old.Username)
 		return issuer.Issued{}, invalid
@@ -75,4 +79,33 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		return issuer.Issued{}, fmt.Errorf("refresh: %w", err)
 	}
 	return issued, nil
+}
+
+// endIfReused handles a refresh token the store does not know. If its value
+// names a live grant of this client, it is an earlier refresh token of that
+// grant, rotated since (no row of it is kept): reuse, which ends the grant
+// (RFC 9700 §4.14.2). Either way the answer is invalid.
+func (g refreshGrant) endIfReused(ctx context.Context, client store.Client, refresh string, invalid error) error {
+	s := g.s
+	family, ok := store.RefreshTokenFamily(refresh)
+	if !ok {
+		return invalid
+	}
+	current, err := s.store.GetGrant(ctx, family)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return invalid
+	case err != nil:
+		return fmt.Errorf("load grant: %w", err)
+	}
+	// Only the grant's own client can reuse its tokens: another client
+	// presenting one learns nothing and ends nothing (RFC 6749 §10.4).
+	if current.ClientID != client.ID {
+		return invalid
+	}
+	if err := s.store.DeleteFamily(ctx, family); err != nil {
+		return fmt.Errorf("revoke reused grant: %w", err)
+	}
+	s.logger.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", client.ID, "username", current.Username)
+	return invalid
 }

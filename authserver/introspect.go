@@ -86,6 +86,12 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 		// bearer token.
 		"token_use": string(t.Kind),
 	}
+	if t.Kind == store.RefreshToken {
+		// A resource server that knows only RFC 7662 checks token_type, if
+		// anything, not our token_use: a refresh token must not call
+		// itself a Bearer access token there (RFC 6750 would accept it).
+		resp["token_type"] = string(store.RefreshToken)
+	}
 	if t.Username != "" {
 		resp["username"] = t.Username
 		resp["sub"] = t.Username

@@ -36,8 +36,12 @@ type Config struct {
 	Issuer     string        // RFC 8414 issuer, e.g. https://auth.example.com
 	AccessTTL  time.Duration // access token lifetime
 	RefreshTTL time.Duration // refresh token lifetime, renewed at each rotation
-	BcryptCost int           // cost of the dummy hash that equalizes unknown-user timing
-	Lockout    store.LoginPolicy
+	// GrantMaxAge bounds a grant's life from its first token however often
+	// it is refreshed (the refresh lifetime slides only within it); zero
+	// means DefaultGrantMaxAge.
+	GrantMaxAge time.Duration
+	BcryptCost  int // cost of the dummy hash that equalizes unknown-user timing
+	Lockout     store.LoginPolicy
 	// Abuse resistance; for each of the five settings below, zero means
 	// the default (DefaultPasswordConcurrency and the Default constants).
 	//
@@ -59,6 +63,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultGrantMaxAge is the maximum grant age when Config leaves it zero:
+// 90 days, the analogue of Keycloak's "SSO Session Max".
+const DefaultGrantMaxAge = 2160 * time.Hour
+
 // Defaults of the abuse-resistance settings.
 const (
 	DefaultPasswordQueue        = 64
@@ -67,7 +75,7 @@ const (
 	DefaultThrottlePerMinute    = 10
 )
 
-// withDefaults fills the zero abuse-resistance settings.
+// withDefaults fills the zero abuse-resistance settings and grant age.
 func (c Config) withDefaults() Config {
 	if c.PasswordConcurrency == 0 {
 		c.PasswordConcurrency = DefaultPasswordConcurrency()
@@ -83,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ThrottlePerMinute == 0 {
 		c.ThrottlePerMinute = DefaultThrottlePerMinute
+	}
+	if c.GrantMaxAge == 0 {
+		c.GrantMaxAge = DefaultGrantMaxAge
 	}
 	return c
 }
@@ -113,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshTTL <= 0 {
 		errs = append(errs, fmt.Errorf("refresh token lifetime %v: must be positive", c.RefreshTTL))
+	}
+	if c.GrantMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("grant maximum age %v: must be positive", c.GrantMaxAge))
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		errs = append(errs, fmt.Errorf("bcrypt cost %d: must be between %d and %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost))
@@ -194,7 +208,7 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 	start := time.Now()
 	_ = bcrypt.CompareHashAndPassword(dummy, []byte("calibrate"))
 	bcryptTime := newDurationAverage(time.Since(start))
-	iss, err := issuer.New(st, cfg.AccessTTL, cfg.RefreshTTL, now)
+	iss, err := issuer.New(st, cfg.AccessTTL, cfg.RefreshTTL, cfg.GrantMaxAge, now)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -67,7 +67,8 @@ type env struct {
 	dbPath string
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv serves a fresh SQLite store; opts adjust the configuration.
+func newEnv(t testing.TB, opts ...func(*authserver.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "auth.db")
@@ -103,7 +104,7 @@ func newEnv(t testing.TB) *env {
 			t.Fatal(err)
 		}
 	}
-	h, err := authserver.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, authserver.Config{
+	cfg := authserver.Config{
 		Issuer:     "https://auth.example.test",
 		AccessTTL:  15 * time.Minute,
 		RefreshTTL: 24 * time.Hour,
@@ -114,7 +115,11 @@ func newEnv(t testing.TB) *env {
 		ThrottleBurst:       1000,
 		PasswordConcurrency: 64,
 		Now:                 clk.Now,
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	h, err := authserver.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,10 +347,16 @@ func TestPasswordGrantSuccess(t *testing.T) {
 	}
 	at, _ := r.body["access_token"].(string)
 	rt, _ := r.body["refresh_token"].(string)
-	for _, tok := range []string{at, rt} {
+	// The refresh token is <grant>.<random>: the grant it names, then its
+	// own secret part.
+	family, random, ok := strings.Cut(rt, ".")
+	if !ok || family == "" {
+		t.Error("refresh token does not name its grant")
+	}
+	for _, tok := range []string{at, random} {
 		raw, err := base64.RawURLEncoding.DecodeString(tok)
 		if err != nil || len(raw) < 16 {
-			t.Errorf("token %q: want ≥128 bits of base64url", tok)
+			t.Error("token: want ≥128 bits of base64url")
 		}
 	}
 	// Client-secret-post works as well, with the same secret.

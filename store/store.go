@@ -8,6 +8,16 @@
 // Tokens and client secrets are never stored in the clear: a Token is keyed by
 // the hex SHA-256 of its value and a Client holds the SHA-256 of its secret,
 // so a copy of the database yields nothing usable.
+//
+// A grant (a family: the first access/refresh pair and every rotation after
+// it) occupies O(1) rows however often it is refreshed: one grant record
+// holding the hash of its current refresh token, plus the current access
+// token(s). A rotation replaces the refresh hash in place and deletes the
+// family's older access tokens, so the database does not grow with
+// refreshes; the audit trail belongs in the log. An earlier refresh token is
+// still recognised as reuse because its value names its grant (see
+// NewRefreshTokenValue): a grant whose current hash differs from the one
+// presented has been rotated past it.
 package store
 
 import (
@@ -22,9 +32,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists: a unique key (username, client id, token hash) is taken.
 	ErrAlreadyExists = errors.New("already exists")
-	// ErrTokenReused: a refresh token that had already been rotated was
-	// presented again. The backend has revoked its whole family before
-	// returning this (RFC 9700 §4.14.2).
+	// ErrTokenReused: a refresh token of a live grant that is not the
+	// grant's current one (it has been rotated already) was presented. The
+	// backend has revoked the whole grant before returning this
+	// (RFC 9700 §4.14.2).
 	ErrTokenReused = errors.New("refresh token reused")
 )
 
@@ -63,6 +74,9 @@ const (
 // Token is one issued token. Every token descending from one grant (the
 // first access/refresh pair and all rotations after it) shares a FamilyID,
 // so revoking a refresh token or detecting its reuse can end the whole grant.
+//
+// A refresh token is the grant's current one: the backend keeps it in the
+// grant record, not as a row of its own, and a grant has at most one.
 type Token struct {
 	Hash      string // hex SHA-256 of the token value; the primary key
 	Kind      TokenKind
@@ -72,13 +86,19 @@ type Token struct {
 	Scope     string // space-delimited, as in RFC 6749 §3.3
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	// Rotated is set on a refresh token once it has been exchanged. The row
-	// is kept until it expires so that a second presentation is detected.
+	// GrantedAt, on a refresh token read back, is when its grant began (the
+	// IssuedAt of the grant's first refresh token): AUTH_GRANT_MAX_AGE
+	// counts from it. Ignored when writing.
+	GrantedAt time.Time
+	// Rotated marks a refresh token spent before grants were kept as one
+	// record (before migration 00002): such rows are kept until they
+	// expire so that their reuse is still detected. Nothing sets it any
+	// more; writing a token with it set is refused.
 	Rotated bool
 }
 
-// Active reports whether the token may still be used at now: not expired and,
-// for refresh tokens, not yet rotated.
+// Active reports whether the token may still be used at now: not expired and
+// not a spent legacy refresh token.
 func (t Token) Active(now time.Time) bool {
 	return now.Before(t.ExpiresAt) && !t.Rotated
 }
@@ -112,8 +132,13 @@ type Pinger interface {
 type Users interface {
 	CreateUser(ctx context.Context, u User) error               // ErrAlreadyExists
 	GetUser(ctx context.Context, username string) (User, error) // ErrNotFound
-	UpdateUser(ctx context.Context, u User) error               // PasswordHash, Disabled, UpdatedAt; ErrNotFound
-	ListUsers(ctx context.Context) ([]User, error)              // by username
+	// UpdateUser replaces PasswordHash, Disabled and UpdatedAt;
+	// ErrNotFound. When the password hash changes or the user becomes
+	// disabled, every grant and token of the user is deleted in the same
+	// transaction (as RevokeUserGrants), so a password change ends what the
+	// old password granted and enabling the user again revives nothing.
+	UpdateUser(ctx context.Context, u User) error
+	ListUsers(ctx context.Context) ([]User, error) // by username
 }
 
 // Clients stores OAuth2 clients.
@@ -126,26 +151,43 @@ type Clients interface {
 // Tokens stores issued tokens by hash.
 type Tokens interface {
 	// CreateTokens inserts all tokens in one transaction (an access token and
-	// its refresh token are issued together or not at all). ErrAlreadyExists
-	// if a hash is taken.
+	// its refresh token are issued together or not at all). A refresh token
+	// starts its grant: ErrAlreadyExists if a hash is taken or the family
+	// already has a grant.
 	CreateTokens(ctx context.Context, tokens ...Token) error
-	// GetToken returns the token whatever its state (expired, rotated); the
-	// caller decides with Token.Active. ErrNotFound if there is no such row.
+	// GetToken returns the token whatever its expiry; the caller decides
+	// with Token.Active. A refresh token is found only while it is its
+	// grant's current one. ErrNotFound if there is no such token.
 	GetToken(ctx context.Context, hash string) (Token, error)
-	// RotateRefreshToken atomically marks the refresh token oldHash as
-	// rotated, deletes the access tokens of its family, and inserts newTokens
-	// (which carry the same FamilyID). Exactly one of any number of
-	// concurrent calls for one oldHash succeeds, across processes.
-	// ErrNotFound if oldHash is unknown, not a refresh token, or expired at
-	// now; ErrTokenReused if it had already been rotated, in which case the
-	// whole family has been deleted.
-	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...Token) error
-	// DeleteToken removes one token; no error if it does not exist.
+	// GetGrant returns the current refresh token of grant familyID (its
+	// Hash is that token's), whatever its expiry; ErrNotFound if the grant
+	// has ended or never had a refresh token.
+	GetGrant(ctx context.Context, familyID string) (Token, error)
+	// RotateRefreshToken atomically replaces oldHash, the current refresh
+	// token of grant familyID, by the refresh token among newTokens, deletes
+	// the grant's access tokens and inserts the new ones (all newTokens
+	// carry familyID; the grant keeps its GrantedAt). Exactly one of any
+	// number of concurrent calls for one oldHash succeeds, across processes.
+	// ErrNotFound if the grant has ended or its refresh token is expired at
+	// now; ErrTokenReused if oldHash is not the grant's current refresh
+	// token, in which case the whole grant has been deleted.
+	RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...Token) error
+	// DeleteToken removes one token (a refresh token with its grant record,
+	// leaving the grant's access tokens to expire); no error if it does not
+	// exist.
 	DeleteToken(ctx context.Context, hash string) error
-	// DeleteFamily removes every token of a family; no error if none exist.
+	// DeleteFamily ends a grant: its record and every token of the family;
+	// no error if none exist.
 	DeleteFamily(ctx context.Context, familyID string) error
-	// DeleteExpired removes at most limit tokens that expired before now, and
-	// stale login-failure records, and reports how many tokens it removed.
+	// RevokeUserGrants ends every grant of username and deletes all its
+	// tokens ("sign out everywhere"); no error if there are none.
+	RevokeUserGrants(ctx context.Context, username string) error
+	// RevokeClientGrants ends every grant of clientID and deletes all its
+	// tokens, client-credentials ones included; no error if there are none.
+	RevokeClientGrants(ctx context.Context, clientID string) error
+	// DeleteExpired removes at most limit tokens that expired before now
+	// (a grant whose refresh token expired counts as one), and stale
+	// login-failure records, and reports how many tokens it removed.
 	// Callers loop until it returns fewer than limit; each call holds its
 	// locks only briefly, and concurrent callers (replicas) are safe.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)

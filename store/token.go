@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
 )
 
 // opaqueBytes is the entropy of generated tokens and client secrets: 256
@@ -47,4 +48,31 @@ func PlausibleToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// NewRefreshTokenValue returns a fresh refresh token of grant familyID:
+// familyID, a dot, and 256 random bits. Naming the grant in the value is what
+// lets the store keep one record per grant and still tell any earlier
+// refresh token of it (reuse, RFC 9700 §4.14.2) from an unknown one.
+// familyID must not contain a dot (NewOpaqueValue's never do).
+func NewRefreshTokenValue(familyID string) (string, error) {
+	if familyID == "" || strings.Contains(familyID, ".") {
+		return "", fmt.Errorf("refresh token: family id must be non-empty and dot-free")
+	}
+	random, err := NewOpaqueValue()
+	if err != nil {
+		return "", err
+	}
+	return familyID + "." + random, nil
+}
+
+// RefreshTokenFamily returns the grant a refresh token value names; ok is
+// false for a value of another shape (an access token, a refresh token
+// issued before grants named themselves, garbage).
+func RefreshTokenFamily(value string) (familyID string, ok bool) {
+	familyID, random, found := strings.Cut(value, ".")
+	if !found || familyID == "" || random == "" || strings.Contains(random, ".") {
+		return "", false
+	}
+	return familyID, true
 }

@@ -72,11 +72,52 @@ func (s *Service) Users(ctx context.Context) ([]store.User, error) {
 	return users, nil
 }
 
+// CheckNewUsername refuses a name that is taken, by a user
+// (store.ErrAlreadyExists) or by a client (ErrInvalid): a token's sub is
+// the username or, for client credentials, the client id, and the two must
+// never name the same principal (RFC 9700 §4.15). authctl asks before it
+// prompts for a password; CreateUser and ImportUser ask again.
+func (s *Service) CheckNewUsername(ctx context.Context, name string) error {
+	if _, err := s.store.GetUser(ctx, name); err == nil {
+		return fmt.Errorf("user %q: %w", name, store.ErrAlreadyExists)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("look up user %q: %w", name, err)
+	}
+	return s.notAClient(ctx, name)
+}
+
+// notAClient refuses a username that is a client's id.
+func (s *Service) notAClient(ctx context.Context, name string) error {
+	_, err := s.store.GetClient(ctx, name)
+	switch {
+	case err == nil:
+		return invalid(fmt.Errorf("user %q: a client has that id, and the two would share one token subject", name))
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("look up client %q: %w", name, err)
+	}
+	return nil
+}
+
+// notAUser refuses a client id that is a user's name.
+func (s *Service) notAUser(ctx context.Context, id string) error {
+	_, err := s.store.GetUser(ctx, id)
+	switch {
+	case err == nil:
+		return invalid(fmt.Errorf("client %q: a user has that name, and the two would share one token subject", id))
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("look up user %q: %w", id, err)
+	}
+	return nil
+}
+
 // CreateUser creates a user with a new password; store.ErrAlreadyExists if
-// the name is taken.
+// the name is taken, ErrInvalid if it is a client's id.
 func (s *Service) CreateUser(ctx context.Context, name, password string) error {
 	if err := store.ValidateUsername(name); err != nil {
 		return invalid(err)
+	}
+	if err := s.notAClient(ctx, name); err != nil {
+		return err
 	}
 	hash, err := s.hashPassword(password)
 	if err != nil {
@@ -86,10 +127,14 @@ func (s *Service) CreateUser(ctx context.Context, name, password string) error {
 }
 
 // ImportUser creates a user from an existing bcrypt hash (bootstrap's
-// password_hash); store.ErrAlreadyExists if the name is taken.
+// password_hash); store.ErrAlreadyExists if the name is taken, ErrInvalid
+// if it is a client's id.
 func (s *Service) ImportUser(ctx context.Context, name string, hash []byte) error {
 	if err := errors.Join(store.ValidateUsername(name), store.ValidatePasswordHash(hash)); err != nil {
 		return invalid(err)
+	}
+	if err := s.notAClient(ctx, name); err != nil {
+		return err
 	}
 	return s.insertUser(ctx, name, slices.Clone(hash))
 }
@@ -103,23 +148,26 @@ func (s *Service) insertUser(ctx context.Context, name string, hash []byte) erro
 	return nil
 }
 
-// SetPassword replaces a user's password; store.ErrNotFound if there is no
-// such user.
+// SetPassword replaces a user's password and, in the same store write,
+// ends every grant of the user: whoever held the old password, or a token
+// obtained with it, holds nothing any more (OWASP ASVS V3.3.3, RFC 6819
+// §5.2.2.3). store.ErrNotFound if there is no such user.
 func (s *Service) SetPassword(ctx context.Context, name, password string) error {
 	hash, err := s.hashPassword(password)
 	if err != nil {
 		return err
 	}
-	return s.updateUser(ctx, name, "password changed", func(u *store.User) bool {
+	return s.updateUser(ctx, name, "password changed; grants revoked", func(u *store.User) bool {
 		u.PasswordHash = hash
 		return true
 	})
 }
 
-// SetDisabled disables or enables a user's logins and tokens; it reports
-// whether anything changed.
+// SetDisabled disables or enables a user's logins; it reports whether
+// anything changed. Disabling ends every grant of the user in the same
+// store write, so enabling again brings no token back.
 func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (changed bool, err error) {
-	msg := map[bool]string{true: "user disabled", false: "user enabled"}[disabled]
+	msg := map[bool]string{true: "user disabled; grants revoked", false: "user enabled"}[disabled]
 	err = s.updateUser(ctx, name, msg, func(u *store.User) bool {
 		changed = u.Disabled != disabled
 		u.Disabled = disabled
@@ -143,6 +191,33 @@ func (s *Service) updateUser(ctx context.Context, name, msg string, change func(
 		return fmt.Errorf("update user %q: %w", name, err)
 	}
 	s.logger.InfoContext(ctx, msg, "username", name)
+	return nil
+}
+
+// RevokeUser ends every grant of an existing user, refresh and access
+// tokens alike ("sign out everywhere"); store.ErrNotFound if there is no
+// such user.
+func (s *Service) RevokeUser(ctx context.Context, name string) error {
+	if _, err := s.User(ctx, name); err != nil {
+		return err
+	}
+	if err := s.store.RevokeUserGrants(ctx, name); err != nil {
+		return fmt.Errorf("revoke grants of user %q: %w", name, err)
+	}
+	s.logger.InfoContext(ctx, "user grants revoked", "username", name)
+	return nil
+}
+
+// RevokeClient ends every grant of an existing client, client-credentials
+// tokens included; store.ErrNotFound if there is no such client.
+func (s *Service) RevokeClient(ctx context.Context, id string) error {
+	if _, err := s.Client(ctx, id); err != nil {
+		return err
+	}
+	if err := s.store.RevokeClientGrants(ctx, id); err != nil {
+		return fmt.Errorf("revoke grants of client %q: %w", id, err)
+	}
+	s.logger.InfoContext(ctx, "client grants revoked", "client_id", id)
 	return nil
 }
 
@@ -221,9 +296,13 @@ func (nc NewClient) record(secretHash []byte) store.Client {
 }
 
 // CreateClient creates a client and returns its secret when it generated
-// one (empty otherwise); store.ErrAlreadyExists if the id is taken.
+// one (empty otherwise); store.ErrAlreadyExists if the id is taken,
+// ErrInvalid if it is a user's name.
 func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated string, err error) {
 	if err := nc.Validate(); err != nil {
+		return "", err
+	}
+	if err := s.notAUser(ctx, nc.ID); err != nil {
 		return "", err
 	}
 	var hash []byte

@@ -101,3 +101,24 @@ func (c *cli) clientList(ctx context.Context, args []string) error {
 		return tw.Flush()
 	})
 }
+
+// clientRevoke ends every grant of a client, client-credentials tokens
+// included.
+func (c *cli) clientRevoke(ctx context.Context, args []string) error {
+	pos, err := parseCommand(newFlagSet("authctl client revoke"), args, c.stderr, "ID")
+	if err != nil {
+		return err
+	}
+	id := pos[0]
+	return c.withAdmin(ctx, func(svc *admin.Service) error {
+		err := svc.RevokeClient(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("client %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "every token of client %q revoked\n", id)
+		return nil
+	})
+}

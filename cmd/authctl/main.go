@@ -34,10 +34,13 @@ const usage = `usage: authctl [-db DSN] [-bcrypt-cost N] COMMAND [ARGS]
 Commands:
   user add NAME        create a user; the password is the first line of stdin,
                        or is prompted for twice when stdin is a terminal
-  user passwd NAME     set a user's password (read the same way)
-  user disable NAME    refuse the user's logins
+  user passwd NAME     set a user's password (read the same way); revokes
+                       every token the user holds
+  user disable NAME    refuse the user's logins; revokes every token the user
+                       holds (an enable brings none back)
   user enable NAME     allow them again
   user unlock NAME     clear failed logins and any lockout of NAME
+  user revoke NAME     revoke every token the user holds (sign out everywhere)
   user list            username, disabled, created
   client add ID -grants G[,G...] [-scopes "S S..."] [-public] [-introspect] [-secret-stdin]
                        create a client; grants: password, client_credentials,
@@ -46,6 +49,7 @@ Commands:
                        A -public client has no secret and may not use
                        client_credentials.
   client list          id, public, grants, scopes, introspect
+  client revoke ID     revoke every token issued to the client
   help                 this text
 
 Flags (a flag wins over its environment variable):
@@ -138,10 +142,12 @@ var nouns = map[string][]struct {
 		{"disable", func(c *cli, ctx context.Context, args []string) error { return c.userSetDisabled(ctx, args, true) }},
 		{"enable", func(c *cli, ctx context.Context, args []string) error { return c.userSetDisabled(ctx, args, false) }},
 		{"unlock", (*cli).userUnlock},
+		{"revoke", (*cli).userRevoke},
 		{"list", (*cli).userList},
 	},
 	"client": {
 		{"add", (*cli).clientAdd},
+		{"revoke", (*cli).clientRevoke},
 		{"list", (*cli).clientList},
 	},
 }

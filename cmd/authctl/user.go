@@ -14,10 +14,10 @@ import (
 func (c *cli) userAdd(ctx context.Context, args []string) error {
 	return c.withName(ctx, "user add", args, store.ValidateUsername, func(svc *admin.Service, name string) error {
 		// Look first so that nobody types a password for nothing.
-		if _, err := svc.User(ctx, name); err == nil {
+		if err := svc.CheckNewUsername(ctx, name); errors.Is(err, store.ErrAlreadyExists) {
 			return fmt.Errorf("user %q already exists", name)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("look up user %q: %w", name, err)
+		} else if err != nil {
+			return err
 		}
 		password, err := c.newPassword(ctx, svc)
 		if err != nil {
@@ -44,7 +44,7 @@ func (c *cli) userPasswd(ctx context.Context, args []string) error {
 		if err := svc.SetPassword(ctx, name, password); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stderr, "password of user %q changed\n", name)
+		fmt.Fprintf(c.stderr, "password of user %q changed; every token it held is revoked\n", name)
 		return nil
 	}))
 }
@@ -72,7 +72,22 @@ func (c *cli) userSetDisabled(ctx context.Context, args []string, disabled bool)
 			fmt.Fprintf(c.stderr, "user %q is already %sd\n", name, verb)
 			return nil
 		}
-		fmt.Fprintf(c.stderr, "user %q %sd\n", name, verb)
+		if disabled {
+			fmt.Fprintf(c.stderr, "user %q disabled; every token it held is revoked and stays so after an enable\n", name)
+			return nil
+		}
+		fmt.Fprintf(c.stderr, "user %q enabled\n", name)
+		return nil
+	}))
+}
+
+// userRevoke ends every grant of a user: "sign out everywhere".
+func (c *cli) userRevoke(ctx context.Context, args []string) error {
+	return c.withName(ctx, "user revoke", args, nil, existingUser(ctx, func(svc *admin.Service, name string) error {
+		if err := svc.RevokeUser(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "every token of user %q revoked\n", name)
 		return nil
 	}))
 }

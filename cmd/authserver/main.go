@@ -29,6 +29,7 @@ func main() { cliconf.Main("authserver", run) }
 type config struct {
 	addr, db, issuer, bootstrap string
 	accessTTL, refreshTTL       time.Duration
+	grantMaxAge                 time.Duration
 	bcryptCost                  int
 	lockout                     store.LoginPolicy
 	cleanupInterval             time.Duration
@@ -45,6 +46,11 @@ type config struct {
 // and lockout policy are checked by authserver.Config.Validate.
 func (c config) Validate() error {
 	var problems []error
+	if c.grantMaxAge <= 0 {
+		// authserver.Config reads zero as its default: refuse it here,
+		// where it can only be a mistake.
+		problems = append(problems, fmt.Errorf("grant maximum age %v: must be positive", c.grantMaxAge))
+	}
 	if c.cleanupInterval <= 0 {
 		problems = append(problems, fmt.Errorf("cleanup interval %v: must be positive", c.cleanupInterval))
 	}
@@ -64,6 +70,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.bootstrap, "bootstrap", "", "optional YAML of users and clients to create if absent (AUTH_BOOTSTRAP)")
 	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime (AUTH_ACCESS_TTL)")
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime, renewed on rotation (AUTH_REFRESH_TTL)")
+	fs.DurationVar(&c.grantMaxAge, "grant-max-age", authserver.DefaultGrantMaxAge,
+		"longest a grant lives from its login, however often refreshed (AUTH_GRANT_MAX_AGE)")
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for passwords; below 10 only for tests (AUTH_BCRYPT_COST)")
 	fs.IntVar(&c.lockout.Threshold, "lockout-threshold", 5, "consecutive failed logins that lock a username (AUTH_LOCKOUT_THRESHOLD)")
 	fs.DurationVar(&c.lockout.Lockout, "lockout-duration", time.Minute, "first lockout; doubles on each repeated lockout (AUTH_LOCKOUT_DURATION)")
@@ -110,6 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Issuer:               c.issuer,
 		AccessTTL:            c.accessTTL,
 		RefreshTTL:           c.refreshTTL,
+		GrantMaxAge:          c.grantMaxAge,
 		BcryptCost:           c.bcryptCost,
 		Lockout:              c.lockout,
 		PasswordConcurrency:  c.passwordConcurrency,

@@ -648,6 +648,8 @@ clients:
 		{"zero access ttl", []string{"-db", db}, map[string]string{"AUTH_ACCESS_TTL": "0"}, "access token lifetime"},
 		{"negative refresh ttl flag", []string{"-db", db, "-refresh-ttl", "-1h"}, nil, "refresh token lifetime"},
 		{"unparsable ttl", []string{"-db", db}, map[string]string{"AUTH_REFRESH_TTL": "forever"}, "AUTH_REFRESH_TTL"},
+		{"zero grant max age", []string{"-db", db}, map[string]string{"AUTH_GRANT_MAX_AGE": "0s"}, "grant maximum age"},
+		{"unparsable grant max age", []string{"-db", db}, map[string]string{"AUTH_GRANT_MAX_AGE": "90d"}, "AUTH_GRANT_MAX_AGE"},
 		{"bcrypt cost out of range", []string{"-db", db}, map[string]string{"AUTH_BCRYPT_COST": "99"}, "bcrypt cost"},
 		{"unknown db scheme", []string{"-db", "nonsense:x"}, nil, "unsupported"},
 		{"db url with a password", []string{"-db", "postgress://admin:" + leaked + "@db.example/auth"}, nil, "unsupported"},

@@ -56,7 +56,7 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 		i++
 		access := newToken(fmt.Sprintf("access-%d", i), store.AccessToken, "family-1", expires)
 		next := newToken(fmt.Sprintf("refresh-%d", i), store.RefreshToken, "family-1", expires)
-		if err := db.RotateRefreshToken(b.Context(), refresh.Hash, now, access, next); err != nil {
+		if err := db.RotateRefreshToken(b.Context(), "family-1", refresh.Hash, now, access, next); err != nil {
 			b.Fatalf("RotateRefreshToken %d: %v", i, err)
 		}
 		refresh = next

@@ -22,7 +22,11 @@ import (
 // ON CONFLICT DO NOTHING waits for a concurrent insert of the same username
 // to commit), so even the very first attempts have a row to lock.
 func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
-	return sqlflow.BeginLogin(ctx, db.begin, username, now, p)
+	err = db.retry(ctx, func() (err error) {
+		allowed, err = sqlflow.BeginLogin(ctx, db.begin, username, now, p)
+		return err
+	})
+	return allowed, err
 }
 
 // LoginSucceeded clears the failure count, lock and lockout history.

@@ -19,6 +19,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -134,20 +136,59 @@ func (db *conn) Ping(ctx context.Context) error {
 // would fail with a serialization error instead.
 var txOptions = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
-// inTx runs fn in a transaction and commits it if fn returns nil.
+// inTx runs fn in a transaction and commits it if fn returns nil,
+// retrying as retry does.
 func (db *conn) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := db.pool.BeginTx(ctx, txOptions)
-	if err != nil {
-		return fmt.Errorf("begin: %w", translate(err))
+	return db.retry(ctx, func() error {
+		tx, err := db.pool.BeginTx(ctx, txOptions)
+		if err != nil {
+			return fmt.Errorf("begin: %w", translate(err))
+		}
+		defer tx.Rollback(ctx) // error ignored: a no-op after Commit
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", translate(err))
+		}
+		return nil
+	})
+}
+
+// maxTxAttempts bounds retry: a transaction that keeps losing is reported
+// rather than retried forever.
+const maxTxAttempts = 5
+
+// retry runs txn, a function that runs one or more whole transactions,
+// again when PostgreSQL aborted it with a deadlock (40P01) or a
+// serialization failure (40001), up to maxTxAttempts times in all. The lock
+// order of package sqlflow rules deadlocks out among the flows themselves,
+// but the server may still pick a victim among statements it cannot order
+// (several rows locked by one statement, foreign-key checks); an aborted
+// transaction changed nothing, so running it again is safe and turns what
+// would be a 500 into the answer the caller is owed. Every write
+// transaction of this package runs under it.
+func (db *conn) retry(ctx context.Context, txn func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = txn()
+		if err == nil || !retryable(err) || attempt == maxTxAttempts {
+			return err
+		}
+		// A short randomized pause lets the winner finish first.
+		pause := time.Duration(attempt) * (time.Millisecond + rand.N(5*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
 	}
-	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", translate(err))
-	}
-	return nil
+}
+
+// retryable reports an abort that running the transaction again may avoid.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == deadlockDetected || pgErr.Code == serializationFailure)
 }
 
 // flowTx is a transaction as package sqlflow drives it; its SQL lives next
@@ -170,7 +211,11 @@ func (t flowTx) Commit(ctx context.Context) error   { return translate(t.tx.Comm
 func (t flowTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // SQLSTATE codes this package reacts to.
-const uniqueViolation = "23505"
+const (
+	uniqueViolation      = "23505"
+	deadlockDetected     = "40P01"
+	serializationFailure = "40001"
+)
 
 // translate maps driver errors onto the contract's sentinels. A server error
 // is reduced to its code, message and object names: its Detail can quote the

@@ -91,6 +91,19 @@ func TestAuthStore(t *testing.T) {
 	storetest.RunAuthStoreTests(t, func(t *testing.T) store.AuthStore { return openFresh(t) })
 }
 
+// TestStressRotation runs the suite's concurrent rotation cases over and
+// over under CPU contention (bounded in time), as CI should: this is how
+// the deadlock of issue 9 showed (3 failures in 120 runs beside two
+// CPU-burning processes).
+func TestStressRotation(t *testing.T) {
+	pgtest.AdminURL(t)
+	if testing.Short() {
+		t.Skip("stress test")
+	}
+	rounds := storetest.StressRotation(t, openFresh(t), 12*time.Second)
+	t.Logf("%d rounds under contention", rounds)
+}
+
 func TestItemStore(t *testing.T) {
 	pgtest.AdminURL(t)
 	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore { return openWith(t, OpenItems, freshDSN(t)) })
@@ -210,7 +223,7 @@ func TestRotateAcrossReplicas(t *testing.T) {
 		refresh := newToken(fmt.Sprintf("r2-%d", i), store.RefreshToken, "family-1", now.Add(2*time.Hour))
 		wg.Go(func() {
 			<-start
-			errs[i] = db.RotateRefreshToken(t.Context(), old.Hash, now, access, refresh)
+			errs[i] = db.RotateRefreshToken(t.Context(), "family-1", old.Hash, now, access, refresh)
 		})
 	}
 	close(start)
@@ -258,7 +271,7 @@ func TestReuseRacesRotation(t *testing.T) {
 			t.Fatalf("CreateTokens: %v", err)
 		}
 		r2 := token("r2", store.RefreshToken)
-		if err := dbs[0].RotateRefreshToken(ctx, r1.Hash, now, token("a2", store.AccessToken), r2); err != nil {
+		if err := dbs[0].RotateRefreshToken(ctx, family, r1.Hash, now, token("a2", store.AccessToken), r2); err != nil {
 			t.Fatalf("RotateRefreshToken: %v", err)
 		}
 
@@ -267,11 +280,11 @@ func TestReuseRacesRotation(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			<-start
-			rotateErr = dbs[0].RotateRefreshToken(ctx, r2.Hash, now, token("a3", store.AccessToken), token("r3", store.RefreshToken))
+			rotateErr = dbs[0].RotateRefreshToken(ctx, family, r2.Hash, now, token("a3", store.AccessToken), token("r3", store.RefreshToken))
 		})
 		wg.Go(func() {
 			<-start
-			reuseErr = dbs[1].RotateRefreshToken(ctx, r1.Hash, now, token("a4", store.AccessToken), token("r4", store.RefreshToken))
+			reuseErr = dbs[1].RotateRefreshToken(ctx, family, r1.Hash, now, token("a4", store.AccessToken), token("r4", store.RefreshToken))
 		})
 		close(start)
 		wg.Wait()
@@ -283,7 +296,9 @@ func TestReuseRacesRotation(t *testing.T) {
 			t.Errorf("round %d: reuse: %v, want ErrTokenReused", round, reuseErr)
 		}
 		var left int
-		if err := dbs[0].pool.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE family_id = $1`, family).Scan(&left); err != nil {
+		if err := dbs[0].pool.QueryRow(ctx, `
+			SELECT (SELECT count(*) FROM tokens WHERE family_id = $1) + (SELECT count(*) FROM grants WHERE id = $1)`,
+			family).Scan(&left); err != nil {
 			t.Fatal(err)
 		}
 		if left != 0 {
@@ -345,7 +360,7 @@ func TestDeleteExpiredAcrossReplicas(t *testing.T) {
 		tokens = append(tokens, newToken(fmt.Sprintf("expired-%d", i), store.AccessToken, fmt.Sprintf("f%d", i%7), now.Add(-time.Duration(i+1)*time.Second)))
 	}
 	for i := range live {
-		tokens = append(tokens, newToken(fmt.Sprintf("live-%d", i), store.RefreshToken, fmt.Sprintf("f%d", i%7), now.Add(time.Duration(i)*time.Second)))
+		tokens = append(tokens, newToken(fmt.Sprintf("live-%d", i), store.AccessToken, fmt.Sprintf("f%d", i%7), now.Add(time.Duration(i)*time.Second)))
 	}
 	if err := dbs[0].CreateTokens(t.Context(), tokens...); err != nil {
 		t.Fatalf("CreateTokens: %v", err)
@@ -452,4 +467,37 @@ func chain(err error) []error {
 		}
 	}
 	return out
+}
+
+// TestRetry: a transaction aborted as a deadlock victim or a serialization
+// failure runs again, a bounded number of times; other errors do not.
+func TestRetry(t *testing.T) {
+	var c conn
+	for _, tc := range []struct {
+		name     string
+		failures int
+		err      error
+		want     int // attempts
+		wantErr  bool
+	}{
+		{"deadlock once", 1, &pgconn.PgError{Code: deadlockDetected}, 2, false},
+		{"serialization twice", 2, fmt.Errorf("commit: %w", &pgconn.PgError{Code: serializationFailure}), 3, false},
+		{"deadlock forever", 100, &pgconn.PgError{Code: deadlockDetected}, maxTxAttempts, true},
+		{"other error", 100, &pgconn.PgError{Code: uniqueViolation}, 1, true},
+		{"no error", 0, nil, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			attempts := 0
+			err := c.retry(t.Context(), func() error {
+				attempts++
+				if attempts <= tc.failures {
+					return tc.err
+				}
+				return nil
+			})
+			if attempts != tc.want || (err != nil) != tc.wantErr {
+				t.Errorf("retry: %d attempts, error %v; want %d attempts, error %v", attempts, err, tc.want, tc.wantErr)
+			}
+		})
+	}
 }

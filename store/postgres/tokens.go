@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,84 +12,111 @@ import (
 )
 
 // Token hashes are credentials in all but name (they key the rows a stolen
-// token would match), so no error message here carries one; translate also
+// token would match), and a family id is the first half of its grant's
+// refresh tokens, so no error message here carries either; translate also
 // strips the server's Detail, which can quote a row.
+//
+// Lock order (see sqlflow.Tx): grant records before token rows, several
+// grant records in id order, several token rows in hash order. Every
+// statement below that locks more than one row locks them in that order
+// through a sorted SELECT ... FOR UPDATE, so no two transactions of this
+// package wait on each other in a cycle; retry covers what remains.
 
-// CreateTokens inserts all tokens in one transaction;
-// store.ErrAlreadyExists, and nothing inserted, if any hash is taken.
+// CreateTokens inserts all tokens in one transaction; a refresh token
+// starts its grant's record. store.ErrAlreadyExists, and nothing inserted,
+// if any hash or grant is taken.
 func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
-	if len(tokens) == 0 {
-		return nil
-	}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		return insertTokens(ctx, tx, tokens)
-	})
-	if err != nil {
-		return fmt.Errorf("create tokens: %w", err)
-	}
-	return nil
+	return db.retry(ctx, func() error { return sqlflow.CreateTokens(ctx, db.begin, tokens) })
 }
 
-// GetToken returns the token whatever its state; store.ErrNotFound if there
-// is no row with that hash.
+// GetToken returns the access token, spent legacy refresh token or current
+// refresh token of a grant with that hash; store.ErrNotFound if none.
 func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
-	var t store.Token
-	err := db.pool.QueryRow(ctx, `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated
-		FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated)
+	t, err := scanToken(db.pool.QueryRow(ctx, `
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz
+		FROM tokens WHERE hash = $1
+		UNION ALL
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at
+		FROM grants WHERE refresh_hash = $1
+		LIMIT 1`, hash))
 	if err != nil {
 		return store.Token{}, fmt.Errorf("get token: %w", translate(err))
 	}
-	t.IssuedAt, t.ExpiresAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC()
 	return t, nil
 }
 
-// RotateRefreshToken exchanges the refresh token oldHash for newTokens in
-// one transaction; see store.Tokens for the outcomes.
-//
-// The guard is the conditional UPDATE in MarkRotated: it takes the row lock,
-// so concurrent rotations of one token, from any replica, queue on it; when
-// the winner commits, READ COMMITTED re-checks the WHERE clause of each
-// waiting UPDATE against the committed row, which is now rotated, and they
-// match nothing. Those then see the rotated row and treat it as reuse (or,
-// if another loser already revoked the family, find no row: ErrNotFound),
-// exactly as the same race plays out one transaction at a time on SQLite.
-func (db *AuthDB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
-	return sqlflow.RotateRefreshToken(ctx, db.begin, oldHash, now, newTokens)
-}
-
-// DeleteToken removes one token; no error if it does not exist.
-func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
-	if _, err := db.pool.Exec(ctx, `DELETE FROM tokens WHERE hash = $1`, hash); err != nil {
-		return fmt.Errorf("delete token: %w", translate(err))
+// GetGrant returns the current refresh token of a grant; store.ErrNotFound
+// if there is no such grant.
+func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, error) {
+	t, _, err := scanGrant(db.pool.QueryRow(ctx, selectGrant, familyID), familyID)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("get grant: %w", translate(err))
 	}
-	return nil
+	return t, nil
 }
 
-// DeleteFamily removes every token of a family; no error if none exist.
-func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
+// RotateRefreshToken exchanges the refresh token oldHash of grant familyID
+// for newTokens in one transaction; see store.Tokens for the outcomes.
+//
+// The guard is LockGrant's SELECT ... FOR UPDATE of the grant record:
+// concurrent rotations of one grant, from any replica, queue on it, and
+// READ COMMITTED hands each waiter the record as the previous holder
+// committed it (or nothing, once the grant was revoked), exactly as the same
+// race plays out one transaction at a time on SQLite.
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...store.Token) error {
+	return db.retry(ctx, func() error {
+		return sqlflow.RotateRefreshToken(ctx, db.begin, familyID, oldHash, now, newTokens)
+	})
+}
+
+// DeleteToken removes one token, a refresh token with its grant record; no
+// error if it does not exist.
+func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		return revokeFamily(ctx, tx, familyID)
+		if _, err := tx.Exec(ctx, `DELETE FROM grants WHERE refresh_hash = $1`, hash); err != nil {
+			return translate(err)
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM tokens WHERE hash = $1`, hash)
+		return translate(err)
 	})
 	if err != nil {
-		return fmt.Errorf("delete family %q: %w", familyID, err)
+		return fmt.Errorf("delete token: %w", err)
 	}
 	return nil
 }
 
-// DeleteExpired removes expired tokens and stale login records; see
-// store.Tokens.
+// DeleteFamily ends a grant; no error if it does not exist.
+func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
+	return db.retry(ctx, func() error { return sqlflow.DeleteFamily(ctx, db.begin, familyID) })
+}
+
+// RevokeUserGrants ends every grant of username.
+func (db *AuthDB) RevokeUserGrants(ctx context.Context, username string) error {
+	return db.retry(ctx, func() error { return sqlflow.RevokeUserGrants(ctx, db.begin, username) })
+}
+
+// RevokeClientGrants ends every grant of clientID.
+func (db *AuthDB) RevokeClientGrants(ctx context.Context, clientID string) error {
+	return db.retry(ctx, func() error { return sqlflow.RevokeClientGrants(ctx, db.begin, clientID) })
+}
+
+// DeleteExpired removes expired tokens and grants and stale login records;
+// see store.Tokens.
 //
 // Each call is one short transaction that locks only the rows it deletes.
 // SKIP LOCKED lets several replicas sweep at once, each taking rows the
 // others have not, and never waits on a row a request is using (a rotation
 // in flight, a login attempt): such a row is left for a later sweep.
-func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
-	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
+func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (n int, err error) {
+	err = db.retry(ctx, func() (err error) {
+		n, err = sqlflow.DeleteExpired(ctx, db.begin, now, limit)
+		return err
+	})
+	return n, err
 }
 
-// DeleteExpiredTokens deletes at most limit tokens that expired before now.
+// DeleteExpiredTokens deletes at most limit tokens and grant records that
+// expired before now.
 func (t flowTx) DeleteExpiredTokens(ctx context.Context, now time.Time, limit int) (int, error) {
 	tag, err := t.tx.Exec(ctx, `
 		DELETE FROM tokens WHERE hash IN (
@@ -100,7 +126,19 @@ func (t flowTx) DeleteExpiredTokens(ctx context.Context, now time.Time, limit in
 	if err != nil {
 		return 0, translate(err)
 	}
-	return int(tag.RowsAffected()), nil
+	n := int(tag.RowsAffected())
+	if n >= limit {
+		return n, nil
+	}
+	tag, err = t.tx.Exec(ctx, `
+		DELETE FROM grants WHERE id IN (
+			SELECT id FROM grants WHERE refresh_expires_at < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+		now, limit-n)
+	if err != nil {
+		return n, translate(err)
+	}
+	return n + int(tag.RowsAffected()), nil
 }
 
 // DeleteStaleLogins deletes at most limit login records last updated before
@@ -115,24 +153,33 @@ func (t flowTx) DeleteStaleLogins(ctx context.Context, updatedBefore, now time.T
 	return translate(err)
 }
 
-// insertTokens sends every INSERT in one round trip; the first failure
-// aborts tx, so the caller's rollback leaves nothing inserted.
-func insertTokens(ctx context.Context, tx pgx.Tx, tokens []store.Token) error {
+// InsertTokens inserts access tokens and spent legacy refresh tokens as
+// rows, and starts a grant record for each other refresh token, in one
+// round trip; the first failure aborts the transaction, so the caller's
+// rollback leaves nothing inserted.
+func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 	if len(tokens) == 0 {
 		return nil
 	}
 	var batch pgx.Batch
-	for _, t := range tokens {
+	for _, tok := range tokens {
+		if tok.Kind == store.RefreshToken && !tok.Rotated {
+			batch.Queue(`
+				INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $5, $7)`,
+				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, tok.IssuedAt, tok.Hash, tok.ExpiresAt)
+			continue
+		}
 		batch.Queue(`
 			INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			t.Hash, t.Kind, t.FamilyID, t.ClientID, t.Username, t.Scope, t.IssuedAt, t.ExpiresAt, t.Rotated)
+			tok.Hash, tok.Kind, tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, tok.IssuedAt, tok.ExpiresAt, tok.Rotated)
 	}
-	results := tx.SendBatch(ctx, &batch)
-	for _, t := range tokens {
+	results := t.tx.SendBatch(ctx, &batch)
+	for _, tok := range tokens {
 		if _, err := results.Exec(); err != nil {
 			results.Close()
-			return fmt.Errorf("insert %s of client %q: %w", t.Kind, t.ClientID, translate(err))
+			return fmt.Errorf("insert %s of client %q: %w", tok.Kind, tok.ClientID, translate(err))
 		}
 	}
 	if err := results.Close(); err != nil {
@@ -141,78 +188,107 @@ func insertTokens(ctx context.Context, tx pgx.Tx, tokens []store.Token) error {
 	return nil
 }
 
-// MarkRotated flips an active refresh token to rotated and returns its
-// family (expires_at > now, as in store.Token.Active); see
-// RotateRefreshToken for why this is the guard against concurrent rotation.
-func (t flowTx) MarkRotated(ctx context.Context, hash string, now time.Time) (familyID string, ok bool, err error) {
-	err = t.tx.QueryRow(ctx, `
-		UPDATE tokens SET rotated = true
-		WHERE hash = $1 AND kind = $2 AND NOT rotated AND expires_at > $3
-		RETURNING family_id`,
-		hash, store.RefreshToken, now).Scan(&familyID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+// scanToken reads the columns GetToken selects; GrantedAt is NULL for a row
+// of tokens.
+func scanToken(row pgx.Row) (store.Token, error) {
+	var (
+		t         store.Token
+		grantedAt *time.Time
+	)
+	err := row.Scan(&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt)
+	if err != nil {
+		return store.Token{}, err
 	}
-	return familyID, err == nil, translate(err)
+	t.IssuedAt, t.ExpiresAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC()
+	if grantedAt != nil {
+		t.GrantedAt = grantedAt.UTC()
+	}
+	return t, nil
 }
 
-// LookupRefreshToken returns the family and rotated flag of a refresh token;
-// store.ErrNotFound if there is no refresh token with that hash.
-func (t flowTx) LookupRefreshToken(ctx context.Context, hash string) (familyID string, rotated bool, err error) {
-	err = t.tx.QueryRow(ctx, `
-		SELECT family_id, rotated FROM tokens WHERE hash = $1 AND kind = $2`,
-		hash, store.RefreshToken).Scan(&familyID, &rotated)
-	return familyID, rotated, translate(err)
+const selectGrant = `
+	SELECT refresh_hash, client_id, username, scope, refresh_issued_at, refresh_expires_at, created_at, legacy
+	FROM grants WHERE id = $1`
+
+func scanGrant(row pgx.Row, familyID string) (t store.Token, legacy bool, err error) {
+	err = row.Scan(&t.Hash, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.GrantedAt, &legacy)
+	if err != nil {
+		return store.Token{}, false, err
+	}
+	t.Kind, t.FamilyID = store.RefreshToken, familyID
+	t.IssuedAt, t.ExpiresAt, t.GrantedAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantedAt.UTC()
+	return t, legacy, nil
 }
 
-// RevokeFamily deletes the family; see revokeFamily.
+// LockGrant returns the grant's current refresh token, its record locked
+// FOR UPDATE until the transaction ends: the guard of RotateRefreshToken.
+func (t flowTx) LockGrant(ctx context.Context, familyID string) (store.Token, bool, error) {
+	tok, legacy, err := scanGrant(t.tx.QueryRow(ctx, selectGrant+` FOR UPDATE`, familyID), familyID)
+	return tok, legacy, translate(err)
+}
+
+// ReplaceRefreshToken makes tok the current refresh token of its grant.
+func (t flowTx) ReplaceRefreshToken(ctx context.Context, tok store.Token) error {
+	_, err := t.tx.Exec(ctx, `
+		UPDATE grants SET refresh_hash = $1, refresh_issued_at = $2, refresh_expires_at = $3,
+			generation = generation + 1, legacy = false
+		WHERE id = $4`,
+		tok.Hash, tok.IssuedAt, tok.ExpiresAt, tok.FamilyID)
+	if err != nil {
+		return fmt.Errorf("replace refresh token: %w", translate(err))
+	}
+	return nil
+}
+
+// RevokeFamily deletes the grant record, then the family's tokens. The
+// record's lock orders it after a rotation in flight (which holds the
+// record while it swaps the access tokens), and the second statement, with
+// a snapshot of its own under READ COMMITTED, sees what that rotation
+// committed; a rotation that comes later finds no grant and adds nothing.
 func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
-	return revokeFamily(ctx, t.tx, familyID)
+	if _, err := t.tx.Exec(ctx, `DELETE FROM grants WHERE id = $1`, familyID); err != nil {
+		return translate(err)
+	}
+	return deleteTokensWhere(ctx, t.tx, "family_id", familyID)
 }
 
-// DeleteAccessTokens deletes the access tokens of familyID.
+// RevokeUser deletes every grant and token of username, in lock order.
+func (t flowTx) RevokeUser(ctx context.Context, username string) error {
+	return revokeWhere(ctx, t.tx, "username", username)
+}
+
+// RevokeClient deletes every grant and token of clientID, in lock order.
+func (t flowTx) RevokeClient(ctx context.Context, clientID string) error {
+	return revokeWhere(ctx, t.tx, "client_id", clientID)
+}
+
+// revokeWhere deletes the grants whose column equals value (locked in id
+// order) and then the tokens (locked in hash order). column is one of this
+// package's constants, never input.
+func revokeWhere(ctx context.Context, tx pgx.Tx, column, value string) error {
+	_, err := tx.Exec(ctx, `
+		DELETE FROM grants WHERE id IN (
+			SELECT id FROM grants WHERE `+column+` = $1 ORDER BY id FOR UPDATE)`,
+		value)
+	if err != nil {
+		return translate(err)
+	}
+	return deleteTokensWhere(ctx, tx, column, value)
+}
+
+func deleteTokensWhere(ctx context.Context, tx pgx.Tx, column, value string) error {
+	_, err := tx.Exec(ctx, `
+		DELETE FROM tokens WHERE hash IN (
+			SELECT hash FROM tokens WHERE `+column+` = $1 ORDER BY hash FOR UPDATE)`,
+		value)
+	return translate(err)
+}
+
+// DeleteAccessTokens deletes the access tokens of familyID, which the
+// caller's lock on the grant record keeps every other rotation away from.
 func (t flowTx) DeleteAccessTokens(ctx context.Context, familyID string) error {
 	_, err := t.tx.Exec(ctx, `
 		DELETE FROM tokens WHERE family_id = $1 AND kind = $2`,
 		familyID, store.AccessToken)
 	return translate(err)
-}
-
-// InsertTokens inserts tokens; store.ErrAlreadyExists if a hash is taken.
-func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
-	return insertTokens(ctx, t.tx, tokens)
-}
-
-// maxRevokePasses bounds revokeFamily; each further pass needs yet another
-// rotation of the family to commit during the previous one.
-const maxRevokePasses = 10
-
-// revokeFamily deletes every token of familyID, including any that a
-// rotation in flight commits meanwhile, without deadlocking against it.
-//
-// A plain DELETE ... WHERE family_id = $1 gets both wrong under concurrent
-// rotation of a newer refresh token of the family (a reuse racing the
-// legitimate client): the rotation holds its refresh token's row and then
-// deletes the family's access tokens, while the DELETE locks rows in index
-// order, so each can end up waiting for a row the other holds (PostgreSQL
-// aborts one with a deadlock error); and rows the rotation commits after the
-// DELETE's snapshot survive it, leaving the new pair alive. So every pass
-// locks the refresh tokens before the access tokens (each in hash order), as
-// a rotation does, and passes repeat until one finds nothing left.
-func revokeFamily(ctx context.Context, tx pgx.Tx, familyID string) error {
-	for range maxRevokePasses {
-		tag, err := tx.Exec(ctx, `
-			DELETE FROM tokens WHERE hash IN (
-				SELECT hash FROM tokens WHERE family_id = $1
-				ORDER BY kind = 'access_token', hash
-				FOR UPDATE)`,
-			familyID)
-		if err != nil {
-			return translate(err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-	}
-	return errors.New("family still growing after repeated revocation passes")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // CreateUser inserts u; store.ErrAlreadyExists if the username is taken.
@@ -32,20 +33,29 @@ func (db *AuthDB) GetUser(ctx context.Context, username string) (store.User, err
 	return u, nil
 }
 
-// UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username;
-// store.ErrNotFound if there is no such user.
+// UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username,
+// ending the user's grants if that changes the password or disables the
+// user; store.ErrNotFound if there is no such user.
 func (db *AuthDB) UpdateUser(ctx context.Context, u store.User) error {
-	tag, err := db.pool.Exec(ctx, `
+	return db.retry(ctx, func() error { return sqlflow.UpdateUser(ctx, db.begin, u) })
+}
+
+// LockUser returns username's record, locked FOR UPDATE: a concurrent
+// change of the same user waits, so each decides on the other's result.
+func (t flowTx) LockUser(ctx context.Context, username string) (store.User, error) {
+	u, err := scanUser(t.tx.QueryRow(ctx, `
+		SELECT username, password_hash, disabled, created_at, updated_at
+		FROM users WHERE username = $1 FOR UPDATE`, username))
+	return u, translate(err)
+}
+
+// SaveUser stores u's PasswordHash, Disabled and UpdatedAt.
+func (t flowTx) SaveUser(ctx context.Context, u store.User) error {
+	_, err := t.tx.Exec(ctx, `
 		UPDATE users SET password_hash = $1, disabled = $2, updated_at = $3
 		WHERE username = $4`,
 		u.PasswordHash, u.Disabled, u.UpdatedAt, u.Username)
-	if err != nil {
-		return fmt.Errorf("update user %q: %w", u.Username, translate(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update user %q: %w", u.Username, store.ErrNotFound)
-	}
-	return nil
+	return translate(err)
 }
 
 // ListUsers returns every user by username (byte order).

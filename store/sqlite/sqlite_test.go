@@ -45,6 +45,17 @@ func TestAuthStore(t *testing.T) {
 	})
 }
 
+// TestStressRotation runs the suite's concurrent rotation cases over and
+// over under CPU contention (bounded in time), as CI should.
+func TestStressRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stress test")
+	}
+	db, _ := open(t)
+	rounds := storetest.StressRotation(t, db, 6*time.Second)
+	t.Logf("%d rounds under contention", rounds)
+}
+
 func TestItemStore(t *testing.T) {
 	storetest.RunItemStoreTests(t, func(t *testing.T) store.ItemStore {
 		return openAt(t, sqlite.OpenItems, filepath.Join(t.TempDir(), "data", "items.db"))
@@ -252,7 +263,7 @@ func TestRotateRejectsForeignFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	stray := store.Token{Hash: "new", Kind: store.RefreshToken, FamilyID: "f2", ClientID: "web", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := db.RotateRefreshToken(ctx, "old", now, stray); err == nil {
+	if err := db.RotateRefreshToken(ctx, "f1", "old", now, stray); err == nil {
 		t.Fatal("RotateRefreshToken into another family succeeded")
 	}
 	// Nothing happened: the old token is still unrotated.
@@ -262,5 +273,33 @@ func TestRotateRejectsForeignFamily(t *testing.T) {
 	}
 	if _, err := db.GetToken(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetToken(new): %v, want ErrNotFound", err)
+	}
+}
+
+// BenchmarkRotateRefreshToken rotates one grant's refresh token again and
+// again, as a long-lived client does.
+func BenchmarkRotateRefreshToken(b *testing.B) {
+	db, _ := open(b)
+	ctx := b.Context()
+	now := time.Now()
+	if err := db.CreateClient(ctx, store.Client{ID: "web", CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	token := func(i int, kind store.TokenKind) store.Token {
+		return store.Token{Hash: fmt.Sprintf("%s%062x", kind[:1], i), Kind: kind, FamilyID: "f", ClientID: "web",
+			Username: "alice", IssuedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	}
+	refresh := token(0, store.RefreshToken)
+	if err := db.CreateTokens(ctx, token(0, store.AccessToken), refresh); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		next := token(i, store.RefreshToken)
+		if err := db.RotateRefreshToken(ctx, "f", refresh.Hash, now, token(i, store.AccessToken), next); err != nil {
+			b.Fatalf("RotateRefreshToken %d: %v", i, err)
+		}
+		refresh = next
 	}
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,68 +10,107 @@ import (
 	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
-// No error message here carries a token hash: errors end up in logs, and a
-// hash ties a log line to the token it was computed from.
+// No error message here carries a token hash or a family id: errors end up
+// in logs, a hash ties a log line to the token it was computed from, and a
+// family id is the first half of its grant's refresh tokens.
 
-// CreateTokens inserts all tokens in one transaction;
-// store.ErrAlreadyExists, and nothing inserted, if any hash is taken.
+// CreateTokens inserts all tokens in one transaction; a refresh token
+// starts its grant's record. store.ErrAlreadyExists, and nothing inserted,
+// if any hash or grant is taken.
 func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		return insertTokens(ctx, tx, tokens)
-	})
-	if err != nil {
-		return fmt.Errorf("create tokens: %w", err)
-	}
-	return nil
+	return sqlflow.CreateTokens(ctx, db.begin, tokens)
 }
 
-// GetToken returns the token whatever its state; store.ErrNotFound if there
-// is no row with that hash.
+// GetToken returns the access token, spent legacy refresh token or current
+// refresh token of a grant with that hash; store.ErrNotFound if none.
 func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
-	t, err := getToken(ctx, db.db, hash)
+	t, err := scanToken(db.db.QueryRowContext(ctx, `
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0
+		FROM tokens WHERE hash = ?
+		UNION ALL
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at
+		FROM grants WHERE refresh_hash = ?
+		LIMIT 1`, hash, hash))
 	if err != nil {
 		return store.Token{}, fmt.Errorf("get token: %w", translate(err))
 	}
 	return t, nil
 }
 
-// RotateRefreshToken exchanges the refresh token oldHash for newTokens in
-// one transaction; see store.Tokens for the outcomes. Because every write
-// transaction begins IMMEDIATE, concurrent rotations of one token run one
-// after the other, and only the first finds it unrotated.
-func (db *AuthDB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, newTokens ...store.Token) error {
-	return sqlflow.RotateRefreshToken(ctx, db.begin, oldHash, now, newTokens)
+// GetGrant returns the current refresh token of a grant; store.ErrNotFound
+// if there is no such grant.
+func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, error) {
+	t, _, err := getGrant(ctx, db.db, familyID)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("get grant: %w", translate(err))
+	}
+	return t, nil
 }
 
-// DeleteToken removes one token; no error if it does not exist.
+// RotateRefreshToken exchanges the refresh token oldHash of grant familyID
+// for newTokens in one transaction; see store.Tokens for the outcomes.
+// Because every write transaction begins IMMEDIATE, concurrent rotations
+// run one after the other, each on what the previous one committed.
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...store.Token) error {
+	return sqlflow.RotateRefreshToken(ctx, db.begin, familyID, oldHash, now, newTokens)
+}
+
+// DeleteToken removes one token, a refresh token with its grant record; no
+// error if it does not exist.
 func (db *AuthDB) DeleteToken(ctx context.Context, hash string) error {
-	if _, err := db.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash); err != nil {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE refresh_hash = ?`, hash); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
 	return nil
 }
 
-// DeleteFamily removes every token of a family; no error if none exist.
+// DeleteFamily ends a grant; no error if it does not exist.
 func (db *AuthDB) DeleteFamily(ctx context.Context, familyID string) error {
-	if err := deleteFamily(ctx, db.db, familyID); err != nil {
-		return fmt.Errorf("delete family %q: %w", familyID, err)
-	}
-	return nil
+	return sqlflow.DeleteFamily(ctx, db.begin, familyID)
 }
 
-// DeleteExpired removes expired tokens and stale login records; see
-// store.Tokens. Each call is one short transaction.
+// RevokeUserGrants ends every grant of username.
+func (db *AuthDB) RevokeUserGrants(ctx context.Context, username string) error {
+	return sqlflow.RevokeUserGrants(ctx, db.begin, username)
+}
+
+// RevokeClientGrants ends every grant of clientID.
+func (db *AuthDB) RevokeClientGrants(ctx context.Context, clientID string) error {
+	return sqlflow.RevokeClientGrants(ctx, db.begin, clientID)
+}
+
+// DeleteExpired removes expired tokens and grants and stale login records;
+// see store.Tokens. Each call is one short transaction.
 func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
 }
 
-// DeleteExpiredTokens deletes at most limit tokens that expired before now.
+// DeleteExpiredTokens deletes at most limit tokens and grant records that
+// expired before now.
 func (t flowTx) DeleteExpiredTokens(ctx context.Context, now time.Time, limit int) (int, error) {
 	// SQLite has DELETE ... LIMIT only as a compile-time option.
-	res, err := t.tx.ExecContext(ctx, `
+	n, err := rowsAffected(t.tx.ExecContext(ctx, `
 		DELETE FROM tokens WHERE hash IN (
 			SELECT hash FROM tokens WHERE expires_at < ? LIMIT ?)`,
-		micros(now), limit)
+		micros(now), limit))
+	if err != nil || n >= limit {
+		return n, err
+	}
+	m, err := rowsAffected(t.tx.ExecContext(ctx, `
+		DELETE FROM grants WHERE id IN (
+			SELECT id FROM grants WHERE refresh_expires_at < ? LIMIT ?)`,
+		micros(now), limit-n))
+	return n + m, err
+}
+
+func rowsAffected(res sql.Result, err error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -91,69 +129,110 @@ func (t flowTx) DeleteStaleLogins(ctx context.Context, updatedBefore, now time.T
 	return err
 }
 
-func insertTokens(ctx context.Context, tx *sql.Tx, tokens []store.Token) error {
-	if len(tokens) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("insert tokens: %w", err)
-	}
-	defer stmt.Close()
-	for _, t := range tokens {
-		if _, err := stmt.ExecContext(ctx, t.Hash, t.Kind, t.FamilyID, t.ClientID, t.Username, t.Scope,
-			micros(t.IssuedAt), micros(t.ExpiresAt), boolInt(t.Rotated)); err != nil {
-			return fmt.Errorf("insert %s of client %q: %w", t.Kind, t.ClientID, translate(err))
+// InsertTokens inserts access tokens and spent legacy refresh tokens as
+// rows, and starts a grant record for each other refresh token.
+func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
+	for _, tok := range tokens {
+		var err error
+		if tok.Kind == store.RefreshToken && !tok.Rotated {
+			_, err = t.tx.ExecContext(ctx, `
+				INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, micros(tok.IssuedAt), tok.Hash, micros(tok.IssuedAt), micros(tok.ExpiresAt))
+		} else {
+			_, err = t.tx.ExecContext(ctx, `
+				INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				tok.Hash, tok.Kind, tok.FamilyID, tok.ClientID, tok.Username, tok.Scope,
+				micros(tok.IssuedAt), micros(tok.ExpiresAt), boolInt(tok.Rotated))
+		}
+		if err != nil {
+			return fmt.Errorf("insert %s of client %q: %w", tok.Kind, tok.ClientID, translate(err))
 		}
 	}
 	return nil
 }
 
-func getToken(ctx context.Context, q querier, hash string) (store.Token, error) {
+// scanToken reads the columns GetToken and getGrant select; GrantedAt is 0
+// for a row of tokens.
+func scanToken(row scanner) (store.Token, error) {
 	var (
-		t                   store.Token
-		issuedAt, expiresAt int64
+		t                              store.Token
+		issuedAt, expiresAt, grantedAt int64
 	)
-	err := q.QueryRowContext(ctx, `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated
-		FROM tokens WHERE hash = ?`, hash).
-		Scan(&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated)
+	err := row.Scan(&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt)
 	if err != nil {
 		return store.Token{}, err
 	}
 	t.IssuedAt, t.ExpiresAt = fromMicros(issuedAt), fromMicros(expiresAt)
+	if grantedAt != 0 {
+		t.GrantedAt = fromMicros(grantedAt)
+	}
 	return t, nil
 }
 
-// MarkRotated flips an active refresh token to rotated and returns its
-// family (expires_at > now, as in store.Token.Active).
-func (t flowTx) MarkRotated(ctx context.Context, hash string, now time.Time) (familyID string, ok bool, err error) {
-	err = t.tx.QueryRowContext(ctx, `
-		UPDATE tokens SET rotated = 1
-		WHERE hash = ? AND kind = ? AND rotated = 0 AND expires_at > ?
-		RETURNING family_id`,
-		hash, store.RefreshToken, micros(now)).Scan(&familyID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
+func getGrant(ctx context.Context, q querier, familyID string) (t store.Token, legacy bool, err error) {
+	var (
+		issuedAt, expiresAt, grantedAt int64
+	)
+	err = q.QueryRowContext(ctx, `
+		SELECT refresh_hash, client_id, username, scope, refresh_issued_at, refresh_expires_at, created_at, legacy
+		FROM grants WHERE id = ?`, familyID).
+		Scan(&t.Hash, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &grantedAt, &legacy)
+	if err != nil {
+		return store.Token{}, false, err
 	}
-	return familyID, err == nil, err
+	t.Kind, t.FamilyID = store.RefreshToken, familyID
+	t.IssuedAt, t.ExpiresAt, t.GrantedAt = fromMicros(issuedAt), fromMicros(expiresAt), fromMicros(grantedAt)
+	return t, legacy, nil
 }
 
-// LookupRefreshToken returns the family and rotated flag of a refresh token;
-// store.ErrNotFound if there is no refresh token with that hash.
-func (t flowTx) LookupRefreshToken(ctx context.Context, hash string) (familyID string, rotated bool, err error) {
-	err = t.tx.QueryRowContext(ctx, `
-		SELECT family_id, rotated FROM tokens WHERE hash = ? AND kind = ?`,
-		hash, store.RefreshToken).Scan(&familyID, &rotated)
-	return familyID, rotated, translate(err)
+// LockGrant returns the grant's current refresh token; the IMMEDIATE
+// transaction already holds the write lock.
+func (t flowTx) LockGrant(ctx context.Context, familyID string) (store.Token, bool, error) {
+	tok, legacy, err := getGrant(ctx, t.tx, familyID)
+	return tok, legacy, translate(err)
 }
 
-// RevokeFamily deletes the family; the IMMEDIATE transaction holds the write
-// lock, so no rotation can commit into it meanwhile.
+// ReplaceRefreshToken makes tok the current refresh token of its grant.
+func (t flowTx) ReplaceRefreshToken(ctx context.Context, tok store.Token) error {
+	_, err := t.tx.ExecContext(ctx, `
+		UPDATE grants SET refresh_hash = ?, refresh_issued_at = ?, refresh_expires_at = ?,
+			generation = generation + 1, legacy = 0
+		WHERE id = ?`,
+		tok.Hash, micros(tok.IssuedAt), micros(tok.ExpiresAt), tok.FamilyID)
+	if err != nil {
+		return fmt.Errorf("replace refresh token: %w", translate(err))
+	}
+	return nil
+}
+
+// RevokeFamily deletes the grant and its tokens; the IMMEDIATE transaction
+// holds the write lock, so no rotation can commit into it meanwhile.
 func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
-	return deleteFamily(ctx, t.tx, familyID)
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM grants WHERE id = ?`, familyID); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = ?`, familyID)
+	return err
+}
+
+// RevokeUser deletes every grant and token of username.
+func (t flowTx) RevokeUser(ctx context.Context, username string) error {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM grants WHERE username = ?`, username); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE username = ?`, username)
+	return err
+}
+
+// RevokeClient deletes every grant and token of clientID.
+func (t flowTx) RevokeClient(ctx context.Context, clientID string) error {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM grants WHERE client_id = ?`, clientID); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE client_id = ?`, clientID)
+	return err
 }
 
 // DeleteAccessTokens deletes the access tokens of familyID.
@@ -161,15 +240,5 @@ func (t flowTx) DeleteAccessTokens(ctx context.Context, familyID string) error {
 	_, err := t.tx.ExecContext(ctx, `
 		DELETE FROM tokens WHERE family_id = ? AND kind = ?`,
 		familyID, store.AccessToken)
-	return err
-}
-
-// InsertTokens inserts tokens; store.ErrAlreadyExists if a hash is taken.
-func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
-	return insertTokens(ctx, t.tx, tokens)
-}
-
-func deleteFamily(ctx context.Context, q querier, familyID string) error {
-	_, err := q.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = ?`, familyID)
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/internal/sqlflow"
 )
 
 // CreateUser inserts u; store.ErrAlreadyExists if the username is taken.
@@ -28,22 +29,27 @@ func (db *AuthDB) GetUser(ctx context.Context, username string) (store.User, err
 	return u, nil
 }
 
-// UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username;
-// store.ErrNotFound if there is no such user.
+// UpdateUser replaces PasswordHash, Disabled and UpdatedAt of u.Username,
+// ending the user's grants if that changes the password or disables the
+// user; store.ErrNotFound if there is no such user.
 func (db *AuthDB) UpdateUser(ctx context.Context, u store.User) error {
-	res, err := db.db.ExecContext(ctx, `
+	return sqlflow.UpdateUser(ctx, db.begin, u)
+}
+
+// LockUser returns username's record; the IMMEDIATE transaction already
+// holds the write lock.
+func (t flowTx) LockUser(ctx context.Context, username string) (store.User, error) {
+	u, err := getUser(ctx, t.tx, username)
+	return u, translate(err)
+}
+
+// SaveUser stores u's PasswordHash, Disabled and UpdatedAt.
+func (t flowTx) SaveUser(ctx context.Context, u store.User) error {
+	_, err := t.tx.ExecContext(ctx, `
 		UPDATE users SET password_hash = ?, disabled = ?, updated_at = ?
 		WHERE username = ?`,
 		u.PasswordHash, boolInt(u.Disabled), micros(u.UpdatedAt), u.Username)
-	if err != nil {
-		return fmt.Errorf("update user %q: %w", u.Username, translate(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update user %q: %w", u.Username, err)
-	} else if n == 0 {
-		return fmt.Errorf("update user %q: %w", u.Username, store.ErrNotFound)
-	}
-	return nil
+	return err
 }
 
 // ListUsers returns every user by username (byte order).

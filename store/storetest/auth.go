@@ -43,6 +43,15 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Tokens/DeleteFamily", testDeleteFamily},
 		{"Tokens/DeleteExpired", testDeleteExpired},
 
+		{"Grants/RowsBounded", testRowsBounded},
+		{"Grants/ReuseAnyEarlier", testReuseAnyEarlier},
+		{"Grants/GrantedAt", testGrantedAt},
+		{"Grants/ReuseRacesRotation", testReuseRacesRotation},
+		{"Grants/RevokeUser", testRevokeUserGrants},
+		{"Grants/RevokeClient", testRevokeClientGrants},
+		{"Grants/RevokeRacesRotation", testRevokeRacesRotation},
+		{"Users/UpdateRevokesGrants", testUpdateUserRevokes},
+
 		{"Logins/Threshold", testLoginThreshold},
 		{"Logins/LockoutGrowth", testLoginLockoutGrowth},
 		{"Logins/SucceededResets", testLoginSucceededResets},

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"database/sql"
+	"errors"
 	"os"
 	"testing"
 	"testing/fstest"
@@ -45,7 +46,8 @@ func ApplyLegacy(t *testing.T, db *sql.DB, dialect goose.Dialect, file string) {
 //	items    "item-1" of owner "user:alice", named "one"
 //
 // Every row must still be there, both services must work on them, and the
-// auth schema's history must be the old one, untouched.
+// auth schema's history must be the old version 1 with only the later migrations
+// (00002, grants) added; the converted refresh token must keep working.
 func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items store.ItemStore, now time.Time) {
 	t.Helper()
 	ctx := t.Context()
@@ -66,8 +68,19 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 	// The auth service works: the old refresh token rotates.
 	next := store.Token{Hash: "refresh-2", Kind: store.RefreshToken, FamilyID: "f1", ClientID: "web",
 		Username: "alice", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := auth.RotateRefreshToken(ctx, "refresh-hash", now, next); err != nil {
+	if err := auth.RotateRefreshToken(ctx, "f1", "refresh-hash", now, next); err != nil {
 		t.Errorf("RotateRefreshToken after upgrade: %v", err)
+	}
+	// Its value does not name its grant, so the store keeps its hash, spent,
+	// to tell a second use: the grant ends.
+	if tok, err := auth.GetToken(ctx, "refresh-hash"); err != nil || tok.Active(now) {
+		t.Errorf("GetToken of the rotated legacy token = %+v, %v; want it spent", tok, err)
+	}
+	if err := auth.RotateRefreshToken(ctx, "f1", "refresh-hash", now, next); !errors.Is(err, store.ErrTokenReused) {
+		t.Errorf("RotateRefreshToken of the legacy token again: %v, want ErrTokenReused", err)
+	}
+	if _, err := auth.GetToken(ctx, "refresh-2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetToken of the successor after reuse: %v, want ErrNotFound", err)
 	}
 
 	if it, err := items.GetItem(ctx, "user:alice", "item-1"); err != nil || it.Name != "one" {
@@ -81,17 +94,17 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 		t.Errorf("ListItems after upgrade = %+v, %v; want both items", got, err)
 	}
 
-	// The auth history is the legacy one, untouched; the items history
-	// starts at its own version 1 and may go on from there (how far is
-	// each backend's business).
+	// The auth history is the legacy version 1, then 00002 (grants); the
+	// items history starts at its own version 1 and may go on from there
+	// (how far is each backend's business).
 	for _, s := range []sqlflow.Schema{sqlflow.AuthSchema, sqlflow.ItemsSchema} {
 		var n, first int
 		err := db.QueryRowContext(ctx, `SELECT count(*), coalesce(min(version_id), 0) FROM `+s.VersionTable+` WHERE version_id > 0`).Scan(&n, &first)
 		switch {
 		case err != nil:
 			t.Errorf("read %s: %v", s.VersionTable, err)
-		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 1):
-			t.Errorf("%s holds %d applied versions from %d; want 1 for auth, from 1 on for items", s.VersionTable, n, first)
+		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 2):
+			t.Errorf("%s holds %d applied versions from %d; want 2 for auth, from 1 on for items", s.VersionTable, n, first)
 		}
 	}
 }

@@ -83,11 +83,6 @@ func absent(t *testing.T, s store.AuthStore, tokens ...store.Token) {
 	}
 }
 
-func rotated(tok store.Token) store.Token {
-	tok.Rotated = true
-	return tok
-}
-
 func testTokenCreateGet(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
@@ -165,12 +160,10 @@ func testTokenActive(t *testing.T, s store.AuthStore) {
 	}
 
 	a2, r2 := pair("family-1", "t2", base.Add(time.Minute))
-	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, refresh.Hash, base.Add(time.Minute), a2, r2))
-	got, err = s.GetToken(ctx, refresh.Hash)
-	ok(t, "GetToken of rotated", err)
-	if got.Active(base.Add(time.Minute)) {
-		t.Error("rotated refresh token is active")
-	}
+	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "family-1", refresh.Hash, base.Add(time.Minute), a2, r2))
+	// A rotated refresh token is no token any more: its grant record
+	// holds the new one.
+	absent(t, s, refresh)
 }
 
 func testRotate(t *testing.T, s store.AuthStore) {
@@ -183,21 +176,22 @@ func testRotate(t *testing.T, s store.AuthStore) {
 
 	now := base.Add(10 * time.Minute)
 	a2, r2 := pair("family-1", "t2", now)
-	err := s.RotateRefreshToken(ctx, r1.Hash, now, a2, r2)
+	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, r2)
 	noSecrets(t, "RotateRefreshToken", err, r1.Hash, a2.Hash, r2.Hash)
 	ok(t, "RotateRefreshToken", err)
 
-	// The old refresh token stays, marked, so that reuse is detected; the
-	// family's old access token is gone; the new pair is there.
-	present(t, s, rotated(r1), a2, r2, otherA, otherR)
-	absent(t, s, a1)
+	// The old refresh token and the family's old access token are gone
+	// (the grant record names the new refresh token, which is how reuse of
+	// the old one is detected); the new pair is there.
+	present(t, s, a2, r2, otherA, otherR)
+	absent(t, s, a1, r1)
 
 	// The new refresh token rotates in turn.
 	later := now.Add(time.Hour)
 	a3, r3 := pair("family-1", "t3", later)
-	ok(t, "RotateRefreshToken of the new token", s.RotateRefreshToken(ctx, r2.Hash, later, a3, r3))
-	present(t, s, rotated(r1), rotated(r2), a3, r3, otherA, otherR)
-	absent(t, s, a1, a2)
+	ok(t, "RotateRefreshToken of the new token", s.RotateRefreshToken(ctx, "family-1", r2.Hash, later, a3, r3))
+	present(t, s, a3, r3, otherA, otherR)
+	absent(t, s, a1, r1, a2, r2)
 }
 
 func testRotateUnknown(t *testing.T, s store.AuthStore) {
@@ -206,9 +200,10 @@ func testRotateUnknown(t *testing.T, s store.AuthStore) {
 	a1, r1 := pair("family-1", "t1", base)
 	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
 
+	// A grant that does not exist (never did, or has ended).
 	unknown := hashOf("never issued")
-	a2, r2 := pair("family-1", "t2", base)
-	err := s.RotateRefreshToken(ctx, unknown, base, a2, r2)
+	a2, r2 := pair("no-such-family", "t2", base)
+	err := s.RotateRefreshToken(ctx, "no-such-family", unknown, base, a2, r2)
 	wantErr(t, "RotateRefreshToken of unknown token", err, store.ErrNotFound, unknown, a2.Hash, r2.Hash)
 	absent(t, s, a2, r2)
 	present(t, s, a1, r1)
@@ -222,7 +217,7 @@ func testRotateExpired(t *testing.T, s store.AuthStore) {
 
 	for _, now := range []time.Time{r1.ExpiresAt, r1.ExpiresAt.Add(time.Hour)} {
 		a2, r2 := pair("family-1", "t2", now)
-		err := s.RotateRefreshToken(ctx, r1.Hash, now, a2, r2)
+		err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, r2)
 		wantErr(t, fmt.Sprintf("RotateRefreshToken at expiry%+v", now.Sub(r1.ExpiresAt)),
 			err, store.ErrNotFound, r1.Hash, a2.Hash, r2.Hash)
 		absent(t, s, a2, r2)
@@ -233,8 +228,9 @@ func testRotateExpired(t *testing.T, s store.AuthStore) {
 	// A microsecond before expiry it still rotates.
 	now := r1.ExpiresAt.Add(-time.Microsecond)
 	a3, r3 := pair("family-1", "t3", now)
-	ok(t, "RotateRefreshToken just before expiry", s.RotateRefreshToken(ctx, r1.Hash, now, a3, r3))
-	present(t, s, rotated(r1), a3, r3)
+	ok(t, "RotateRefreshToken just before expiry", s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3))
+	present(t, s, a3, r3)
+	absent(t, s, r1)
 }
 
 func testRotateAccessToken(t *testing.T, s store.AuthStore) {
@@ -242,14 +238,17 @@ func testRotateAccessToken(t *testing.T, s store.AuthStore) {
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
 	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	otherA, otherR := pair("family-other", "other", base)
+	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
 
+	// Anything presented for a live grant that is not its current refresh
+	// token, an access token included, is a token the grant has moved past
+	// or never had: it ends the grant, and only that one.
 	a2, r2 := pair("family-1", "t2", base)
-	for range 2 { // twice: the first must not have marked it
-		err := s.RotateRefreshToken(ctx, a1.Hash, base, a2, r2)
-		wantErr(t, "RotateRefreshToken of an access token", err, store.ErrNotFound, a1.Hash, a2.Hash, r2.Hash)
-	}
-	absent(t, s, a2, r2)
-	present(t, s, a1, r1)
+	err := s.RotateRefreshToken(ctx, "family-1", a1.Hash, base, a2, r2)
+	wantErr(t, "RotateRefreshToken of an access token", err, store.ErrTokenReused, a1.Hash, a2.Hash, r2.Hash)
+	absent(t, s, a1, r1, a2, r2)
+	present(t, s, otherA, otherR)
 }
 
 func testRotateReused(t *testing.T, s store.AuthStore) {
@@ -262,21 +261,21 @@ func testRotateReused(t *testing.T, s store.AuthStore) {
 
 	now := base.Add(time.Minute)
 	a2, r2 := pair("family-1", "t2", now)
-	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, r1.Hash, now, a2, r2))
+	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, r2))
 
 	// r1 presented again, by whoever stole it or by its owner: the grant
 	// is over for both (RFC 9700 §4.14.2).
 	now = now.Add(time.Minute)
 	a3, r3 := pair("family-1", "t3", now)
-	err := s.RotateRefreshToken(ctx, r1.Hash, now, a3, r3)
+	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3)
 	wantErr(t, "RotateRefreshToken reused", err, store.ErrTokenReused, r1.Hash, a3.Hash, r3.Hash)
 	absent(t, s, r1, a2, r2, a3, r3)
 	present(t, s, otherA, otherR)
 
 	// The evidence went with the family: a third try finds nothing.
-	err = s.RotateRefreshToken(ctx, r1.Hash, now, a3, r3)
+	err = s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3)
 	wantErr(t, "RotateRefreshToken after revocation", err, store.ErrNotFound, r1.Hash)
-	err = s.RotateRefreshToken(ctx, r2.Hash, now, a3, r3)
+	err = s.RotateRefreshToken(ctx, "family-1", r2.Hash, now, a3, r3)
 	wantErr(t, "RotateRefreshToken of the revoked successor", err, store.ErrNotFound, r2.Hash)
 	absent(t, s, a3, r3)
 }
@@ -287,14 +286,14 @@ func testRotateReusedOlder(t *testing.T, s store.AuthStore) {
 	a1, r1 := pair("family-1", "t1", base)
 	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
 	a2, r2 := pair("family-1", "t2", base.Add(time.Minute))
-	ok(t, "RotateRefreshToken 1", s.RotateRefreshToken(ctx, r1.Hash, base.Add(time.Minute), a2, r2))
+	ok(t, "RotateRefreshToken 1", s.RotateRefreshToken(ctx, "family-1", r1.Hash, base.Add(time.Minute), a2, r2))
 	a3, r3 := pair("family-1", "t3", base.Add(2*time.Minute))
-	ok(t, "RotateRefreshToken 2", s.RotateRefreshToken(ctx, r2.Hash, base.Add(2*time.Minute), a3, r3))
+	ok(t, "RotateRefreshToken 2", s.RotateRefreshToken(ctx, "family-1", r2.Hash, base.Add(2*time.Minute), a3, r3))
 
 	// Reusing a token two rotations back ends the current pair too.
 	now := base.Add(3 * time.Minute)
 	a4, r4 := pair("family-1", "t4", now)
-	err := s.RotateRefreshToken(ctx, r1.Hash, now, a4, r4)
+	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a4, r4)
 	wantErr(t, "RotateRefreshToken of an older token", err, store.ErrTokenReused, r1.Hash)
 	absent(t, s, r1, r2, a3, r3, a4, r4)
 }
@@ -312,21 +311,27 @@ func testRotateAtomic(t *testing.T, s store.AuthStore) {
 	a2, _ := pair("family-1", "t2", now)
 	clash := otherR
 	clash.FamilyID = "family-1"
-	err := s.RotateRefreshToken(ctx, r1.Hash, now, a2, clash)
+	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, clash)
 	wantErr(t, "RotateRefreshToken with a taken hash", err, store.ErrAlreadyExists, r1.Hash, a2.Hash, clash.Hash)
 	absent(t, s, a2)
 	present(t, s, a1, r1, otherA, otherR)
 
 	// r1 is still unrotated, so a retry is not reuse.
 	a3, r3 := pair("family-1", "t3", now)
-	ok(t, "RotateRefreshToken retry", s.RotateRefreshToken(ctx, r1.Hash, now, a3, r3))
-	present(t, s, rotated(r1), a3, r3)
+	ok(t, "RotateRefreshToken retry", s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3))
+	present(t, s, a3, r3)
+	absent(t, s, r1)
 }
 
 func testRotateConcurrent(t *testing.T, s store.AuthStore) {
-	ctx := t.Context()
 	setupTokens(t, s)
-	a1, r1 := pair("family-1", "t1", base)
+	rotateConcurrent(t, s, "family-1")
+}
+
+// rotateConcurrent rotates a new grant's refresh token from 20 goroutines.
+func rotateConcurrent(t *testing.T, s store.AuthStore, family string) {
+	ctx := t.Context()
+	a1, r1 := pair(family, family+"-t1", base)
 	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
 
 	const n = 20
@@ -335,10 +340,10 @@ func testRotateConcurrent(t *testing.T, s store.AuthStore) {
 	newTokens := make([][2]store.Token, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		a, r := pair("family-1", fmt.Sprintf("t2-%d", i), now)
+		a, r := pair(family, fmt.Sprintf("%s-t2-%d", family, i), now)
 		newTokens[i] = [2]store.Token{a, r}
 		wg.Go(func() {
-			errs[i] = s.RotateRefreshToken(ctx, r1.Hash, now, a, r)
+			errs[i] = s.RotateRefreshToken(ctx, family, r1.Hash, now, a, r)
 		})
 	}
 	wg.Wait()
@@ -369,121 +374,4 @@ func testRotateConcurrent(t *testing.T, s store.AuthStore) {
 	for _, pair := range newTokens {
 		absent(t, s, pair[0], pair[1])
 	}
-}
-
-func testDeleteToken(t *testing.T, s store.AuthStore) {
-	ctx := t.Context()
-	setupTokens(t, s)
-	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
-
-	for range 2 { // idempotent
-		err := s.DeleteToken(ctx, a1.Hash)
-		noSecrets(t, "DeleteToken", err, a1.Hash)
-		ok(t, "DeleteToken", err)
-		absent(t, s, a1)
-		present(t, s, r1)
-	}
-	ok(t, "DeleteToken of unknown token", s.DeleteToken(ctx, hashOf("never issued")))
-	present(t, s, r1)
-}
-
-func testDeleteFamily(t *testing.T, s store.AuthStore) {
-	ctx := t.Context()
-	setupTokens(t, s)
-	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
-	a2, r2 := pair("family-1", "t2", base.Add(time.Minute))
-	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, r1.Hash, base.Add(time.Minute), a2, r2))
-	otherA, otherR := pair("family-other", "other", base)
-	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
-
-	for range 2 { // idempotent
-		ok(t, "DeleteFamily", s.DeleteFamily(ctx, "family-1"))
-		absent(t, s, r1, a2, r2)
-		present(t, s, otherA, otherR)
-	}
-	ok(t, "DeleteFamily of unknown family", s.DeleteFamily(ctx, "no-such-family"))
-	present(t, s, otherA, otherR)
-}
-
-func testDeleteExpired(t *testing.T, s store.AuthStore) {
-	ctx := t.Context()
-	setupTokens(t, s)
-	now := base
-
-	var expired, live []store.Token
-	for i := range 25 {
-		// Expired long or just before now: access and refresh tokens, some
-		// of them rotated. (Whether a token that expires exactly at now goes
-		// is left to the backend.)
-		tok := store.Token{
-			Hash:      hashOf(fmt.Sprintf("expired-%d", i)),
-			Kind:      store.AccessToken,
-			FamilyID:  fmt.Sprintf("family-%d", i%4),
-			ClientID:  testClientID,
-			IssuedAt:  now.Add(-refreshTTL),
-			ExpiresAt: now.Add(-time.Duration(i+1) * time.Minute),
-		}
-		if i%3 == 0 {
-			tok.Kind = store.RefreshToken
-			tok.Rotated = i%2 == 0
-		}
-		if i == 24 {
-			tok.ExpiresAt = now.Add(-time.Microsecond)
-		}
-		expired = append(expired, tok)
-	}
-	for i := range 6 {
-		tok := store.Token{
-			Hash:      hashOf(fmt.Sprintf("live-%d", i)),
-			Kind:      store.AccessToken,
-			FamilyID:  fmt.Sprintf("family-%d", i%4),
-			ClientID:  testClientID,
-			IssuedAt:  now.Add(-time.Minute),
-			ExpiresAt: now.Add(time.Duration(i+1) * time.Minute),
-		}
-		if i%2 == 0 {
-			// A rotated refresh token stays until it expires, so that its
-			// reuse is still detected.
-			tok.Kind = store.RefreshToken
-			tok.Rotated = i == 0
-		}
-		if i == 5 {
-			tok.ExpiresAt = now.Add(time.Microsecond)
-		}
-		live = append(live, tok)
-	}
-	ok(t, "CreateTokens", s.CreateTokens(ctx, append(append([]store.Token{}, expired...), live...)...))
-
-	const limit = 10
-	var calls []int
-	total := 0
-	for {
-		n, err := s.DeleteExpired(ctx, now, limit)
-		ok(t, "DeleteExpired", err)
-		if n > limit {
-			t.Fatalf("DeleteExpired(limit %d) = %d", limit, n)
-		}
-		calls = append(calls, n)
-		total += n
-		if n < limit {
-			break
-		}
-		if len(calls) > 10 {
-			t.Fatalf("DeleteExpired keeps returning %d: %v", limit, calls)
-		}
-	}
-	if total != len(expired) || len(calls) != 3 {
-		t.Errorf("DeleteExpired(limit %d) returned %v, want [10 10 5]", limit, calls)
-	}
-	absent(t, s, expired...)
-	present(t, s, live...)
-
-	n, err := s.DeleteExpired(ctx, now, limit)
-	ok(t, "DeleteExpired again", err)
-	if n != 0 {
-		t.Errorf("DeleteExpired with nothing expired = %d, want 0", n)
-	}
-	present(t, s, live...)
 }

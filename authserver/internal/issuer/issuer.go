@@ -43,20 +43,27 @@ var ErrInvalidClient = errors.New("client refused by the token manager")
 
 // Issuer issues token pairs into the store.
 type Issuer struct {
-	tokens     store.Tokens
-	accessTTL  time.Duration
-	refreshTTL time.Duration
-	now        func() time.Time
+	tokens      store.Tokens
+	accessTTL   time.Duration
+	refreshTTL  time.Duration
+	grantMaxAge time.Duration
+	now         func() time.Time
 }
 
 // New returns an Issuer; lifetimes must be positive (go-oauth2 reads zero as
-// "never expires").
-func New(tokens store.Tokens, accessTTL, refreshTTL time.Duration, now func() time.Time) (*Issuer, error) {
-	if accessTTL <= 0 || refreshTTL <= 0 {
-		return nil, fmt.Errorf("token lifetimes must be positive: access %v, refresh %v", accessTTL, refreshTTL)
+// "never expires"). A refresh token's lifetime slides with each rotation,
+// but never past grantMaxAge from the start of its grant, however long
+// refreshTTL is.
+func New(tokens store.Tokens, accessTTL, refreshTTL, grantMaxAge time.Duration, now func() time.Time) (*Issuer, error) {
+	if accessTTL <= 0 || refreshTTL <= 0 || grantMaxAge <= 0 {
+		return nil, fmt.Errorf("token lifetimes must be positive: access %v, refresh %v, grant %v", accessTTL, refreshTTL, grantMaxAge)
 	}
-	return &Issuer{tokens: tokens, accessTTL: accessTTL, refreshTTL: refreshTTL, now: now}, nil
+	return &Issuer{tokens: tokens, accessTTL: accessTTL, refreshTTL: refreshTTL, grantMaxAge: grantMaxAge, now: now}, nil
 }
+
+// ErrGrantTooOld: the grant began longer ago than the maximum grant age, so
+// it cannot be refreshed however recently it was.
+var ErrGrantTooOld = fmt.Errorf("grant past its maximum age: %w", store.ErrNotFound)
 
 // Grant is a new grant to issue tokens for: the client (authenticated by
 // the caller with Secret), the user ("" for client credentials) and the
@@ -115,6 +122,9 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
 // rotations of old exactly one succeeds, and a rotated token presented
 // again ends the family with store.ErrTokenReused.
 func (i *Issuer) Rotate(ctx context.Context, client store.Client, old store.Token, presented, scope string) (Issued, error) {
+	if !i.now().Before(old.GrantedAt.Add(i.grantMaxAge)) {
+		return Issued{}, ErrGrantTooOld
+	}
 	call := &call{issuer: i, client: client, family: old.FamilyID, rotating: &old, presented: presented}
 	m := call.manager()
 	// Rotation happens atomically inside call.Create; the manager's own
@@ -213,7 +223,8 @@ func (c *call) Token(_ context.Context, _ *oauth2.GenerateBasic, isGenRefresh bo
 	if !isGenRefresh || !c.client.MayUse(store.GrantRefreshToken) {
 		return access, "", nil
 	}
-	if refresh, err = store.NewOpaqueValue(); err != nil {
+	// The value names its grant: see store.NewRefreshTokenValue.
+	if refresh, err = store.NewRefreshTokenValue(c.family); err != nil {
 		return "", "", err
 	}
 	return access, refresh, nil
@@ -274,11 +285,15 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 		IssuedAt:  now,
 		ExpiresAt: now.Add(c.issuer.accessTTL),
 	}}
-	refreshScope := info.GetScope()
+	refreshScope, grantedAt := info.GetScope(), now
 	if c.rotating != nil {
 		// RFC 6749 §6: a new refresh token keeps the scope of the one it
 		// replaces, even when the access token's scope was narrowed.
-		refreshScope = c.rotating.Scope
+		refreshScope, grantedAt = c.rotating.Scope, c.rotating.GrantedAt
+	}
+	refreshExpiry := now.Add(c.issuer.refreshTTL)
+	if end := grantedAt.Add(c.issuer.grantMaxAge); end.Before(refreshExpiry) {
+		refreshExpiry = end
 	}
 	// When no new refresh token was generated, the manager still carries
 	// the presented one at this point: it is not a new token.
@@ -291,12 +306,12 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 			Username:  info.GetUserID(),
 			Scope:     refreshScope,
 			IssuedAt:  now,
-			ExpiresAt: now.Add(c.issuer.refreshTTL),
+			ExpiresAt: refreshExpiry,
 		})
 	}
 	var err error
 	if c.rotating != nil {
-		err = c.issuer.tokens.RotateRefreshToken(ctx, c.rotating.Hash, now, tokens...)
+		err = c.issuer.tokens.RotateRefreshToken(ctx, c.family, c.rotating.Hash, now, tokens...)
 	} else {
 		err = c.issuer.tokens.CreateTokens(ctx, tokens...)
 	}

@@ -37,7 +37,7 @@ func (r *recordingTokens) CreateTokens(_ context.Context, tokens ...store.Token)
 	return nil
 }
 
-func (r *recordingTokens) RotateRefreshToken(_ context.Context, oldHash string, _ time.Time, tokens ...store.Token) error {
+func (r *recordingTokens) RotateRefreshToken(_ context.Context, _, oldHash string, _ time.Time, tokens ...store.Token) error {
 	if r.rotateErr != nil {
 		return r.rotateErr
 	}
@@ -48,7 +48,7 @@ func (r *recordingTokens) RotateRefreshToken(_ context.Context, oldHash string, 
 
 func newIssuer(t *testing.T, tokens store.Tokens) *Issuer {
 	t.Helper()
-	i, err := New(tokens, time.Minute, time.Hour, func() time.Time { return t0 })
+	i, err := New(tokens, time.Minute, time.Hour, 24*time.Hour, func() time.Time { return t0 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,9 @@ func TestIssueStoresOurTimesAndHashes(t *testing.T) {
 	if access.FamilyID == "" || access.FamilyID != refresh.FamilyID {
 		t.Errorf("families %q, %q: want one new family", access.FamilyID, refresh.FamilyID)
 	}
+	if family, ok := store.RefreshTokenFamily(got.Refresh); !ok || family != refresh.FamilyID {
+		t.Error("the refresh token value does not name its grant")
+	}
 	if !access.IssuedAt.Equal(t0) || !access.ExpiresAt.Equal(t0.Add(time.Minute)) || !refresh.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("times: access %v..%v refresh ..%v, want from the injected clock", access.IssuedAt, access.ExpiresAt, refresh.ExpiresAt)
 	}
@@ -148,7 +151,7 @@ func TestRotate(t *testing.T) {
 	i := newIssuer(t, rec)
 	const presented = "old-refresh-value"
 	old := store.Token{Hash: store.HashToken(presented), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf",
-		Username: "alice", Scope: "a b", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		Username: "alice", Scope: "a b", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), GrantedAt: t0}
 
 	got, err := i.Rotate(context.Background(), confCli, old, presented, "a")
 	if err != nil {
@@ -181,7 +184,7 @@ func TestRotate(t *testing.T) {
 // The store's verdicts come back unchanged, so the handler can tell reuse
 // from a token that is simply gone.
 func TestRotatePassesStoreVerdicts(t *testing.T) {
-	old := store.Token{Hash: store.HashToken("v"), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf", Scope: "a", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	old := store.Token{Hash: store.HashToken("v"), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf", Scope: "a", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), GrantedAt: t0}
 	for _, want := range []error{store.ErrTokenReused, store.ErrNotFound} {
 		_, err := newIssuer(t, &recordingTokens{rotateErr: want}).Rotate(context.Background(), confCli, old, "v", "")
 		if !errors.Is(err, want) {
@@ -191,10 +194,50 @@ func TestRotatePassesStoreVerdicts(t *testing.T) {
 }
 
 func TestNewRefusesZeroLifetimes(t *testing.T) {
-	if _, err := New(&recordingTokens{}, 0, time.Hour, time.Now); err == nil {
+	if _, err := New(&recordingTokens{}, 0, time.Hour, time.Hour, time.Now); err == nil {
 		t.Error("zero access lifetime accepted; go-oauth2 reads it as never expiring")
 	}
-	if _, err := New(&recordingTokens{}, time.Minute, 0, time.Now); err == nil {
+	if _, err := New(&recordingTokens{}, time.Minute, 0, time.Hour, time.Now); err == nil {
 		t.Error("zero refresh lifetime accepted")
+	}
+	if _, err := New(&recordingTokens{}, time.Minute, time.Hour, 0, time.Now); err == nil {
+		t.Error("zero grant age accepted")
+	}
+}
+
+// The refresh lifetime slides with each rotation but stops at the grant's
+// maximum age (24h in newIssuer), even though each rotation would grant an
+// hour more; at the maximum age the grant cannot be refreshed at all.
+func TestRotateStopsAtGrantMaxAge(t *testing.T) {
+	const presented = "v"
+	old := store.Token{Hash: store.HashToken(presented), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf",
+		Username: "alice", Scope: "a", IssuedAt: t0.Add(-time.Minute), ExpiresAt: t0.Add(time.Minute)}
+
+	// Young grant: a full refresh lifetime.
+	rec := &recordingTokens{}
+	old.GrantedAt = t0.Add(-time.Hour)
+	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, presented, ""); err != nil {
+		t.Fatalf("rotate a young grant: %v", err)
+	}
+	if got := rec.created[0][1].ExpiresAt; !got.Equal(t0.Add(time.Hour)) {
+		t.Errorf("refresh of a young grant expires %v, want %v", got, t0.Add(time.Hour))
+	}
+
+	// Half an hour before its maximum age: the lifetime is cut short.
+	rec = &recordingTokens{}
+	old.GrantedAt = t0.Add(-24*time.Hour + 30*time.Minute)
+	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, presented, ""); err != nil {
+		t.Fatalf("rotate an old grant: %v", err)
+	}
+	if got := rec.created[0][1].ExpiresAt; !got.Equal(t0.Add(30 * time.Minute)) {
+		t.Errorf("refresh of an old grant expires %v, want at the grant's end %v", got, t0.Add(30*time.Minute))
+	}
+
+	// At its maximum age: refused, and nothing stored.
+	rec = &recordingTokens{}
+	old.GrantedAt = t0.Add(-24 * time.Hour)
+	_, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, presented, "")
+	if !errors.Is(err, ErrGrantTooOld) || !errors.Is(err, store.ErrNotFound) || len(rec.created) != 0 {
+		t.Errorf("rotate at the maximum age: %v, stored %v; want ErrGrantTooOld and nothing", err, rec.created)
 	}
 }

@@ -5,7 +5,10 @@
 package sqlflow
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,24 +17,43 @@ import (
 
 // Tx is one open transaction of a backend. Its methods return the
 // contract's sentinels (store.ErrNotFound, store.ErrAlreadyExists) where the
-// comments say so, and never quote a token hash.
+// comments say so, and never quote a token hash or a family id (a family id
+// is the first half of every refresh token of its grant).
+//
+// Lock order, which every flow keeps so that PostgreSQL cannot deadlock:
+// grant records before token rows, several grant records in id order.
 type Tx interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 
-	// MarkRotated flips hash to rotated if it is a refresh token that is
-	// unrotated and unexpired at now (store.Token.Active), and returns its
-	// family; ok is false if it is not.
-	MarkRotated(ctx context.Context, hash string, now time.Time) (familyID string, ok bool, err error)
-	// LookupRefreshToken returns the family and rotated flag of the refresh
-	// token hash; store.ErrNotFound if there is none.
-	LookupRefreshToken(ctx context.Context, hash string) (familyID string, rotated bool, err error)
-	// RevokeFamily deletes every token of familyID.
+	// LockGrant returns the current refresh token of grant familyID (with
+	// GrantedAt), locked against every other writer until the transaction
+	// ends; legacy reports a token issued before refresh tokens named their
+	// grant. store.ErrNotFound if there is no such grant.
+	LockGrant(ctx context.Context, familyID string) (current store.Token, legacy bool, err error)
+	// ReplaceRefreshToken makes t the current refresh token of its grant
+	// (hash, issue and expiry time; the grant's scope and start stay) and
+	// counts one more generation.
+	ReplaceRefreshToken(ctx context.Context, t store.Token) error
+	// RevokeFamily deletes the grant record of familyID and every token of
+	// the family.
 	RevokeFamily(ctx context.Context, familyID string) error
 	// DeleteAccessTokens deletes the access tokens of familyID.
 	DeleteAccessTokens(ctx context.Context, familyID string) error
-	// InsertTokens inserts tokens; store.ErrAlreadyExists if a hash is taken.
+	// InsertTokens inserts access tokens (and spent legacy refresh tokens,
+	// Rotated) as rows and starts a grant record for each other refresh
+	// token; store.ErrAlreadyExists if a hash or a grant is taken.
 	InsertTokens(ctx context.Context, tokens []store.Token) error
+
+	// LockUser returns username's record, locked until the transaction
+	// ends; store.ErrNotFound if there is none.
+	LockUser(ctx context.Context, username string) (store.User, error)
+	// SaveUser stores u's PasswordHash, Disabled and UpdatedAt.
+	SaveUser(ctx context.Context, u store.User) error
+	// RevokeUser deletes every grant record and token of username.
+	RevokeUser(ctx context.Context, username string) error
+	// RevokeClient deletes every grant record and token of clientID.
+	RevokeClient(ctx context.Context, clientID string) error
 
 	// LockLogin returns username's login state (the zero state if it has
 	// none), so locked that a parallel attempt reads it only after this
@@ -40,8 +62,8 @@ type Tx interface {
 	// SaveLogin stores username's login state, last updated at now.
 	SaveLogin(ctx context.Context, username string, s store.LoginState, now time.Time) error
 
-	// DeleteExpiredTokens deletes at most limit tokens that expired before
-	// now and reports how many it deleted.
+	// DeleteExpiredTokens deletes at most limit tokens and grant records
+	// that expired before now and reports how many it deleted.
 	DeleteExpiredTokens(ctx context.Context, now time.Time, limit int) (int, error)
 	// DeleteStaleLogins deletes at most limit login records last updated
 	// before updatedBefore and not locked at now.
@@ -73,38 +95,89 @@ func inTx[T txn](ctx context.Context, begin func(context.Context) (T, error), fn
 	return nil
 }
 
-// RotateRefreshToken is store.Tokens.RotateRefreshToken. The guard against
-// concurrent rotations is MarkRotated's conditional update: only one
-// transaction finds the token unrotated; the others see it rotated, treat
-// it as reuse and revoke the family (or, if another already did, find no
-// row: store.ErrNotFound).
-//
-// A token that is not rotatable is looked into in a transaction of its own:
-// a conditional update that matches nothing may still have locked the row
-// (PostgreSQL locks the newest version of a row it re-checks), and holding
-// that lock into RevokeFamily, which locks the family in an order of its
-// own, deadlocks against a concurrent revocation.
-func RotateRefreshToken(ctx context.Context, begin Begin, oldHash string, now time.Time, newTokens []store.Token) error {
-	var rotated bool
-	err := inTx(ctx, begin, func(tx Tx) error {
-		familyID, ok, err := tx.MarkRotated(ctx, oldHash, now)
-		if err != nil || !ok {
-			return err // nil if not rotatable: commits nothing
+// CreateTokens is store.Tokens.CreateTokens.
+func CreateTokens(ctx context.Context, begin Begin, tokens []store.Token) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	for _, t := range tokens {
+		if t.Rotated {
+			return errors.New("create tokens: a new token cannot be rotated already")
 		}
-		rotated = true
-		for _, t := range newTokens {
-			if t.FamilyID != familyID {
-				// A token outside the family would survive reuse detection.
-				return fmt.Errorf("new %s belongs to family %q, not %q", t.Kind, t.FamilyID, familyID)
+	}
+	err := inTx(ctx, begin, func(tx Tx) error { return tx.InsertTokens(ctx, tokens) })
+	if err != nil {
+		return fmt.Errorf("create tokens: %w", err)
+	}
+	return nil
+}
+
+// RotateRefreshToken is store.Tokens.RotateRefreshToken, in one transaction
+// that begins by locking the grant record: concurrent rotations of one
+// grant, from any replica, take turns on it, and each decides on the
+// record the previous one committed. The first finds oldHash current and
+// replaces it; the next finds another hash there, which is reuse, and ends
+// the grant; any later one finds no grant (store.ErrNotFound).
+func RotateRefreshToken(ctx context.Context, begin Begin, familyID, oldHash string, now time.Time, newTokens []store.Token) error {
+	var next *store.Token
+	for i, t := range newTokens {
+		switch {
+		case t.FamilyID != familyID:
+			// A token outside the grant would survive reuse detection.
+			return fmt.Errorf("rotate refresh token: new %s belongs to another family", t.Kind)
+		case t.Rotated:
+			return errors.New("rotate refresh token: a new token cannot be rotated already")
+		case t.Kind == store.RefreshToken && next != nil:
+			return errors.New("rotate refresh token: a grant has one refresh token")
+		case t.Kind == store.RefreshToken:
+			next = &newTokens[i]
+		}
+	}
+	if next == nil {
+		return errors.New("rotate refresh token: no new refresh token")
+	}
+	var reused bool
+	err := inTx(ctx, begin, func(tx Tx) error {
+		current, legacy, err := tx.LockGrant(ctx, familyID)
+		if err != nil {
+			return err
+		}
+		// The hash of a secret is compared; constant time costs nothing.
+		if subtle.ConstantTimeCompare([]byte(current.Hash), []byte(oldHash)) != 1 {
+			if err := tx.RevokeFamily(ctx, familyID); err != nil {
+				return fmt.Errorf("revoke reused grant: %w", err)
 			}
+			// Returning nil commits: the revocation must outlive the error.
+			reused = true
+			return nil
+		}
+		if !current.Active(now) {
+			return fmt.Errorf("expired: %w", store.ErrNotFound)
 		}
 		if err := tx.DeleteAccessTokens(ctx, familyID); err != nil {
 			return fmt.Errorf("delete access tokens: %w", err)
 		}
-		return tx.InsertTokens(ctx, newTokens)
+		var access []store.Token
+		for _, t := range newTokens {
+			if t.Kind != store.RefreshToken {
+				access = append(access, t)
+			}
+		}
+		if legacy {
+			// A value from before migration 00002 does not name its
+			// grant, so its reuse can only be told by its hash: keep it,
+			// spent, until it expires (once per converted grant).
+			spent := current
+			spent.Rotated = true
+			access = append(access, spent)
+		}
+		if err := tx.InsertTokens(ctx, access); err != nil {
+			return err
+		}
+		return tx.ReplaceRefreshToken(ctx, *next)
 	})
-	if err == nil && !rotated {
-		err = revokeIfReused(ctx, begin, oldHash)
+	if err == nil && reused {
+		err = store.ErrTokenReused
 	}
 	if err != nil {
 		return fmt.Errorf("rotate refresh token: %w", err)
@@ -112,30 +185,55 @@ func RotateRefreshToken(ctx context.Context, begin Begin, oldHash string, now ti
 	return nil
 }
 
-// revokeIfReused finds out why oldHash was not rotatable and, if it had been
-// rotated already, ends the grant: it revokes the family, commits, and
-// returns store.ErrTokenReused.
-func revokeIfReused(ctx context.Context, begin Begin, oldHash string) error {
-	var reused error
+// UpdateUser is store.Users.UpdateUser: the revocation that a password
+// change or a disable entails commits with it or not at all.
+func UpdateUser(ctx context.Context, begin Begin, u store.User) error {
 	err := inTx(ctx, begin, func(tx Tx) error {
-		familyID, rotated, err := tx.LookupRefreshToken(ctx, oldHash)
+		old, err := tx.LockUser(ctx, u.Username)
 		if err != nil {
 			return err
 		}
-		if !rotated {
-			return fmt.Errorf("expired: %w", store.ErrNotFound)
+		if err := tx.SaveUser(ctx, u); err != nil {
+			return err
 		}
-		if err := tx.RevokeFamily(ctx, familyID); err != nil {
-			return fmt.Errorf("revoke reused family %q: %w", familyID, err)
+		if !bytes.Equal(old.PasswordHash, u.PasswordHash) || (u.Disabled && !old.Disabled) {
+			if err := tx.RevokeUser(ctx, u.Username); err != nil {
+				return fmt.Errorf("revoke grants: %w", err)
+			}
 		}
-		// Returning nil commits: the revocation must outlive the error.
-		reused = fmt.Errorf("family %q revoked: %w", familyID, store.ErrTokenReused)
 		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("update user %q: %w", u.Username, err)
 	}
-	return reused
+	return nil
+}
+
+// RevokeUserGrants is store.Tokens.RevokeUserGrants.
+func RevokeUserGrants(ctx context.Context, begin Begin, username string) error {
+	err := inTx(ctx, begin, func(tx Tx) error { return tx.RevokeUser(ctx, username) })
+	if err != nil {
+		return fmt.Errorf("revoke grants of user %q: %w", username, err)
+	}
+	return nil
+}
+
+// RevokeClientGrants is store.Tokens.RevokeClientGrants.
+func RevokeClientGrants(ctx context.Context, begin Begin, clientID string) error {
+	err := inTx(ctx, begin, func(tx Tx) error { return tx.RevokeClient(ctx, clientID) })
+	if err != nil {
+		return fmt.Errorf("revoke grants of client %q: %w", clientID, err)
+	}
+	return nil
+}
+
+// DeleteFamily is store.Tokens.DeleteFamily.
+func DeleteFamily(ctx context.Context, begin Begin, familyID string) error {
+	err := inTx(ctx, begin, func(tx Tx) error { return tx.RevokeFamily(ctx, familyID) })
+	if err != nil {
+		return fmt.Errorf("delete family: %w", err)
+	}
+	return nil
 }
 
 // BeginLogin is store.Logins.BeginLogin: the decision is p.Attempt; the
