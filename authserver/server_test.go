@@ -67,7 +67,13 @@ type env struct {
 	dbPath string
 }
 
-func newEnv(t testing.TB) *env {
+// envSetup is what an option of newEnv may change.
+type envSetup struct {
+	cfg    *authserver.Config
+	logger *slog.Logger
+}
+
+func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "auth.db")
@@ -103,7 +109,7 @@ func newEnv(t testing.TB) *env {
 			t.Fatal(err)
 		}
 	}
-	h, err := authserver.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, authserver.Config{
+	cfg := authserver.Config{
 		Issuer:     "https://auth.example.test",
 		AccessTTL:  15 * time.Minute,
 		RefreshTTL: 24 * time.Hour,
@@ -114,7 +120,12 @@ func newEnv(t testing.TB) *env {
 		ThrottleBurst:       1000,
 		PasswordConcurrency: 64,
 		Now:                 clk.Now,
-	})
+	}
+	setup := envSetup{cfg: &cfg, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, opt := range opts {
+		opt(&setup)
+	}
+	h, err := authserver.NewServer(setup.logger, st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
