@@ -65,8 +65,15 @@ clients:
     introspect: true
 `, alicePassword, carolPassword, appSecret, otherSecret, introspectorSecret)
 
+// getenvFrom serves env; the metrics listener is off unless env sets it,
+// since its default address would be shared by tests running at once.
 func getenvFrom(env map[string]string) func(string) string {
-	return func(k string) string { return env[k] }
+	return func(k string) string {
+		if v, ok := env[k]; ok || k != "AUTH_METRICS_ADDR" {
+			return v
+		}
+		return "off"
+	}
 }
 
 // testServer is one run() of the authorization server.
