@@ -238,6 +238,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("the introspection URL is http:// on a non-loopback host: every token and this service's secret cross the network in clear")
 	}
 
+	// Scripts wait for this line (scripts/run-local.sh), as for the
+	// authorization server's.
+	fmt.Fprintf(stdout, "listening on %s://%s\n", cfg.Ops.Scheme(), ln.Addr())
+
 	serveErr := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {

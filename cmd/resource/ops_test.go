@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func startJSON(t *testing.T, introspectURL, secret string) (base, metrics string
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr = &testkit.SyncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"resource", "-addr", "127.0.0.1:0"}, getenv, nil, stderr) }()
+	go func() { done <- run(ctx, []string{"resource", "-addr", "127.0.0.1:0"}, getenv, io.Discard, stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
