@@ -167,7 +167,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("config: %w", err)
 	}
 
-	handler, err := authserver.NewServer(logger, st, cfg)
+	var served store.AuthStore = st
+	if tracing.Enabled() {
+		served = dbopen.TraceAuth(st, tracing.Provider)
+	}
+	handler, err := authserver.NewServer(logger, served, cfg)
 	if err != nil {
 		return err
 	}

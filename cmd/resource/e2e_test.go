@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/resource"
@@ -79,7 +80,11 @@ func newE2E(t *testing.T, cacheTTL time.Duration, opts ...func(*e2eSetup)) *e2e 
 	}
 	e := &e2e{t: t, clock: testkit.NewClock()}
 	e.clock.Set(time.Now())
-	authHandler, err := authserver.NewServer(setup.authLogger, authDB, authserver.Config{
+	var authStore store.AuthStore = authDB
+	if setup.authTracing.Provider != nil {
+		authStore = dbopen.TraceAuth(authDB, setup.authTracing.Provider)
+	}
+	authHandler, err := authserver.NewServer(setup.authLogger, authStore, authserver.Config{
 		Issuer: "http://auth.test", AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, BcryptCost: cost,
 		Lockout: store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
 		Tracing: setup.authTracing,

@@ -71,11 +71,21 @@ func TestOneRequestFollowedThroughBothServices(t *testing.T) {
 	if server.Name() != "GET /items" {
 		t.Errorf("resource server span %q, want GET /items", server.Name())
 	}
-	authList := authSpans.GetSpans().Snapshots()
-	if len(authList) != 1 {
-		t.Fatalf("authserver spans %v: want the introspection", names(authSpans))
+	var as, getToken sdktrace.ReadOnlySpan
+	for _, s := range authSpans.GetSpans().Snapshots() {
+		switch {
+		case s.SpanKind() == trace.SpanKindServer:
+			as = s
+		case s.Name() == "store.GetToken":
+			getToken = s
+		}
 	}
-	as := authList[0]
+	if as == nil || getToken == nil {
+		t.Fatalf("authserver spans %v: want the introspection and its store.GetToken", names(authSpans))
+	}
+	if getToken.Parent().SpanID() != as.SpanContext().SpanID() {
+		t.Errorf("store.GetToken's parent %s, want the introspection span %s", getToken.Parent().SpanID(), as.SpanContext().SpanID())
+	}
 	if as.Name() != "POST /introspect" {
 		t.Errorf("authserver span %q, want POST /introspect", as.Name())
 	}
