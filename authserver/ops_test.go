@@ -16,6 +16,7 @@ import (
 
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/promtest"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
 )
@@ -36,11 +37,11 @@ func opsEnv(t *testing.T, opts ...func(*envSetup)) (*env, *prometheus.Registry, 
 	return newEnv(t, opts...), reg, logs
 }
 
-func scrape(t *testing.T, reg *prometheus.Registry) testkit.Metrics {
+func scrape(t *testing.T, reg *prometheus.Registry) promtest.Metrics {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	return testkit.ParseMetrics(t, rec.Body)
+	return promtest.Parse(t, rec.Body)
 }
 
 func logLines(t *testing.T, logs *testkit.SyncBuffer) []map[string]any {

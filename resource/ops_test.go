@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/promtest"
 	"github.com/example/authsvc/internal/testkit"
 )
 
@@ -34,7 +35,7 @@ func TestMetrics(t *testing.T) {
 
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	m := testkit.ParseMetrics(t, rec.Body)
+	m := promtest.Parse(t, rec.Body)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string

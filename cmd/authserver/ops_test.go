@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/authsvc/internal/promtest"
 	"github.com/example/authsvc/internal/testkit"
 )
 
@@ -94,7 +95,7 @@ func TestJSONLogsAndMetricsListener(t *testing.T) {
 	if resp, err := hc.Get(s.base + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/metrics on the public port: %v %v", resp.StatusCode, err)
 	}
-	m := testkit.Scrape(t, hc, "http://"+metricsAddr+"/metrics")
+	m := promtest.Scrape(t, hc, "http://"+metricsAddr+"/metrics")
 	for _, c := range []struct {
 		name   string
 		labels map[string]string

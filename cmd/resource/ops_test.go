@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/authsvc/internal/promtest"
 	"github.com/example/authsvc/internal/testkit"
 )
 
@@ -70,7 +71,7 @@ func TestRunJSONLogsAndMetrics(t *testing.T) {
 			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, stderr)
 		}
 	}
-	m := testkit.Scrape(t, http.DefaultClient, metrics)
+	m := promtest.Scrape(t, http.DefaultClient, metrics)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string

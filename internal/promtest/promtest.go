@@ -1,4 +1,8 @@
-package testkit
+// Package promtest reads a Prometheus exposition in tests, as a scraper
+// would. It is apart from testkit so that testkit stays free of the
+// Prometheus modules (cmd/demo/composetest, a module of its own, uses
+// testkit).
+package promtest
 
 import (
 	"io"
@@ -13,8 +17,8 @@ import (
 // Metrics is a parsed Prometheus text exposition.
 type Metrics map[string]*dto.MetricFamily
 
-// ParseMetrics parses a text exposition as a scraper would.
-func ParseMetrics(t testing.TB, r io.Reader) Metrics {
+// Parse parses a text exposition as a scraper would.
+func Parse(t testing.TB, r io.Reader) Metrics {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
@@ -35,7 +39,7 @@ func Scrape(t testing.TB, client *http.Client, url string) Metrics {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("scrape %s: status %d", url, resp.StatusCode)
 	}
-	return ParseMetrics(t, resp.Body)
+	return Parse(t, resp.Body)
 }
 
 // Value is the value of the counter, gauge or untyped sample of name whose
