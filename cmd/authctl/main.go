@@ -12,6 +12,8 @@
 package main
 
 import (
+	"github.com/example/authsvc/internal/version"
+
 	"context"
 	"errors"
 	"flag"
@@ -74,6 +76,9 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
+	if version.Requested("authctl", os.Args[1:], os.Stdout) {
+		return
+	}
 	// Cancelling on a signal (rather than dying) lets a password prompt
 	// restore the terminal's echo before the process exits.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
