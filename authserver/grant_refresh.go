@@ -107,6 +107,6 @@ func (g refreshGrant) endIfReused(ctx context.Context, client store.Client, refr
 	if err := s.store.DeleteFamily(ctx, family); err != nil {
 		return fmt.Errorf("revoke reused grant: %w", err)
 	}
-	s.logger.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", client.ID, "username", current.Username)
+	s.audit(ctx, eventRefreshReuseDetected, "client_id", client.ID, "username", current.Username, "grant_revoked", true)
 	return invalid
 }
