@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -38,28 +37,6 @@ func opsSetup(t *testing.T) (dbPath, bootstrapPath string, hc *http.Client) {
 	return filepath.Join(dir, "auth.db"), bootstrapPath, hc
 }
 
-// jsonLines parses every stderr line, failing on one that is not a JSON
-// object with time, level, msg and service.
-func jsonLines(t *testing.T, stderr string) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(stderr))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Errorf("stderr line is not JSON: %q", sc.Text())
-			continue
-		}
-		for _, k := range []string{"time", "level", "msg", "service"} {
-			if _, ok := m[k]; !ok {
-				t.Errorf("log line without %s: %s", k, sc.Text())
-			}
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
-
 func TestJSONLogsAndMetricsListener(t *testing.T) {
 	dbPath, bootstrapPath, hc := opsSetup(t)
 	s := startServer(t, hc, dbPath, bootstrapPath, "-log-format", "json", "-metrics-addr", "127.0.0.1:0")
@@ -83,7 +60,7 @@ func TestJSONLogsAndMetricsListener(t *testing.T) {
 	}
 
 	var metricsAddr string
-	for _, l := range jsonLines(t, s.stderr.String()) {
+	for _, l := range testkit.JSONLines(t, s.stderr.String()) {
 		if l["msg"] == "metrics listening" {
 			metricsAddr, _ = l["addr"].(string)
 		}
@@ -116,7 +93,7 @@ func TestJSONLogsAndMetricsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sawRequest, sawAudit bool
-	for _, l := range jsonLines(t, s.stderr.String()) {
+	for _, l := range testkit.JSONLines(t, s.stderr.String()) {
 		if l["msg"] == "request" && l["path"] == "/token" {
 			sawRequest = l["request_id"] == "ops-test-1" && l["client_id"] == "e2e-app"
 		}

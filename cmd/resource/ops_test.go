@@ -89,7 +89,7 @@ func TestRunJSONLogsAndMetrics(t *testing.T) {
 		t.Error("no pool statistics of the item store")
 	}
 	found := false
-	for _, l := range jsonLines(t, stderr) {
+	for _, l := range testkit.JSONLines(t, stderr.String()) {
 		found = found || (l["msg"] == "request" && l["route"] == "/items" && l["request_id"] == "r-1")
 	}
 	if !found {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -110,7 +107,7 @@ func jsonLogger(t *testing.T, w *testkit.SyncBuffer, service string) *slog.Logge
 func hasLine(t *testing.T, logs *testkit.SyncBuffer, match func(map[string]any) bool) bool {
 	t.Helper()
 	found := false
-	for _, m := range jsonLines(t, logs) {
+	for _, m := range testkit.JSONLines(t, logs.String()) {
 		found = found || match(m)
 	}
 	return found
@@ -122,26 +119,4 @@ func names(exp *tracetest.InMemoryExporter) []string {
 		out = append(out, s.Name)
 	}
 	return out
-}
-
-// jsonLines parses every line of logs, failing on one that is not a JSON
-// object with time, level, msg and service.
-func jsonLines(t *testing.T, logs *testkit.SyncBuffer) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(logs.String()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Errorf("log line is not JSON: %q", sc.Text())
-			continue
-		}
-		for _, k := range []string{"time", "level", "msg", "service"} {
-			if _, ok := m[k]; !ok {
-				t.Errorf("log line without %s: %s", k, sc.Text())
-			}
-		}
-		lines = append(lines, m)
-	}
-	return lines
 }
