@@ -42,7 +42,13 @@ const busyTimeout = 5 * time.Second
 
 // AuthDB is the authorization server's database: users, clients, tokens and
 // login failures.
-type AuthDB struct{ conn }
+type AuthDB struct {
+	conn
+	// prepared holds the statements of the hot reads (client
+	// authentication, introspection), prepared once: with modernc, parsing
+	// and planning a statement costs more than running a point lookup.
+	prepared map[string]*sql.Stmt
+}
 
 // ItemDB is the resource service's database: items.
 type ItemDB struct {
@@ -64,7 +70,34 @@ func OpenAuth(ctx context.Context, path string) (*AuthDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AuthDB{c}, nil
+	db := &AuthDB{conn: c, prepared: map[string]*sql.Stmt{}}
+	for _, q := range []string{selectClient, selectUser, selectToken, selectTokenForIntrospection} {
+		stmt, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open sqlite: prepare: %w", err)
+		}
+		db.prepared[q] = stmt
+	}
+	return db, nil
+}
+
+// Close closes the prepared statements and the database.
+func (db *AuthDB) Close() error {
+	for _, stmt := range db.prepared {
+		stmt.Close()
+	}
+	return db.conn.Close()
+}
+
+// queryRow runs a single-statement read, prepared once if it is one of the
+// hot ones. A *sql.Stmt of the DB re-prepares itself on each pooled
+// connection the first time it runs there, then reuses it.
+func (db *AuthDB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if stmt, ok := db.prepared[query]; ok {
+		return stmt.QueryRowContext(ctx, args...)
+	}
+	return db.db.QueryRowContext(ctx, query, args...)
 }
 
 // OpenItems opens (creating it and its directory if missing) the database
