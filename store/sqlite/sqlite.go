@@ -42,13 +42,7 @@ const busyTimeout = 5 * time.Second
 
 // AuthDB is the authorization server's database: users, clients, tokens and
 // login failures.
-type AuthDB struct {
-	conn
-	// prepared holds the statements of the hot reads (client
-	// authentication, introspection), prepared once: with modernc, parsing
-	// and planning a statement costs more than running a point lookup.
-	prepared map[string]*sql.Stmt
-}
+type AuthDB struct{ conn }
 
 // ItemDB is the resource service's database: items.
 type ItemDB struct {
@@ -61,6 +55,11 @@ type ItemDB struct {
 // conn is what both databases have in common.
 type conn struct {
 	db *sql.DB
+	// prepared holds the statements of the hot reads (client
+	// authentication, introspection, item pages), prepared once: with
+	// modernc, parsing and planning a statement costs more than running a
+	// point lookup, and database/sql does not cache statements.
+	prepared map[string]*sql.Stmt
 }
 
 // OpenAuth opens (creating it and its directory if missing) the database
@@ -70,34 +69,10 @@ func OpenAuth(ctx context.Context, path string) (*AuthDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &AuthDB{conn: c, prepared: map[string]*sql.Stmt{}}
-	for _, q := range []string{selectClient, selectUser, selectToken, selectTokenForIntrospection} {
-		stmt, err := c.db.PrepareContext(ctx, q)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open sqlite: prepare: %w", err)
-		}
-		db.prepared[q] = stmt
+	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection); err != nil {
+		return nil, err
 	}
-	return db, nil
-}
-
-// Close closes the prepared statements and the database.
-func (db *AuthDB) Close() error {
-	for _, stmt := range db.prepared {
-		stmt.Close()
-	}
-	return db.conn.Close()
-}
-
-// queryRow runs a single-statement read, prepared once if it is one of the
-// hot ones. A *sql.Stmt of the DB re-prepares itself on each pooled
-// connection the first time it runs there, then reuses it.
-func (db *AuthDB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if stmt, ok := db.prepared[query]; ok {
-		return stmt.QueryRowContext(ctx, args...)
-	}
-	return db.db.QueryRowContext(ctx, query, args...)
+	return &AuthDB{c}, nil
 }
 
 // OpenItems opens (creating it and its directory if missing) the database
@@ -105,6 +80,9 @@ func (db *AuthDB) queryRow(ctx context.Context, query string, args ...any) *sql.
 func OpenItems(ctx context.Context, path string) (*ItemDB, error) {
 	c, err := open(ctx, path, sqlflow.ItemsSchema)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.prepare(ctx, selectItemsFirstPage, selectItemsNextPage, selectItem); err != nil {
 		return nil, err
 	}
 	return &ItemDB{conn: c, writer: make(chan struct{}, 1)}, nil
@@ -152,8 +130,44 @@ func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error)
 	return conn{db: sqldb}, nil
 }
 
-// Close closes the database.
+// prepare prepares queries once for queryRow and query; on failure it
+// closes the database.
+func (db *conn) prepare(ctx context.Context, queries ...string) error {
+	db.prepared = make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
+		stmt, err := db.db.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("open sqlite: prepare: %w", err)
+		}
+		db.prepared[q] = stmt
+	}
+	return nil
+}
+
+// queryRow runs a single-statement read, prepared once if it is one of the
+// hot ones. A *sql.Stmt of the DB prepares itself on each pooled connection
+// the first time it runs there, then reuses it.
+func (db *conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if stmt, ok := db.prepared[query]; ok {
+		return stmt.QueryRowContext(ctx, args...)
+	}
+	return db.db.QueryRowContext(ctx, query, args...)
+}
+
+// query is queryRow for several rows.
+func (db *conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if stmt, ok := db.prepared[query]; ok {
+		return stmt.QueryContext(ctx, args...)
+	}
+	return db.db.QueryContext(ctx, query, args...)
+}
+
+// Close closes the prepared statements and the database.
 func (db *conn) Close() error {
+	for _, stmt := range db.prepared {
+		stmt.Close()
+	}
 	return db.db.Close()
 }
 
