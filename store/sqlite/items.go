@@ -39,7 +39,8 @@ func (db *ItemDB) begin(ctx context.Context) (sqlflow.ItemTx, error) {
 	return &itemTx{flowTx: flowTx{tx}, release: func() { <-db.writer }}, nil
 }
 
-// itemTx is a write transaction that gives db.writer back when it ends.
+// itemTx is a write transaction that gives db.writer back when it ends;
+// AuthDB's transactions are itemTx too.
 type itemTx struct {
 	flowTx
 	release func()
