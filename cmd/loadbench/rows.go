@@ -58,7 +58,7 @@ type rowEnv struct {
 	cfg         config
 	bin         binaries // the resource binary is built for rows that need it
 	authURL     string
-	accessToken string // alice's, from demo-client, fetched before the row
+	accessToken string   // alice's, from demo-client, fetched before the row
 	dir         string   // the row's own temp directory
 	environ     []string // the environment the row's authserver was given
 }

@@ -37,7 +37,7 @@ func speedRows() []row {
 		{name: "items cached", run: itemsVsBare, speed: true, minBareRatio: 0.5,
 			work: "resource GET /items, token cached"},
 		{name: "password", run: passwordVsBcrypt, speed: true, minBareRatio: 0.95,
-			work: "POST /token, password grant vs raw bcrypt",
+			work:    "POST /token, password grant vs raw bcrypt",
 			authEnv: []string{"AUTH_PASSWORD_CONCURRENCY=" + strconv.Itoa(runtime.NumCPU())}},
 	}
 }
