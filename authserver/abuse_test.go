@@ -510,3 +510,9 @@ func TestLogsStayBounded(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func (g *gateStore) GetTokenForIntrospection(ctx context.Context, hash string) (store.Token, bool, error) {
+	g.getTokens.Add(1)
+	g.seen.Store(hash, true)
+	return g.AuthStore.GetTokenForIntrospection(ctx, hash)
+}

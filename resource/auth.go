@@ -91,11 +91,16 @@ func caller(c *gin.Context) Introspection {
 // token sent that way is an unsupported parameter, and one sent in more than
 // one way is invalid_request as §3.1 says.
 func bearerToken(r *http.Request) (string, error) {
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return "", errInvalidRequest("the query string is malformed")
+	// Most requests have no query string: parsing "" would still cost a
+	// map.
+	inQuery := false
+	if r.URL.RawQuery != "" {
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return "", errInvalidRequest("the query string is malformed")
+		}
+		inQuery = query.Has("access_token")
 	}
-	inQuery := query.Has("access_token")
 	inForm, err := formHasAccessToken(r)
 	if err != nil {
 		return "", err
@@ -148,7 +153,11 @@ const maxTokenBytes = 1024
 // formHasAccessToken reports whether a form-encoded body carries
 // access_token. Only such bodies are parsed; item bodies are JSON.
 func formHasAccessToken(r *http.Request) (bool, error) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" {
+		return false, nil
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mediaType != "application/x-www-form-urlencoded" {
 		return false, nil
 	}

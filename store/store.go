@@ -159,6 +159,12 @@ type Tokens interface {
 	// with Token.Active. A refresh token is found only while it is its
 	// grant's current one. ErrNotFound if there is no such token.
 	GetToken(ctx context.Context, hash string) (Token, error)
+	// GetTokenForIntrospection is GetToken that also reports, read in the
+	// same query, whether the token's user may still use it: userOK is
+	// false when the token names a user who no longer exists or is
+	// disabled, true for a client token. It makes introspection one store
+	// round trip for the token instead of two.
+	GetTokenForIntrospection(ctx context.Context, hash string) (t Token, userOK bool, err error)
 	// GetGrant returns the current refresh token of grant familyID (its
 	// Hash is that token's), whatever its expiry; ErrNotFound if the grant
 	// has ended or never had a refresh token.

@@ -43,6 +43,7 @@ func main() {
 type config struct {
 	duration     time.Duration // of each row's main load
 	workers      int           // main-load connections
+	conns        int           // main-load connections of the speed rows
 	attackers    int           // attacker connections
 	attackRate   float64       // attacker guesses per second, all connections together
 	legitAfter   time.Duration // from the flood's start to the legitimate login
@@ -58,6 +59,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.DurationVar(&c.duration, "duration", 6*time.Second, "main load per row")
 	fs.IntVar(&c.workers, "workers", 8, "keep-alive connections of the introspection load")
+	fs.IntVar(&c.conns, "conns", 32, "keep-alive connections of the speed rows' loads")
 	fs.IntVar(&c.attackers, "attackers", 64, "attacker connections")
 	fs.Float64Var(&c.attackRate, "attack-rate", 200, "attacker password guesses per second, all connections together")
 	fs.DurationVar(&c.legitAfter, "legit-after", 1500*time.Millisecond, "delay from the flood's start to the legitimate login")
@@ -76,6 +78,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.workers < 1 || c.workers > 1024 {
 		errs = append(errs, fmt.Errorf("-workers %d: must be in [1, 1024]", c.workers))
+	}
+	if c.conns < 1 || c.conns > 1024 {
+		errs = append(errs, fmt.Errorf("-conns %d: must be in [1, 1024]", c.conns))
 	}
 	// The 64-source row numbers its addresses 127.0.1.1 up.
 	if c.attackers < 1 || c.attackers > 1024 {
@@ -164,6 +169,8 @@ func runRow(ctx context.Context, cfg config, bin binaries, root, tmp string, env
 		return rowResult{}, err
 	}
 	defer os.RemoveAll(dir)
+	// The row's settings come after the operator's, so they win.
+	environ = append(slices.Clip(environ), r.authEnv...)
 	srv, err := startAuthServer(ctx, bin.authserver, root, dir, environ)
 	if err != nil {
 		return rowResult{}, err
@@ -176,7 +183,7 @@ func runRow(ctx context.Context, cfg config, bin binaries, root, tmp string, env
 	if err != nil {
 		return rowResult{}, err
 	}
-	res, err := r.run(ctx, rowEnv{cfg: cfg, bin: bin, authURL: srv.url, accessToken: token})
+	res, err := r.run(ctx, rowEnv{cfg: cfg, bin: bin, authURL: srv.url, accessToken: token, dir: dir, environ: environ})
 	if err != nil {
 		return rowResult{}, err
 	}

@@ -27,10 +27,19 @@ func printReport(w io.Writer, cfg config, environ []string, rows []row, results 
 	fmt.Fprintln(w, "Absolute figures depend on the machine and its load: compare ratios, within one run.")
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "| row | introspect req/s | ratio (target) | p50 | p99 | p99 ratio (target) | attacker answers | legit login (target) | authserver peak RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	var verdicts []string
+	var speed []row
+	header := false
 	for _, r := range rows {
+		if r.speed {
+			speed = append(speed, r)
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "| row | introspect req/s | ratio (target) | p50 | p99 | p99 ratio (target) | attacker answers | legit login (target) | authserver peak RSS |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+			header = true
+		}
 		res := results[r.name]
 		base, hasBase := results[r.compareTo]
 		hasBase = hasBase && r.compareTo != "" && base.main.answers > 0
@@ -77,6 +86,8 @@ func printReport(w io.Writer, cfg config, environ []string, rows []row, results 
 			attack, legit, res.rss)
 	}
 
+	verdicts = append(verdicts, printSpeed(w, cfg, speed, results)...)
+
 	if len(verdicts) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Targets:")
@@ -97,6 +108,9 @@ func verdict(ok bool) string {
 // answer was a 200: then the figure is not what it seems.
 func formatMain(r result) string {
 	s := fmt.Sprintf("%.0f", r.throughput())
+	if r.throughput() < 100 {
+		s = fmt.Sprintf("%.2g", r.throughput())
+	}
 	if r.status[http.StatusOK] != r.answers || r.errors > 0 {
 		s += " (" + formatStatus(r)
 		if r.firstErr != nil {
@@ -145,4 +159,45 @@ func formatDuration(d time.Duration) string {
 		return d.Round(10 * time.Microsecond).String()
 	}
 	return d.Round(time.Microsecond).String()
+}
+
+// printSpeed writes the table of the speed rows and returns their verdicts.
+func printSpeed(w io.Writer, cfg config, rows []row, results map[string]rowResult) []string {
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Speed rows: %d connections (password: 2 per password slot), %v per load; the baseline is a bare net/http handler in the benchmark's process doing the same parsing (password: raw bcrypt on as many goroutines as slots), measured right after, in the same row.\n", cfg.conns, cfg.duration)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| row | work | req/s | p50 | p99 (target) | baseline req/s | ratio to baseline (target) | authserver peak RSS | resource peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	var verdicts []string
+	for _, r := range rows {
+		res := results[r.name]
+		p99 := formatDuration(res.main.percentile(99))
+		if r.maxP99Abs > 0 {
+			v := verdict(res.main.percentile(99) <= r.maxP99Abs)
+			p99 += fmt.Sprintf(" (≤ %v %s)", r.maxP99Abs, v)
+			verdicts = append(verdicts, fmt.Sprintf("%s: p99 %s, target ≤ %v: %s", r.name, formatDuration(res.main.percentile(99)), r.maxP99Abs, v))
+		}
+		bare, ratio := "—", "—"
+		if res.bare != nil && res.bare.answers > 0 {
+			bare = formatMain(*res.bare)
+			got := res.main.throughput() / res.bare.throughput()
+			ratio = fmt.Sprintf("%.2f", got)
+			if r.minBareRatio > 0 {
+				v := verdict(got >= r.minBareRatio)
+				ratio += fmt.Sprintf(" (≥ %.2f %s)", r.minBareRatio, v)
+				verdicts = append(verdicts, fmt.Sprintf("%s: %.2f× its baseline, target ≥ %.2f×: %s", r.name, got, r.minBareRatio, v))
+			}
+		}
+		resourceRSS := res.resourceRSS
+		if resourceRSS == "" {
+			resourceRSS = "—"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.name, r.work, formatMain(res.main), formatDuration(res.main.percentile(50)), p99,
+			bare, ratio, res.rss, resourceRSS)
+	}
+	return verdicts
 }

@@ -43,6 +43,14 @@ type row struct {
 	minThroughput float64 // main-load req/s ≥ this × compareTo's
 	maxP99        float64 // main-load p99 ≤ this × compareTo's
 	legitWithin   time.Duration
+
+	// The speed rows (speed.go) are printed in a table of their own, each
+	// compared with its bare baseline measured in the same row.
+	speed        bool
+	work         string        // what the main load does
+	minBareRatio float64       // main-load req/s ≥ this × the baseline's
+	maxP99Abs    time.Duration // main-load p99 ≤ this
+	authEnv      []string      // AUTH_* settings of the row's authserver, over the operator's
 }
 
 // rowEnv is what a row gets to work with.
@@ -50,7 +58,9 @@ type rowEnv struct {
 	cfg         config
 	bin         binaries // the resource binary is built for rows that need it
 	authURL     string
-	accessToken string // alice's, from demo-client, fetched before the row
+	accessToken string   // alice's, from demo-client, fetched before the row
+	dir         string   // the row's own temp directory
+	environ     []string // the environment the row's authserver was given
 }
 
 type rowResult struct {
@@ -58,6 +68,9 @@ type rowResult struct {
 	attack *result // nil: the row has no attacker
 	legit  *login  // nil: the row has no legitimate login
 	rss    string  // the authserver's peak RSS, filled in by main
+	// bare is the same load against the row's baseline, nil if none.
+	bare        *result
+	resourceRSS string // the resource service's peak RSS, if the row ran it
 }
 
 // login is one legitimate password-grant login.
@@ -68,7 +81,7 @@ type login struct {
 }
 
 func defaultRows() []row {
-	return []row{
+	rows := []row{
 		{name: "quiet", run: quiet},
 		{
 			name: "flood, one source",
@@ -85,6 +98,7 @@ func defaultRows() []row {
 			compareTo: "quiet", minThroughput: 0.25, maxP99: 5, legitWithin: 2 * time.Second,
 		},
 	}
+	return append(rows, speedRows()...)
 }
 
 // sourceAddrs gives n attacker workers their local addresses: all on

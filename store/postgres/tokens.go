@@ -45,6 +45,26 @@ func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error
 	return t, nil
 }
 
+// GetTokenForIntrospection is GetToken plus whether the token's user exists
+// and is enabled, in one query. pgx caches the prepared statement per
+// connection, so the query is parsed and planned once.
+func (db *AuthDB) GetTokenForIntrospection(ctx context.Context, hash string) (store.Token, bool, error) {
+	var userOK bool
+	t, err := scanToken(db.pool.QueryRow(ctx, `
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz,
+			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND NOT u.disabled)
+		FROM tokens WHERE hash = $1
+		UNION ALL
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at,
+			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND NOT u.disabled)
+		FROM grants WHERE refresh_hash = $1
+		LIMIT 1`, hash), &userOK)
+	if err != nil {
+		return store.Token{}, false, fmt.Errorf("get token: %w", translate(err))
+	}
+	return t, userOK, nil
+}
+
 // GetGrant returns the current refresh token of a grant; store.ErrNotFound
 // if there is no such grant.
 func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, error) {
@@ -188,14 +208,15 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 	return nil
 }
 
-// scanToken reads the columns GetToken selects; GrantedAt is NULL for a row
-// of tokens.
-func scanToken(row pgx.Row) (store.Token, error) {
+// scanToken reads the columns GetToken selects, then any extra ones into
+// extra; GrantedAt is NULL for a row of tokens.
+func scanToken(row pgx.Row, extra ...any) (store.Token, error) {
 	var (
 		t         store.Token
 		grantedAt *time.Time
 	)
-	err := row.Scan(&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt)
+	dest := append([]any{&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return store.Token{}, err
 	}

@@ -34,14 +34,16 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 
 // GetClient returns the client; store.ErrNotFound if there is none.
 func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error) {
-	c, err := scanClient(db.db.QueryRowContext(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
-		FROM clients WHERE id = ?`, id))
+	c, err := scanClient(db.queryRow(ctx, selectClient, id))
 	if err != nil {
 		return store.Client{}, fmt.Errorf("get client %q: %w", id, translate(err))
 	}
 	return c, nil
 }
+
+const selectClient = `
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
+		FROM clients WHERE id = ?`
 
 // ListClients returns every client by id (byte order).
 func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {

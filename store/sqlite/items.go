@@ -39,7 +39,8 @@ func (db *ItemDB) begin(ctx context.Context) (sqlflow.ItemTx, error) {
 	return &itemTx{flowTx: flowTx{tx}, release: func() { <-db.writer }}, nil
 }
 
-// itemTx is a write transaction that gives db.writer back when it ends.
+// itemTx is a write transaction that gives db.writer back when it ends;
+// AuthDB's transactions are itemTx too.
 type itemTx struct {
 	flowTx
 	release func()
@@ -96,14 +97,9 @@ func (db *ItemDB) ListItems(ctx context.Context, owner string, after *store.Item
 	// A row value comparison walks the index (owner, created_at DESC, id
 	// DESC) from the cursor on.
 	if after == nil {
-		rows, err = db.db.QueryContext(ctx, `
-			SELECT id, owner, name, created_at FROM items
-			WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ?`, owner, limit)
+		rows, err = db.query(ctx, selectItemsFirstPage, owner, limit)
 	} else {
-		rows, err = db.db.QueryContext(ctx, `
-			SELECT id, owner, name, created_at FROM items
-			WHERE owner = ? AND (created_at, id) < (?, ?)
-			ORDER BY created_at DESC, id DESC LIMIT ?`, owner, micros(after.CreatedAt), after.ID, limit)
+		rows, err = db.query(ctx, selectItemsNextPage, owner, micros(after.CreatedAt), after.ID, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
@@ -126,9 +122,7 @@ func (db *ItemDB) ListItems(ctx context.Context, owner string, after *store.Item
 // GetItem returns owner's item id; store.ErrNotFound if there is none or it
 // is another owner's.
 func (db *ItemDB) GetItem(ctx context.Context, owner, id string) (store.Item, error) {
-	it, err := scanItem(db.db.QueryRowContext(ctx, `
-		SELECT id, owner, name, created_at FROM items
-		WHERE owner = ? AND id = ?`, owner, id))
+	it, err := scanItem(db.queryRow(ctx, selectItem, owner, id))
 	if err != nil {
 		return store.Item{}, fmt.Errorf("get item %q: %w", id, translate(err))
 	}
@@ -149,6 +143,19 @@ func (db *ItemDB) DeleteItem(ctx context.Context, owner, id string) error {
 	}
 	return nil
 }
+
+const (
+	selectItemsFirstPage = `
+		SELECT id, owner, name, created_at FROM items
+		WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ?`
+	selectItemsNextPage = `
+		SELECT id, owner, name, created_at FROM items
+		WHERE owner = ? AND (created_at, id) < (?, ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`
+	selectItem = `
+		SELECT id, owner, name, created_at FROM items
+		WHERE owner = ? AND id = ?`
+)
 
 func scanItem(s scanner) (store.Item, error) {
 	var (

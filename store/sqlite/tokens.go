@@ -24,18 +24,44 @@ func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error
 // GetToken returns the access token, spent legacy refresh token or current
 // refresh token of a grant with that hash; store.ErrNotFound if none.
 func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
-	t, err := scanToken(db.db.QueryRowContext(ctx, `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0
-		FROM tokens WHERE hash = ?
-		UNION ALL
-		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at
-		FROM grants WHERE refresh_hash = ?
-		LIMIT 1`, hash, hash))
+	t, err := scanToken(db.queryRow(ctx, selectToken, hash, hash))
 	if err != nil {
 		return store.Token{}, fmt.Errorf("get token: %w", translate(err))
 	}
 	return t, nil
 }
+
+// GetTokenForIntrospection is GetToken plus whether the token's user exists
+// and is enabled, in one query.
+func (db *AuthDB) GetTokenForIntrospection(ctx context.Context, hash string) (store.Token, bool, error) {
+	var userOK bool
+	t, err := scanToken(db.queryRow(ctx, selectTokenForIntrospection, hash, hash), &userOK)
+	if err != nil {
+		return store.Token{}, false, fmt.Errorf("get token: %w", translate(err))
+	}
+	return t, userOK, nil
+}
+
+const (
+	selectToken = `
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0
+		FROM tokens WHERE hash = ?
+		UNION ALL
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at
+		FROM grants WHERE refresh_hash = ?
+		LIMIT 1`
+	// A client token has no user (username ''), so nothing can disable it
+	// but its own deletion.
+	selectTokenForIntrospection = `
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0,
+			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND u.disabled = 0)
+		FROM tokens WHERE hash = ?
+		UNION ALL
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at,
+			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND u.disabled = 0)
+		FROM grants WHERE refresh_hash = ?
+		LIMIT 1`
+)
 
 // GetGrant returns the current refresh token of a grant; store.ErrNotFound
 // if there is no such grant.
@@ -153,14 +179,15 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 	return nil
 }
 
-// scanToken reads the columns GetToken and getGrant select; GrantedAt is 0
-// for a row of tokens.
-func scanToken(row scanner) (store.Token, error) {
+// scanToken reads the columns selectToken selects, then any extra ones
+// into extra; GrantedAt is 0 for a row of tokens.
+func scanToken(row scanner, extra ...any) (store.Token, error) {
 	var (
 		t                              store.Token
 		issuedAt, expiresAt, grantedAt int64
 	)
-	err := row.Scan(&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt)
+	dest := append([]any{&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return store.Token{}, err
 	}

@@ -22,7 +22,7 @@ func (db *AuthDB) CreateUser(ctx context.Context, u store.User) error {
 
 // GetUser returns the user; store.ErrNotFound if there is none.
 func (db *AuthDB) GetUser(ctx context.Context, username string) (store.User, error) {
-	u, err := getUser(ctx, db.db, username)
+	u, err := scanUser(db.queryRow(ctx, selectUser, username))
 	if err != nil {
 		return store.User{}, fmt.Errorf("get user %q: %w", username, translate(err))
 	}
@@ -76,10 +76,12 @@ func (db *AuthDB) ListUsers(ctx context.Context) ([]store.User, error) {
 }
 
 func getUser(ctx context.Context, q querier, username string) (store.User, error) {
-	return scanUser(q.QueryRowContext(ctx, `
-		SELECT username, password_hash, disabled, created_at, updated_at
-		FROM users WHERE username = ?`, username))
+	return scanUser(q.QueryRowContext(ctx, selectUser, username))
 }
+
+const selectUser = `
+		SELECT username, password_hash, disabled, created_at, updated_at
+		FROM users WHERE username = ?`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {

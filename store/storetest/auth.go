@@ -30,6 +30,7 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Tokens/CreateGet", testTokenCreateGet},
 		{"Tokens/CreateAtomic", testTokenCreateAtomic},
 		{"Tokens/NotFound", testTokenNotFound},
+		{"Tokens/ForIntrospection", testTokenForIntrospection},
 		{"Tokens/Active", testTokenActive},
 		{"Tokens/Rotate", testRotate},
 		{"Tokens/RotateUnknown", testRotateUnknown},

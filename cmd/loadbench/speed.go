@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The speed rows measure the real services against what the machine can do
+// for the same work: each main load runs against the real binary, then the
+// same load against a bare net/http handler (served by this process) that
+// does the same parsing and answers a fixed JSON, in the same row. Their
+// ratio is the result; the figures alone depend on the machine.
+
+func speedRows() []row {
+	return []row{
+		{name: "introspect", run: introspectVsBare, speed: true, minBareRatio: 0.7,
+			work: "POST /introspect, valid token"},
+		{name: "client_credentials", run: clientCredentials, speed: true, maxP99Abs: 50 * time.Millisecond,
+			work: "POST /token, client_credentials"},
+		{name: "items cached", run: itemsVsBare, speed: true, minBareRatio: 0.5,
+			work: "resource GET /items, token cached"},
+		{name: "password", run: passwordVsBcrypt, speed: true, minBareRatio: 0.95,
+			work:    "POST /token, password grant vs raw bcrypt",
+			authEnv: []string{"AUTH_PASSWORD_CONCURRENCY=" + strconv.Itoa(runtime.NumCPU())}},
+	}
+}
+
+// speedEnv is env with the speed rows' connection count.
+func speedEnv(env rowEnv) rowEnv {
+	env.cfg.workers = env.cfg.conns
+	return env
+}
+
+func introspectVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
+	env = speedEnv(env)
+	res := rowResult{main: introspectLoad(env).run(ctx)}
+	bare, err := startBare(bareIntrospect)
+	if err != nil {
+		return res, err
+	}
+	defer bare.Close()
+	env.authURL = bare.url
+	b := introspectLoad(env).run(ctx)
+	res.bare = &b
+	return res, ctx.Err()
+}
+
+func clientCredentials(ctx context.Context, env rowEnv) (rowResult, error) {
+	env = speedEnv(env)
+	client := newClient(net.IPv4(127, 0, 0, 1), env.cfg.workers, 10*time.Second)
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	l := load{
+		workers:  env.cfg.workers,
+		duration: env.cfg.duration,
+		do: func(ctx context.Context, _ int) (int, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.authURL+"/token", strings.NewReader(body))
+			if err != nil {
+				return 0, err
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(demoClientID, demoClientSecret)
+			status, _, err := send(client, req)
+			return status, err
+		},
+	}
+	return rowResult{main: l.run(ctx)}, ctx.Err()
+}
+
+// itemsVsBare starts the real resource service against the row's
+// authserver, creates one item, fills the introspection cache with one
+// request, then loads GET /items.
+func itemsVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
+	env = speedEnv(env)
+	rs, err := startResource(ctx, env)
+	if err != nil {
+		return rowResult{}, err
+	}
+	defer rs.stop(15 * time.Second)
+	client := newClient(net.IPv4(127, 0, 0, 1), env.cfg.workers, 10*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.url+"/items", strings.NewReader(`{"name":"apple"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+env.accessToken)
+	if status, body, err := send(client, req); err != nil || status != http.StatusCreated {
+		return rowResult{}, fmt.Errorf("create an item: status %d, %v: %s", status, err, body)
+	}
+	res := rowResult{main: itemsLoad(env, client, rs.url).run(ctx)}
+	res.resourceRSS = rs.peakRSS()
+	bare, err := startBare(bareItems)
+	if err != nil {
+		return res, err
+	}
+	defer bare.Close()
+	b := itemsLoad(env, client, bare.url).run(ctx)
+	res.bare = &b
+	return res, ctx.Err()
+}
+
+func itemsLoad(env rowEnv, client *http.Client, base string) load {
+	return load{
+		workers:  env.cfg.workers,
+		duration: env.cfg.duration,
+		do: func(ctx context.Context, _ int) (int, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/items", nil)
+			if err != nil {
+				return 0, err
+			}
+			req.Header.Set("Authorization", "Bearer "+env.accessToken)
+			status, body, err := send(client, req)
+			if err == nil && status == http.StatusOK && !bytes.Contains(body, []byte(`"apple"`)) {
+				return 0, errors.New("GET /items answered 200 without the item")
+			}
+			return status, err
+		},
+	}
+}
+
+// passwordVsBcrypt loads the password grant with twice as many connections
+// as the server has password slots (so a slot never waits for a request),
+// then runs bcrypt.CompareHashAndPassword on as many goroutines as slots for
+// as long: the server's work per login is one such comparison.
+func passwordVsBcrypt(ctx context.Context, env rowEnv) (rowResult, error) {
+	slots := runtime.NumCPU()
+	client := newClient(net.IPv4(127, 0, 0, 1), 2*slots, 30*time.Second)
+	l := load{
+		workers:  2 * slots,
+		duration: env.cfg.duration,
+		do: func(ctx context.Context, _ int) (int, error) {
+			tok, status, err := fetchToken(ctx, client, env.authURL)
+			if err == nil && status == http.StatusOK && tok == "" {
+				return 0, errors.New("no access_token in the answer")
+			}
+			return status, err
+		},
+	}
+	res := rowResult{main: l.run(ctx)}
+	cost, err := bcryptCost(env.environ)
+	if err != nil {
+		return res, err
+	}
+	b, err := rawBcrypt(ctx, slots, cost, env.cfg.duration)
+	res.bare = &b
+	return res, err
+}
+
+// bcryptCost is the cost the row's authserver hashes with (see
+// ownedSettings).
+func bcryptCost(environ []string) (int, error) {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "AUTH_BCRYPT_COST="); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 12, nil
+}
+
+// rawBcrypt is a load of bcrypt comparisons of a matching password, each
+// counted as a 200.
+func rawBcrypt(ctx context.Context, goroutines, cost int, d time.Duration) (result, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(legitUserPassword), cost)
+	if err != nil {
+		return result{}, err
+	}
+	l := load{workers: goroutines, duration: d, do: func(context.Context, int) (int, error) {
+		if err := bcrypt.CompareHashAndPassword(hash, []byte(legitUserPassword)); err != nil {
+			return 0, err
+		}
+		return http.StatusOK, nil
+	}}
+	return l.run(ctx), ctx.Err()
+}
+
+// bareServer is a plain net/http server in this process.
+type bareServer struct {
+	url string
+	srv *http.Server
+	ln  net.Listener
+	wg  sync.WaitGroup
+}
+
+func startBare(h http.HandlerFunc) (*bareServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &bareServer{url: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	b.wg.Go(func() { _ = b.srv.Serve(ln) })
+	return b, nil
+}
+
+func (b *bareServer) Close() {
+	_ = b.srv.Close()
+	b.wg.Wait()
+}
+
+var bareRequests atomic.Int64 // keeps the compiler from dropping the parsing
+
+// bareIntrospect does what any introspection endpoint must: read and parse
+// the form body, decode HTTP Basic credentials, find the token.
+func bareIntrospect(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		http.Error(w, "bad content type", http.StatusBadRequest)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	form, err2 := url.ParseQuery(string(body))
+	id, secret, ok := r.BasicAuth()
+	if err != nil || err2 != nil || !ok || form.Get("token") == "" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	id, _ = url.QueryUnescape(id)
+	secret, _ = url.QueryUnescape(secret)
+	bareRequests.Add(int64(len(id) + len(secret)))
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, `{"active":true,"client_id":"demo-client","exp":4102444800,"iat":1700000000,"iss":"http://127.0.0.1","scope":"items:read items:write","sub":"alice","token_type":"Bearer","token_use":"access_token","username":"alice"}`+"\n")
+}
+
+// bareItems reads a bearer token from the Authorization header and answers
+// one fixed item.
+func bareItems(w http.ResponseWriter, r *http.Request) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	bareRequests.Add(int64(len(token)))
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, `{"items":[{"id":"01936f1e-0000-7000-8000-000000000000","name":"apple","created_at":"2026-01-01T00:00:00Z"}]}`+"\n")
+}
+
+// startResource starts the real resource service on a free port and a fresh
+// item store in env.dir, as the resource-server client of env.authURL. It
+// prints nothing when listening, so readiness is its /healthz.
+func startResource(ctx context.Context, env rowEnv) (*authServer, error) {
+	var lastErr error
+	for attempt := range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		procEnv := []string{
+			"RESOURCE_ADDR=" + addr,
+			"RESOURCE_DB=sqlite:" + filepath.Join(env.dir, "items.db"),
+			"RESOURCE_INTROSPECT_URL=" + env.authURL + "/introspect",
+			"RESOURCE_CLIENT_ID=" + introspectorID,
+			"RESOURCE_CLIENT_SECRET=" + introspectorKey,
+			"GIN_MODE=release",
+		}
+		s, err := startProcess(env.bin.resource, filepath.Join(env.dir, fmt.Sprintf("resource-%d.log", attempt)), procEnv)
+		if err != nil {
+			return nil, err
+		}
+		s.url = "http://" + addr
+		if err = s.waitHealthy(ctx); err == nil {
+			return s, nil
+		}
+		s.stop(5 * time.Second)
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// startProcess starts bin with exactly env, its output to logPath.
+func startProcess(bin, logPath string, env []string) (*authServer, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	err = cmd.Start()
+	logFile.Close() // the child holds its own copy
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	s := &authServer{cmd: cmd, exited: make(chan struct{}), logPath: logPath}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	return s, nil
+}
