@@ -43,11 +43,7 @@ const (
 // signal.
 const shutdownTimeout = 10 * time.Second
 
-func main() {
-	// Gin prints nothing of its own: every line on stderr is the logger's.
-	gin.DefaultWriter, gin.DefaultErrorWriter = io.Discard, io.Discard
-	cliconf.Main("resource", run)
-}
+func main() { cliconf.Main("resource", run) }
 
 // config is every setting of the service.
 type config struct {
@@ -170,6 +166,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("GIN_MODE %q: want %s, %s or %s", mode, gin.DebugMode, gin.ReleaseMode, gin.TestMode)
 	}
 	gin.SetMode(mode)
+	// Gin prints nothing of its own (not even its debug route list): every
+	// line on stderr is the logger's.
+	gin.DefaultWriter, gin.DefaultErrorWriter = io.Discard, io.Discard
 
 	items, err := dbopen.OpenItems(ctx, cfg.DB)
 	if err != nil {

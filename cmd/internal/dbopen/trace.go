@@ -80,6 +80,12 @@ func (s tracedAuth) GetToken(ctx context.Context, hash string) (_ store.Token, e
 	return s.AuthStore.GetToken(ctx, hash)
 }
 
+func (s tracedAuth) GetTokenForIntrospection(ctx context.Context, hash string) (_ store.Token, _ bool, err error) {
+	ctx, end := s.span(ctx, "GetTokenForIntrospection")
+	defer func() { end(err) }()
+	return s.AuthStore.GetTokenForIntrospection(ctx, hash)
+}
+
 func (s tracedAuth) GetGrant(ctx context.Context, familyID string) (_ store.Token, err error) {
 	ctx, end := s.span(ctx, "GetGrant")
 	defer func() { end(err) }()
