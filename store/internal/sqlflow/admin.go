@@ -3,7 +3,6 @@ package sqlflow
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/example/authsvc/store"
 )
@@ -37,7 +36,7 @@ func UpdateClient(ctx context.Context, begin Begin, c store.Client) error {
 		if err := tx.SaveClient(ctx, c); err != nil {
 			return err
 		}
-		if narrows(old.GrantTypes, c.GrantTypes) || narrows(old.Scopes, c.Scopes) {
+		if old.Narrows(c) {
 			if err := tx.RevokeClient(ctx, c.ID); err != nil {
 				return fmt.Errorf("revoke grants: %w", err)
 			}
@@ -48,16 +47,6 @@ func UpdateClient(ctx context.Context, begin Begin, c store.Client) error {
 		return fmt.Errorf("update client %q: %w", c.ID, err)
 	}
 	return nil
-}
-
-// narrows reports whether next lacks an element of prev.
-func narrows(prev, next []string) bool {
-	for _, v := range prev {
-		if !slices.Contains(next, v) {
-			return true
-		}
-	}
-	return false
 }
 
 // DeleteClient is store.Clients.DeleteClient.
