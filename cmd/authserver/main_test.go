@@ -658,6 +658,7 @@ clients:
 		{"negative throttle refill", []string{"-db", db}, map[string]string{"AUTH_THROTTLE_PER_MINUTE": "-1"}, "throttle refill"},
 		{"negative password concurrency", []string{"-db", db}, map[string]string{"AUTH_PASSWORD_CONCURRENCY": "-2"}, "password concurrency"},
 		{"trusted proxy not an address", []string{"-db", db}, map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "trusted proxy"},
+		{"old schema without auto-migrate", []string{"-db", "sqlite:" + filepath.Join(dir, "new.db")}, map[string]string{"AUTH_AUTO_MIGRATE": "false"}, `"authctl migrate up"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
