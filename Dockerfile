@@ -17,6 +17,13 @@ COPY . .
 RUN make build
 
 FROM gcr.io/distroless/static-debian12:nonroot
+# OCI labels: docker build --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg REVISION=$(git rev-parse HEAD)
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/example/authsvc
+LABEL org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.source=$SOURCE
 COPY --from=build /src/bin/ /usr/local/bin/
 # The demo bootstrap (AUTH_BOOTSTRAP=/configs/demo-bootstrap.yaml): demo-only
 # users and clients, public in this repository.

@@ -4,11 +4,16 @@
 GO      ?= go
 BUILDFLAGS ?= -trimpath
 LDFLAGS ?= -s -w
+# What --version prints (internal/version); without git, the binaries fall
+# back to their build info.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_LDFLAGS ?= -X github.com/example/authsvc/internal/version.version=$(VERSION) -X github.com/example/authsvc/internal/version.revision=$(REVISION)
 
 .PHONY: build run test bench loadbench clean
 
 build:
-	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -ldflags='$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -ldflags='$(LDFLAGS) $(VERSION_LDFLAGS)' -o bin/ ./cmd/...
 
 # Both services on the embedded SQLite default, with the demo users and
 # clients (configs/demo-bootstrap.yaml; demo-only credentials).

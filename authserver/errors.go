@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // oauthError is what a handler returns for a request it refuses: the HTTP
@@ -20,6 +22,7 @@ type oauthError struct {
 	cause       error
 	allow       string        // for 405
 	retryAfter  time.Duration // for 429 and 503
+	throttled   string        // reasonThrottled or reasonBusy: counted in metrics
 }
 
 func (e *oauthError) Error() string {
@@ -46,13 +49,13 @@ func errInvalidScope(desc string) *oauthError {
 // errThrottled answers a source that has used up its failures (429).
 func errThrottled(retryAfter time.Duration) *oauthError {
 	return &oauthError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
-		description: "too many failed attempts from this address; retry later", retryAfter: retryAfter}
+		description: "too many failed attempts from this address; retry later", retryAfter: retryAfter, throttled: reasonThrottled}
 }
 
 // errBusy answers a request that found no capacity (503).
 func errBusy(retryAfter time.Duration) *oauthError {
 	return &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
-		description: "the server is busy; retry later", retryAfter: retryAfter}
+		description: "the server is busy; retry later", retryAfter: retryAfter, throttled: reasonBusy}
 }
 
 func errInvalidClient() *oauthError {
@@ -67,8 +70,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // writes an error body, so every endpoint gets the same RFC 6749 §5.2 shape,
 // the no-store headers and the Basic challenge.
 type renderer struct {
-	logger *slog.Logger
-	realm  string
+	logger    *slog.Logger
+	realm     string
+	throttled *prometheus.CounterVec // by reason
 }
 
 func (rd renderer) serve(h handlerFunc) http.Handler {
@@ -91,6 +95,9 @@ func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error
 		oe = &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "internal error"}
 	} else if oe.cause != nil {
 		rd.logger.InfoContext(r.Context(), "request refused", "path", r.URL.Path, "code", oe.code, "cause", oe.cause)
+	}
+	if oe.throttled != "" && rd.throttled != nil {
+		rd.throttled.WithLabelValues(oe.throttled).Inc()
 	}
 	h := w.Header()
 	// RFC 6749 §5.2 requires the challenge when Basic was tried; RFC 9110

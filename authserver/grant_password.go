@@ -84,10 +84,17 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 	var oe *oauthError
 	if errors.As(err, &oe) && oe.code == "invalid_grant" {
 		s.throttle.fail(req.source)
+		event := eventLoginFailed
+		if locked {
+			event = eventLoginLocked
+		}
+		s.audit(ctx, event, "client_id", req.client.ID, "username", username)
 	}
 	if err != nil {
 		return issuer.Issued{}, err
 	}
+	s.audit(ctx, eventLoginSucceeded, "client_id", req.client.ID, "username", username)
+	setLogUser(ctx, username)
 
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,

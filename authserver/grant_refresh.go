@@ -43,7 +43,7 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		if err := s.store.DeleteFamily(ctx, old.FamilyID); err != nil {
 			return issuer.Issued{}, fmt.Errorf("revoke reused grant: %w", err)
 		}
-		s.logger.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", req.client.ID, "username", old.Username)
+		s.audit(ctx, eventRefreshReuseDetected, "client_id", req.client.ID, "username", old.Username, "grant_revoked", true)
 		return issuer.Issued{}, invalid
 	}
 	if !old.Active(s.now()) {
@@ -59,6 +59,7 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		}
 	}
 
+	setLogUser(ctx, old.Username)
 	scope := ""
 	if want := strings.TrimSpace(req.form.Get("scope")); want != "" {
 		if scope, err = grantScope(want, parseScope(old.Scope)); err != nil {
@@ -71,7 +72,7 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 	case errors.Is(err, issuer.ErrGrantTooOld):
 		return issuer.Issued{}, errInvalidGrant("the grant has reached its maximum age; sign in again")
 	case errors.Is(err, store.ErrTokenReused):
-		s.logger.WarnContext(ctx, "concurrent refresh token reuse; grant revoked", "client_id", req.client.ID, "username", old.Username)
+		s.audit(ctx, eventRefreshReuseDetected, "client_id", req.client.ID, "username", old.Username, "grant_revoked", true, "concurrent", true)
 		return issuer.Issued{}, invalid
 	case errors.Is(err, store.ErrNotFound):
 		return issuer.Issued{}, invalid
@@ -106,6 +107,6 @@ func (g refreshGrant) endIfReused(ctx context.Context, client store.Client, refr
 	if err := s.store.DeleteFamily(ctx, family); err != nil {
 		return fmt.Errorf("revoke reused grant: %w", err)
 	}
-	s.logger.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", client.ID, "username", current.Username)
+	s.audit(ctx, eventRefreshReuseDetected, "client_id", client.ID, "username", current.Username, "grant_revoked", true)
 	return invalid
 }

@@ -125,13 +125,15 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		if err := s.store.DeleteFamily(r.Context(), t.FamilyID); err != nil {
 			return fmt.Errorf("revoke grant: %w", err)
 		}
+		s.audit(r.Context(), eventTokenRevoked, "client_id", client.ID, "username", t.Username, "token_use", string(t.Kind), "grant_revoked", true)
 	default:
 		if err := s.store.DeleteToken(r.Context(), t.Hash); err != nil {
 			return fmt.Errorf("revoke token: %w", err)
 		}
+		s.audit(r.Context(), eventTokenRevoked, "client_id", client.ID, "username", t.Username, "token_use", string(t.Kind))
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	// Strict clients (simple-oauth2) refuse a 200 without a JSON body.
+	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 

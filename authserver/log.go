@@ -2,15 +2,22 @@ package authserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/authsvc/internal/reqid"
 )
 
 // logFields is filled in by handlers as a request is understood, and
 // written once when it ends.
-type logFields struct{ clientID string }
+type logFields struct {
+	clientID string
+	username string // of the grant a token was issued for
+	route    string // the mux pattern that served the request
+}
 
 type logFieldsKey struct{}
 
@@ -19,6 +26,20 @@ func setLogClient(ctx context.Context, id string) {
 	if f, ok := ctx.Value(logFieldsKey{}).(*logFields); ok {
 		f.clientID = bounded(id)
 	}
+}
+
+// setLogUser records the user a grant is for, for its token_issued event.
+func setLogUser(ctx context.Context, username string) {
+	if f, ok := ctx.Value(logFieldsKey{}).(*logFields); ok {
+		f.username = bounded(username)
+	}
+}
+
+func logUser(ctx context.Context) string {
+	if f, ok := ctx.Value(logFieldsKey{}).(*logFields); ok {
+		return f.username
+	}
+	return ""
 }
 
 type statusRecorder struct {
@@ -40,34 +61,79 @@ func (sr *statusRecorder) Write(b []byte) (int, error) {
 	return sr.ResponseWriter.Write(b)
 }
 
-// logRequests writes one line per request. It logs the path, never the
-// query or body: those can carry credentials.
+// observe wraps the mux once: request id, access log, trace span, CORS
+// and metrics, outermost first.
+func (s *server) observe(mux *http.ServeMux) http.Handler {
+	var h http.Handler = s.instrument(s.cors(mux))
+	if s.cfg.Tracing.Provider != nil {
+		h = otelhttp.NewHandler(h, "authserver",
+			otelhttp.WithTracerProvider(s.cfg.Tracing.Provider),
+			otelhttp.WithPropagators(s.cfg.Tracing.Propagator))
+	}
+	return s.logRequests(h)
+}
+
+// instrument counts the request by the pattern the mux chose (the mux sets
+// r.Pattern on the request it is given; a CORS preflight answered before
+// the mux counts as unknown), never by the raw path, and names
+// the trace span after it.
+func (s *server) instrument(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		mux.ServeHTTP(rec, r)
+		route := routeLabel(r.Pattern)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.metrics.http.Observe(route, rec.status, time.Since(start))
+		trace.SpanFromContext(r.Context()).SetName(r.Method + " " + route)
+		if f, ok := r.Context().Value(logFieldsKey{}).(*logFields); ok {
+			f.route = route
+		}
+	})
+}
+
+// routeLabel is the path of a mux pattern ("POST /token" → "/token"); the
+// catch-all "/" and a preflight that never reached the mux are "unknown".
+func routeLabel(pattern string) string {
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == '/' {
+			pattern = pattern[i:]
+			break
+		}
+	}
+	if pattern == "" || pattern == "/" {
+		return "unknown"
+	}
+	return pattern
+}
+
+// logRequests gives the request its id and writes one line per request.
+// It logs the route, never the query or body: those can carry credentials.
+// Routes here have no parameters, so the route is the path; an unknown
+// path is not logged at all, since a misplaced token could be in it.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		fields := &logFields{}
-		id := requestID()
-		w.Header().Set("X-Request-Id", id)
+		id := reqid.FromHeader(r.Header.Get(reqid.Header))
+		w.Header().Set(reqid.Header, id)
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), logFieldsKey{}, fields)))
+		ctx := reqid.With(context.WithValue(r.Context(), logFieldsKey{}, fields), id)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.logger.InfoContext(r.Context(), "request",
+		s.logger.InfoContext(ctx, "request",
 			"method", r.Method,
-			"path", bounded(r.URL.Path),
+			"path", fields.route,
 			"status", rec.status,
 			"duration", time.Since(start),
 			"client_id", fields.clientID,
 			"request_id", id,
 		)
 	})
-}
-
-func requestID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // maxLoggedBytes bounds any request value a log line carries.

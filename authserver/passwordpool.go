@@ -30,6 +30,7 @@ type passwordPool struct {
 	bySource map[netip.Prefix]int // waiters per source; at most maxWait entries
 	maxWait  int
 	timeout  time.Duration
+	metrics  *metrics // in-flight checks and waits; nil in unit tests
 }
 
 // maxWaitPerSource is how many requests of one source may wait at once.
@@ -44,6 +45,12 @@ func newPasswordPool(slots, maxWait int, timeout time.Duration) *passwordPool {
 	return &passwordPool{free: slots, maxWait: maxWait, timeout: timeout, bySource: map[netip.Prefix]int{}}
 }
 
+// observed makes the pool report its in-flight checks and waits to m.
+func (p *passwordPool) observed(m *metrics) *passwordPool {
+	p.metrics = m
+	return p
+}
+
 // dequeue removes w, found at elem of queue class; p.mu is held.
 func (p *passwordPool) dequeue(class int, elem *list.Element) {
 	w := p.queues[class].Remove(elem).(*poolWaiter)
@@ -56,7 +63,16 @@ func (p *passwordPool) dequeue(class int, elem *list.Element) {
 // acquire waits for a slot for a request from source until ctx ends or the
 // pool's timeout passes. On success the caller must call release exactly
 // once.
-func (p *passwordPool) acquire(ctx context.Context, source netip.Prefix, clean bool) error {
+func (p *passwordPool) acquire(ctx context.Context, source netip.Prefix, clean bool) (err error) {
+	if p.metrics != nil {
+		start := time.Now()
+		defer func() {
+			p.metrics.passwordWait.Observe(time.Since(start).Seconds())
+			if err == nil {
+				p.metrics.passwordInFlight.Inc()
+			}
+		}()
+	}
 	class := 1
 	if clean {
 		class = 0
@@ -87,7 +103,6 @@ func (p *passwordPool) acquire(ctx context.Context, source netip.Prefix, clean b
 
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
-	var err error
 	select {
 	case ok := <-w.granted:
 		if ok {
@@ -106,7 +121,7 @@ func (p *passwordPool) acquire(ctx context.Context, source netip.Prefix, clean b
 		// Handed a slot (or displaced) while giving up: pass the slot on.
 		p.mu.Unlock()
 		if ok {
-			p.release()
+			p.handOn()
 		}
 	default:
 		p.dequeue(class, elem)
@@ -132,9 +147,17 @@ func (p *passwordPool) mayQueueLocked(source netip.Prefix, clean bool) bool {
 	return p.waiting < p.maxWait || (clean && p.queues[1].Len() > 0)
 }
 
-// release hands the slot to the first waiter, clean sources first, or
-// frees it.
+// release ends a check that acquire admitted.
 func (p *passwordPool) release() {
+	if p.metrics != nil {
+		p.metrics.passwordInFlight.Dec()
+	}
+	p.handOn()
+}
+
+// handOn hands the slot to the first waiter, clean sources first, or
+// frees it.
+func (p *passwordPool) handOn() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i := range p.queues {

@@ -62,7 +62,7 @@ func TestRefreshKeepsRowsBounded(t *testing.T) {
 
 // The refresh lifetime slides, but not past the grant's maximum age.
 func TestRefreshStopsAtGrantMaxAge(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.GrantMaxAge = 48 * time.Hour }) // RefreshTTL 24h
+	e := newEnv(t, func(s *envSetup) { s.cfg.GrantMaxAge = 48 * time.Hour }) // RefreshTTL 24h
 	start := e.clock.Now()
 	_, rt := e.mustLogin()
 	e.clock.Advance(20 * time.Hour)

@@ -26,7 +26,7 @@ func (s *server) routes() http.Handler {
 		return &oauthError{status: http.StatusNotFound, code: "not_found", description: "no such endpoint"}
 	}))
 
-	return s.logRequests(mux)
+	return s.observe(mux)
 }
 
 func methodNotAllowed(allow string) handlerFunc {

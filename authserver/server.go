@@ -23,7 +23,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/example/authsvc/internal/obs"
 
 	"github.com/example/authsvc/authserver/internal/issuer"
 
@@ -61,6 +64,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
+	// Operations, all optional: the registry the metrics are registered
+	// with (nil: counted, not exported), tracing (zero: off) and the
+	// origins browser clients may call from (none: no CORS).
+	Metrics     prometheus.Registerer
+	Tracing     obs.Tracing
+	CORSOrigins []string
 }
 
 // DefaultGrantMaxAge is the maximum grant age when Config leaves it zero:
@@ -124,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshTTL <= 0 {
 		errs = append(errs, fmt.Errorf("refresh token lifetime %v: must be positive", c.RefreshTTL))
+	} else if c.AccessTTL > c.RefreshTTL {
+		// A refresh token that dies before its access token is useless.
+		errs = append(errs, fmt.Errorf("access token lifetime %v: must not exceed the refresh token lifetime %v", c.AccessTTL, c.RefreshTTL))
 	}
 	if c.GrantMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("grant maximum age %v: must be positive", c.GrantMaxAge))
@@ -174,6 +186,7 @@ type server struct {
 	throttle   *throttle
 	pool       *passwordPool
 	bcryptTime *durationAverage
+	metrics    *metrics
 	// dummyUser's password is compared against when the user does not
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.
@@ -212,17 +225,19 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	m := newMetrics(cfg.Metrics)
 	s := &server{
+		metrics:   m,
 		logger:    logger,
 		store:     st,
 		cfg:       cfg,
 		now:       now,
 		issuer:    iss,
-		render:    renderer{logger: logger, realm: realmFor(cfg.Issuer)},
+		render:    renderer{logger: logger, realm: realmFor(cfg.Issuer), throttled: m.throttled},
 		dummyUser: store.User{PasswordHash: dummy},
 		sources:   sourceResolver{trusted: cfg.TrustedProxies},
 		throttle:  newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
-		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout),
+		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
 	}
 	s.bcryptTime = bcryptTime
 	s.grants = newGrants(s)

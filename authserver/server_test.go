@@ -67,8 +67,13 @@ type env struct {
 	dbPath string
 }
 
-// newEnv serves a fresh SQLite store; opts adjust the configuration.
-func newEnv(t testing.TB, opts ...func(*authserver.Config)) *env {
+// envSetup is what an option of newEnv may change.
+type envSetup struct {
+	cfg    *authserver.Config
+	logger *slog.Logger
+}
+
+func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "auth.db")
@@ -116,10 +121,11 @@ func newEnv(t testing.TB, opts ...func(*authserver.Config)) *env {
 		PasswordConcurrency: 64,
 		Now:                 clk.Now,
 	}
+	setup := envSetup{cfg: &cfg, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, opt := range opts {
-		opt(&cfg)
+		opt(&setup)
 	}
-	h, err := authserver.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, cfg)
+	h, err := authserver.NewServer(setup.logger, st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,7 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r.Context(), eventTokenIssued, "grant_type", name, "client_id", client.ID, "username", logUser(r.Context()), "refresh", issued.Refresh != "")
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken:  issued.Access,
 		TokenType:    "Bearer",

@@ -26,6 +26,8 @@ type CacheConfig struct {
 	Capacity uint64
 	// Now is the clock the TTL is measured with; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts hits and misses; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Cache is an Introspector that remembers positive answers of another one
@@ -41,6 +43,7 @@ type Cache struct {
 	now     func() time.Time
 	entries *ttlcache.Cache[string, cacheEntry]
 	flights singleflight.Group
+	metrics *Metrics
 }
 
 // cacheEntry carries its own deadline on the injected clock; ttlcache's
@@ -61,9 +64,10 @@ func NewCache(next Introspector, cfg CacheConfig) *Cache {
 		now = time.Now
 	}
 	return &Cache{
-		next: next,
-		ttl:  max(cfg.TTL, 0),
-		now:  now,
+		next:    next,
+		ttl:     max(cfg.TTL, 0),
+		now:     now,
+		metrics: cfg.Metrics,
 		entries: ttlcache.New(
 			ttlcache.WithCapacity[string, cacheEntry](capacity),
 			// A hit must not extend the life of an answer.
@@ -76,7 +80,9 @@ func NewCache(next Introspector, cfg CacheConfig) *Cache {
 // many requests wait for it.
 func (c *Cache) Introspect(ctx context.Context, token string) (Introspection, error) {
 	key := store.HashToken(token)
-	if in, ok := c.lookup(key); ok {
+	in, ok := c.lookup(key)
+	c.metrics.cacheResult(ok)
+	if ok {
 		return in, nil
 	}
 	// The flight outlives a caller that gives up: the others still wait for

@@ -49,6 +49,7 @@ type fakeAS struct {
 	rawBody string                    // if non-empty, sent as the 200 body
 	release chan struct{}             // if non-nil, each call waits for it
 	started chan struct{}             // if non-nil, each call signals it
+	lastID  string                    // X-Request-Id of the last call
 }
 
 func newFakeAS(t testing.TB) *fakeAS {
@@ -79,6 +80,7 @@ func (as *fakeAS) serve(w http.ResponseWriter, r *http.Request) {
 	as.calls.Add(1)
 
 	as.mu.Lock()
+	as.lastID = r.Header.Get("X-Request-Id")
 	answer, known := as.answers[r.PostForm.Get("token")]
 	status, rawBody, release, started := as.status, as.rawBody, as.release, as.started
 	as.mu.Unlock()
@@ -171,7 +173,8 @@ type envConfig struct {
 	cacheTTL time.Duration // default DefaultCacheTTL; use noCache for 0
 	timeout  time.Duration
 	wrap     func(store.ItemStore) store.ItemStore // failure injection
-	opts     []Option                              // more options of NewServer
+	metrics  *Metrics                              // counted into, if set
+	opts     []Option
 }
 
 const noCache = -1
@@ -197,9 +200,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	case noCache:
 		ttl = 0
 	}
-	e.cache = NewCache(client, CacheConfig{TTL: ttl, Now: e.clock.Now})
+	e.cache = NewCache(cfg.metrics.Instrument(client), CacheConfig{TTL: ttl, Now: e.clock.Now, Metrics: cfg.metrics})
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.handler = NewServer(logger, items, e.cache, append([]Option{WithClock(e.clock.Now)}, cfg.opts...)...)
+	e.handler = NewServer(logger, items, e.cache, append([]Option{WithClock(e.clock.Now), WithMetrics(cfg.metrics)}, cfg.opts...)...)
 	return e
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/store"
 )
 
@@ -102,6 +103,8 @@ type IntrospectionClientConfig struct {
 	Timeout      time.Duration // per call, connection included; 0 means DefaultIntrospectTimeout
 	// Transport replaces the default keep-alive transport (tests).
 	Transport http.RoundTripper
+	// Tracing, when on, makes each call a span and sends its traceparent.
+	Tracing obs.Tracing
 }
 
 // IntrospectionClient calls an RFC 7662 endpoint over a keep-alive
@@ -148,6 +151,7 @@ func NewIntrospectionClient(cfg IntrospectionClientConfig) (*IntrospectionClient
 		t.IdleConnTimeout = 90 * time.Second
 		transport = t
 	}
+	transport = outbound(transport, cfg.Tracing)
 	// RFC 6749 §2.3.1: id and secret are form-urlencoded before base64, so
 	// a secret holding ':' or '%' survives the trip.
 	creds := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret)

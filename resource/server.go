@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/reqid"
 	"github.com/example/authsvc/store"
 )
 
@@ -56,6 +58,11 @@ type server struct {
 	introspector     Introspector
 	now              func() time.Time
 	maxItemsPerOwner int
+	// Operations (ops.go); all optional.
+	metrics     *Metrics
+	tracing     obs.Tracing
+	corsOrigins []string
+	ready       func(context.Context) error
 }
 
 // NewServer returns the service's HTTP handler. introspector decides about
@@ -84,7 +91,7 @@ func NewServer(logger *slog.Logger, items store.ItemStore, introspector Introspe
 			description: "method " + c.Request.Method + " is not allowed here"})
 	})
 	s.routes(e)
-	return e
+	return s.wrap(e)
 }
 
 // routes lists every endpoint.
@@ -119,6 +126,11 @@ func (s *server) handleReadyz(c *gin.Context) error {
 	if err := s.items.Ping(ctx); err != nil {
 		return errUnavailable("the item store is not reachable", fmt.Errorf("ping item store: %w", err))
 	}
+	if s.ready != nil {
+		if err := s.ready(ctx); err != nil {
+			return errUnavailable("the authorization server is unreachable or refuses this service's credentials", err)
+		}
+	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	return nil
 }
@@ -142,20 +154,26 @@ func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 func (s *server) logRequests() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		id := c.GetHeader("X-Request-Id")
-		if !validRequestID(id) {
-			id = uuid.NewString()
-		}
+		id := reqid.FromHeader(c.GetHeader(reqid.Header))
 		c.Set(requestIDKey, id)
-		c.Header("X-Request-Id", id)
+		c.Header(reqid.Header, id)
+		c.Request = c.Request.WithContext(reqid.With(c.Request.Context(), id))
 
 		c.Next()
 
 		status := c.Writer.Status()
+		// An unknown path is not logged: a misplaced token could be in it.
+		route, path := c.FullPath(), bounded(c.Request.URL.Path)
+		if route == "" {
+			route, path = obs.UnknownHandler, obs.UnknownHandler
+		}
+		s.metrics.observeHTTP(route, status, time.Since(start))
+		trace.SpanFromContext(c.Request.Context()).SetName(c.Request.Method + " " + route)
 		attrs := []slog.Attr{
 			slog.String("method", c.Request.Method),
-			slog.String("path", c.Request.URL.Path),
+			slog.String("path", path),
 			slog.Int("status", status),
+			slog.String("route", route),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", id),
 		}
@@ -180,19 +198,13 @@ func (s *server) logRequests() gin.HandlerFunc {
 	}
 }
 
-// validRequestID accepts a caller's X-Request-Id only if it is short and
-// plain, so it cannot forge log lines.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
+// bounded cuts a request value for the log.
+func bounded(s string) string {
+	const maxLogged = 256
+	if len(s) <= maxLogged {
+		return s
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !isAlnum(c) && c != '-' && c != '_' && c != '.' {
-			return false
-		}
-	}
-	return true
+	return s[:maxLogged] + "..."
 }
 
 // recoverPanics turns a panic into a JSON 500; the stack goes to the log,

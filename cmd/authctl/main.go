@@ -14,6 +14,8 @@
 package main
 
 import (
+	"github.com/example/authsvc/internal/version"
+
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +48,9 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func main() {
+	if version.Requested("authctl", os.Args[1:], os.Stdout) {
+		return
+	}
 	// Cancelling on a signal (rather than dying) lets a password prompt
 	// restore the terminal's echo before the process exits.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

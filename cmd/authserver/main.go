@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -20,6 +21,9 @@ import (
 	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/cmd/internal/ops"
+	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/version"
 	"github.com/example/authsvc/store"
 )
 
@@ -33,7 +37,7 @@ type config struct {
 	bcryptCost                  int
 	lockout                     store.LoginPolicy
 	cleanupInterval             time.Duration
-	logLevel                    slog.Level
+	ops                         ops.Settings
 	// Abuse resistance of the login path.
 	passwordConcurrency, passwordQueue int
 	passwordQueueTimeout               time.Duration
@@ -55,6 +59,7 @@ func (c config) Validate() error {
 	if c.cleanupInterval <= 0 {
 		problems = append(problems, fmt.Errorf("cleanup interval %v: must be positive", c.cleanupInterval))
 	}
+	problems = append(problems, c.ops.Validate())
 	return errors.Join(problems...)
 }
 
@@ -70,20 +75,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.issuer, "issuer", "http://localhost:9096", "issuer URL, as clients reach it (AUTH_ISSUER)")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of these settings (AUTH_CONFIG)")
 	fs.StringVar(&c.bootstrap, "bootstrap", "", "optional YAML of users and clients to create if absent (AUTH_BOOTSTRAP)")
-	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime (AUTH_ACCESS_TTL)")
-	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime, renewed on rotation (AUTH_REFRESH_TTL)")
-	fs.DurationVar(&c.grantMaxAge, "grant-max-age", authserver.DefaultGrantMaxAge,
+	cliconf.DurationVar(fs, &c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime (AUTH_ACCESS_TTL)")
+	cliconf.DurationVar(fs, &c.refreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime, renewed on rotation (AUTH_REFRESH_TTL)")
+	cliconf.DurationVar(fs, &c.grantMaxAge, "grant-max-age", authserver.DefaultGrantMaxAge,
 		"longest a grant lives from its login, however often refreshed (AUTH_GRANT_MAX_AGE)")
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", 12, "bcrypt cost for passwords; below 10 only for tests (AUTH_BCRYPT_COST)")
 	fs.IntVar(&c.lockout.Threshold, "lockout-threshold", 5, "consecutive failed logins that lock a username (AUTH_LOCKOUT_THRESHOLD)")
-	fs.DurationVar(&c.lockout.Lockout, "lockout-duration", time.Minute, "first lockout; doubles on each repeated lockout (AUTH_LOCKOUT_DURATION)")
-	fs.DurationVar(&c.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
-	fs.DurationVar(&c.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
-	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (AUTH_LOG_LEVEL)")
+	cliconf.DurationVar(fs, &c.lockout.Lockout, "lockout-duration", time.Minute, "first lockout; doubles on each repeated lockout (AUTH_LOCKOUT_DURATION)")
+	cliconf.DurationVar(fs, &c.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
+	cliconf.DurationVar(fs, &c.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
+	ops.AddFlags(fs, &c.ops, "AUTH_", "127.0.0.1:9097")
 	fs.IntVar(&c.passwordConcurrency, "password-concurrency", authserver.DefaultPasswordConcurrency(),
 		"bcrypt comparisons at once; default half the CPUs (AUTH_PASSWORD_CONCURRENCY)")
 	fs.IntVar(&c.passwordQueue, "password-queue", authserver.DefaultPasswordQueue, "password checks that may wait for a slot (AUTH_PASSWORD_QUEUE)")
-	fs.DurationVar(&c.passwordQueueTimeout, "password-queue-timeout", authserver.DefaultPasswordQueueTimeout,
+	cliconf.DurationVar(fs, &c.passwordQueueTimeout, "password-queue-timeout", authserver.DefaultPasswordQueueTimeout,
 		"longest wait for a password-check slot before 503 (AUTH_PASSWORD_QUEUE_TIMEOUT)")
 	fs.IntVar(&c.throttleBurst, "throttle-burst", authserver.DefaultThrottleBurst, "failures a source address may make at once (AUTH_THROTTLE_BURST)")
 	fs.Float64Var(&c.throttlePerMinute, "throttle-per-minute", authserver.DefaultThrottlePerMinute,
@@ -100,13 +105,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 }
 
 // run starts the server and blocks until ctx ends, then shuts down
-// gracefully. It prints "listening on http://ADDR" to stdout once serving.
+// gracefully. It prints "listening on http(s)://ADDR" to stdout once
+// serving.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel}))
+	logger, err := c.ops.Logger(stderr, "authserver")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if u, err := url.Parse(c.issuer); err == nil && u.Scheme == "http" && !ops.Loopback(u.Host) {
+		logger.Warn("the issuer is http:// on a non-loopback host: tokens and secrets would cross the network in clear; serve TLS (AUTH_TLS_CERT) or put a TLS-terminating proxy in front and set an https issuer",
+			"issuer", c.issuer)
+	}
 	if c.bcryptCost < store.MinBcryptCost {
 		logger.Warn("INSECURE: bcrypt cost below 10 makes stolen password hashes cheap to crack; use only for tests",
 			"bcrypt_cost", c.bcryptCost)
@@ -129,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ThrottleBurst:        c.throttleBurst,
 		ThrottlePerMinute:    c.throttlePerMinute,
 		TrustedProxies:       proxies,
+		CORSOrigins:          c.ops.Origins(),
 	}
 	// Refuse a bad configuration before touching the database.
 	if err := cfg.Validate(); err != nil {
@@ -149,23 +163,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	warnOtherCosts(ctx, logger, st, c.bcryptCost)
 
-	handler, err := authserver.NewServer(logger, st, cfg)
+	reg := obs.NewRegistry()
+	if pc := dbopen.PoolCollector(st, "auth"); pc != nil {
+		reg.MustRegister(pc)
+	}
+	tracing, err := obs.NewTracing(ctx, "authserver", getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer shutdownTracing(logger, tracing)
+	cfg.Metrics, cfg.Tracing = reg, tracing
+	tlsConfig, err := c.ops.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+
+	var served store.AuthStore = st
+	if tracing.Enabled() {
+		served = dbopen.TraceAuth(st, tracing.Provider)
+	}
+	handler, err := authserver.NewServer(logger, served, cfg)
 	if err != nil {
 		return err
 	}
 
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	if _, err := obs.ServeMetrics(metricsCtx, logger, c.ops.MetricsAddr, reg); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
+		TLSConfig:         tlsConfig,
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          obs.ErrorLog(logger),
 	}
 
 	// The cleanup loop must be finished before the deferred st.Close runs.
@@ -176,9 +215,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stopCleanup()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", c.issuer)
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	go func() {
+		if tlsConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", c.issuer, "tls", tlsConfig != nil,
+		"tracing", tracing.Enabled(), "version", version.Get().Version)
+	fmt.Fprintf(stdout, "listening on %s://%s\n", c.ops.Scheme(), ln.Addr())
 
 	select {
 	case err := <-serveErr:
@@ -225,5 +271,14 @@ func warnOtherCosts(ctx context.Context, logger *slog.Logger, st store.Users, co
 	if n > 0 {
 		logger.Warn("some password hashes use another bcrypt cost; they are rehashed at their next login, and until then login timing can tell these users from unknown names",
 			"users", n, "bcrypt_cost", cost)
+	}
+}
+
+// shutdownTracing flushes the spans still buffered.
+func shutdownTracing(logger *slog.Logger, t obs.Tracing) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		logger.Warn("flush traces", "err", err)
 	}
 }

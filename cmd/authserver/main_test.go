@@ -65,8 +65,15 @@ clients:
     introspect: true
 `, alicePassword, carolPassword, appSecret, otherSecret, introspectorSecret)
 
+// getenvFrom serves env; the metrics listener is off unless env sets it,
+// since its default address would be shared by tests running at once.
 func getenvFrom(env map[string]string) func(string) string {
-	return func(k string) string { return env[k] }
+	return func(k string) string {
+		if v, ok := env[k]; ok || k != "AUTH_METRICS_ADDR" {
+			return v
+		}
+		return "off"
+	}
 }
 
 // testServer is one run() of the authorization server.
@@ -93,8 +100,9 @@ func (s *testServer) stop() error {
 	return s.stopErr
 }
 
-// startServer runs the real run() and returns once /healthz answers 200.
-func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string) *testServer {
+// startServer runs the real run() and returns once /healthz answers 200;
+// extra arguments follow (and so override) the defaults.
+func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string, extra ...string) *testServer {
 	t.Helper()
 	args := []string{
 		"authserver",
@@ -103,6 +111,7 @@ func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string) *t
 		"-bootstrap", bootstrapPath,
 		"-issuer", testIssuer,
 	}
+	args = append(args, extra...)
 	getenv := getenvFrom(map[string]string{"AUTH_BCRYPT_COST": "4"})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,7 +149,7 @@ func startServer(t *testing.T, hc *http.Client, dbPath, bootstrapPath string) *t
 		t.Fatalf("run ended before listening: %v; stderr:\n%s", s.stop(), s.stderr)
 	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(first.line), "listening on ")
-	if !ok || !strings.HasPrefix(addr, "http://127.0.0.1:") {
+	if !ok || (!strings.HasPrefix(addr, "http://127.0.0.1:") && !strings.HasPrefix(addr, "https://127.0.0.1:")) {
 		t.Fatalf("stdout line %q: want \"listening on http://127.0.0.1:PORT\"", first.line)
 	}
 	s.base = addr
@@ -657,6 +666,10 @@ clients:
 		{"stray argument", []string{"-db", db, "extra"}, nil, "unexpected argument"},
 		{"negative throttle refill", []string{"-db", db}, map[string]string{"AUTH_THROTTLE_PER_MINUTE": "-1"}, "throttle refill"},
 		{"negative password concurrency", []string{"-db", db}, map[string]string{"AUTH_PASSWORD_CONCURRENCY": "-2"}, "password concurrency"},
+		{"duration without a unit", []string{"-db", db}, map[string]string{"AUTH_ACCESS_TTL": "15"}, "AUTH_ACCESS_TTL: 15: a duration needs a unit, such as 15m"},
+		{"access ttl above refresh ttl", []string{"-db", db}, map[string]string{"AUTH_ACCESS_TTL": "2h", "AUTH_REFRESH_TTL": "1h"}, "must not exceed the refresh token lifetime"},
+		{"tls cert without key", []string{"-db", db, "-tls-cert", "/x.pem"}, nil, "both a certificate and a key"},
+		{"unknown log format", []string{"-db", db}, map[string]string{"AUTH_LOG_FORMAT": "xml"}, "log format"},
 		{"trusted proxy not an address", []string{"-db", db}, map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "trusted proxy"},
 		{"old schema without auto-migrate", []string{"-db", "sqlite:" + filepath.Join(dir, "new.db")}, map[string]string{"AUTH_AUTO_MIGRATE": "false"}, `"authctl migrate up"`},
 	}

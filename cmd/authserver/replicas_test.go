@@ -183,6 +183,7 @@ func replicaStart(t *testing.T, binary, dsn, bootstrap string) *replicaProcess {
 		"AUTH_BOOTSTRAP=" + bootstrap,
 		"AUTH_BCRYPT_COST=4",
 		"AUTH_ISSUER=http://auth.replicas.test",
+		"AUTH_METRICS_ADDR=off",
 	}
 	r.cmd.Stderr = r.log
 	// Called from several goroutines: Errorf and return, never Fatal.

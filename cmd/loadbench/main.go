@@ -11,6 +11,8 @@
 package main
 
 import (
+	"github.com/example/authsvc/internal/version"
+
 	"context"
 	"errors"
 	"flag"
@@ -25,6 +27,9 @@ import (
 )
 
 func main() {
+	if version.Requested("loadbench", os.Args[1:], os.Stdout) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {

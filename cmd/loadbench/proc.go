@@ -140,6 +140,8 @@ func ownedSettings(root, dir, addr string, environ []string) map[string]string {
 		"AUTH_ISSUER":    "http://" + addr,
 		"AUTH_DB":        "sqlite:" + filepath.Join(dir, "auth.db"),
 		"AUTH_BOOTSTRAP": filepath.Join(root, "configs", "demo-bootstrap.yaml"),
+		// Not the default port, which a `make run` may hold.
+		"AUTH_METRICS_ADDR": "off",
 	}
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "AUTH_BCRYPT_COST=") }) {
 		owned["AUTH_BCRYPT_COST"] = "12"

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/example/authsvc/authserver"
+	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/resource"
 	"github.com/example/authsvc/store"
@@ -34,10 +36,21 @@ type e2e struct {
 	clock *testkit.Clock
 }
 
-func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
+// e2eSetup is what an option of newE2E may set: each service's logger
+// and tracing.
+type e2eSetup struct {
+	authLogger, itemsLogger   *slog.Logger
+	authTracing, itemsTracing obs.Tracing
+}
+
+func newE2E(t *testing.T, cacheTTL time.Duration, opts ...func(*e2eSetup)) *e2e {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	setup := e2eSetup{authLogger: logger, itemsLogger: logger}
+	for _, opt := range opts {
+		opt(&setup)
+	}
 	dir := t.TempDir()
 
 	authDB, err := sqlite.OpenAuth(ctx, filepath.Join(dir, "auth.db"))
@@ -67,9 +80,14 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 	}
 	e := &e2e{t: t, clock: testkit.NewClock()}
 	e.clock.Set(time.Now())
-	authHandler, err := authserver.NewServer(logger, authDB, authserver.Config{
+	var authStore store.AuthStore = authDB
+	if setup.authTracing.Provider != nil {
+		authStore = dbopen.TraceAuth(authDB, setup.authTracing.Provider)
+	}
+	authHandler, err := authserver.NewServer(setup.authLogger, authStore, authserver.Config{
 		Issuer: "http://auth.test", AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, BcryptCost: cost,
 		Lockout: store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
+		Tracing: setup.authTracing,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +102,13 @@ func newE2E(t *testing.T, cacheTTL time.Duration) *e2e {
 	t.Cleanup(func() { itemsDB.Close() })
 	ic, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
 		URL: e.auth.URL + "/introspect", ClientID: "rs", ClientSecret: "rs-secret", Timeout: 2 * time.Second,
+		Tracing: setup.itemsTracing,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cache := resource.NewCache(ic, resource.CacheConfig{TTL: cacheTTL, Now: e.clock.Now})
-	e.items = httptest.NewServer(resource.NewServer(logger, itemsDB, cache))
+	e.items = httptest.NewServer(resource.NewServer(setup.itemsLogger, itemsDB, cache, resource.WithTracing(setup.itemsTracing)))
 	t.Cleanup(e.items.Close)
 	return e
 }

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,6 +25,9 @@ import (
 
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/cmd/internal/ops"
+	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/version"
 	"github.com/example/authsvc/resource"
 )
 
@@ -41,7 +43,11 @@ const (
 // signal.
 const shutdownTimeout = 10 * time.Second
 
-func main() { cliconf.Main("resource", run) }
+func main() {
+	// Gin prints nothing of its own: every line on stderr is the logger's.
+	gin.DefaultWriter, gin.DefaultErrorWriter = io.Discard, io.Discard
+	cliconf.Main("resource", run)
+}
 
 // config is every setting of the service.
 type config struct {
@@ -54,6 +60,7 @@ type config struct {
 	IntrospectTimeout time.Duration
 	MaxItemsPerOwner  int
 	AutoMigrate       bool
+	Ops               ops.Settings
 }
 
 // Validate reports every problem at once.
@@ -84,6 +91,7 @@ func (c config) Validate() error {
 	if c.MaxItemsPerOwner < 1 {
 		problems = append(problems, fmt.Errorf("-max-items-per-owner (RESOURCE_MAX_ITEMS_PER_OWNER) %d must be at least 1", c.MaxItemsPerOwner))
 	}
+	problems = append(problems, c.Ops.Validate())
 	return errors.Join(problems...)
 }
 
@@ -98,9 +106,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.AutoMigrate, "auto-migrate", true, "apply pending schema migrations on start; false refuses an old schema (RESOURCE_AUTO_MIGRATE)")
 	fs.StringVar(&cfg.IntrospectURL, "introspect-url", "http://localhost:9096/introspect", "the authorization server's RFC 7662 endpoint (RESOURCE_INTROSPECT_URL)")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "this service's client id at the authorization server (RESOURCE_CLIENT_ID); the secret comes from "+envClientSecret+" or "+envClientSecretFile)
-	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
-	fs.DurationVar(&cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
+	cliconf.DurationVar(fs, &cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
+	cliconf.DurationVar(fs, &cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
 	fs.IntVar(&cfg.MaxItemsPerOwner, "max-items-per-owner", resource.DefaultMaxItemsPerOwner, "how many items one owner may have; a create past it is a 409 (RESOURCE_MAX_ITEMS_PER_OWNER)")
+	ops.AddFlags(fs, &cfg.Ops, envPrefix, "127.0.0.1:9098")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of flag-name keys (RESOURCE_CONFIG)")
 	if err := cliconf.Parse(fs, args[1:], getenv, envPrefix); err != nil {
 		return config{}, err
@@ -148,7 +157,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger, err := cfg.Ops.Logger(stderr, "resource")
+	if err != nil {
+		return err
+	}
 
 	mode := getenv("GIN_MODE")
 	switch mode {
@@ -171,24 +183,56 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
+	reg := obs.NewRegistry()
+	if pc := dbopen.PoolCollector(items, "items"); pc != nil {
+		reg.MustRegister(pc)
+	}
+	metrics := resource.NewMetrics(reg)
+	tracing, err := obs.NewTracing(ctx, "resource", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			logger.Warn("flush traces", "err", err)
+		}
+	}()
+	tlsConfig, err := cfg.Ops.TLSConfig()
+	if err != nil {
+		return err
+	}
+
 	client, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
 		URL:          cfg.IntrospectURL,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		Timeout:      cfg.IntrospectTimeout,
+		Tracing:      tracing,
 	})
 	if err != nil {
 		return fmt.Errorf("introspection client: %w", err)
 	}
-	introspector := resource.NewCache(client, resource.CacheConfig{TTL: cfg.CacheTTL})
+	introspector := resource.NewCache(metrics.Instrument(client), resource.CacheConfig{TTL: cfg.CacheTTL, Metrics: metrics})
 
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	if _, err := obs.ServeMetrics(metricsCtx, logger, cfg.Ops.MetricsAddr, reg); err != nil {
+		return err
+	}
+	handler := resource.NewServer(logger, items, introspector,
+		resource.WithMetrics(metrics), resource.WithTracing(tracing), resource.WithCORS(cfg.Ops.Origins()),
+		resource.WithReadiness(resource.CachedCheck(client.CheckCredentials, nil)),
+		resource.WithMaxItemsPerOwner(cfg.MaxItemsPerOwner))
 	srv := &http.Server{
-		Handler:           resource.NewServer(logger, items, introspector, resource.WithMaxItemsPerOwner(cfg.MaxItemsPerOwner)),
+		TLSConfig:         tlsConfig,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          obs.ErrorLog(logger),
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -197,10 +241,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Tests start on :0 and read the address from this line.
 	logger.Info("listening", "addr", ln.Addr().String(), "introspect_url", cfg.IntrospectURL,
 		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout,
-		"max_items_per_owner", cfg.MaxItemsPerOwner)
+		"max_items_per_owner", cfg.MaxItemsPerOwner, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
+	if u, err := url.Parse(cfg.IntrospectURL); err == nil && u.Scheme == "http" && !ops.Loopback(u.Host) {
+		logger.Warn("the introspection URL is http:// on a non-loopback host: every token and this service's secret cross the network in clear")
+	}
+
+	// Scripts wait for this line (scripts/run-local.sh), as for the
+	// authorization server's.
+	fmt.Fprintf(stdout, "listening on %s://%s\n", cfg.Ops.Scheme(), ln.Addr())
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)

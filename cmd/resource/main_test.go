@@ -46,8 +46,15 @@ func fakeIntrospection(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// mapEnv serves m; the metrics listener is off unless m sets it, since
+// its default address would be shared by tests running at once.
 func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "RESOURCE_METRICS_ADDR" {
+			return v
+		}
+		return "off"
+	}
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
@@ -128,7 +135,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+var listening = regexp.MustCompile(`msg=listening .*?\baddr=(\S+)`)
 
 // waitForAddr reads the listening address from run's log.
 func waitForAddr(t *testing.T, stderr *testkit.SyncBuffer, done <-chan error) string {

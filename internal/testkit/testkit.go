@@ -5,8 +5,11 @@
 package testkit
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +117,28 @@ func Healthy(client *http.Client, url string) (ok bool, last string) {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK, resp.Status
+}
+
+// JSONLines parses every line of logs as a JSON object, failing t on one
+// that is not, or that lacks time, level, msg or service: the shape both
+// services' JSON logs promise.
+func JSONLines(t testing.TB, logs string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Errorf("log line is not JSON: %q", sc.Text())
+			continue
+		}
+		for _, k := range []string{"time", "level", "msg", "service"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("log line without %s: %s", k, sc.Text())
+			}
+		}
+		lines = append(lines, m)
+	}
+	return lines
 }

@@ -160,6 +160,10 @@ func (db *conn) Close() error {
 	return nil
 }
 
+// PoolStat is the connection pool's statistics (cmd exports them as
+// metrics).
+func (db *conn) PoolStat() *pgxpool.Stat { return db.pool.Stat() }
+
 // Ping checks that the database answers a query.
 func (db *conn) Ping(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {

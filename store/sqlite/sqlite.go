@@ -195,6 +195,10 @@ func (db *conn) Close() error {
 	return db.db.Close()
 }
 
+// SQLDB is the connection pool, for its statistics (cmd exports them as
+// metrics).
+func (db *conn) SQLDB() *sql.DB { return db.db }
+
 // Ping checks that the database answers a query.
 func (db *conn) Ping(ctx context.Context) error {
 	// PingContext alone only checks that a connection can be had; a query

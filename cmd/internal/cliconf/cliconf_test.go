@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +114,19 @@ func TestExitCode(t *testing.T) {
 		if got := ExitCode("svc", tc.err, &stderr); got != tc.want || stderr.String() != tc.wantLine {
 			t.Errorf("ExitCode(%v) = %d, %q; want %d, %q", tc.err, got, stderr.String(), tc.want, tc.wantLine)
 		}
+	}
+}
+
+func TestDurationNeedsUnit(t *testing.T) {
+	var d time.Duration
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	DurationVar(fs, &d, "access-ttl", time.Minute, "")
+	err := Parse(fs, nil, func(k string) string { return map[string]string{"AUTH_ACCESS_TTL": "15"}[k] }, "AUTH_")
+	if err == nil || !strings.Contains(err.Error(), "AUTH_ACCESS_TTL: 15: a duration needs a unit, such as 15m") {
+		t.Errorf("err = %v", err)
+	}
+	if err := Parse(fs, []string{"-access-ttl", "90s"}, func(string) string { return "" }, "AUTH_"); err != nil || d != 90*time.Second {
+		t.Errorf("90s: %v, %v", d, err)
 	}
 }

@@ -9,17 +9,23 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/example/authsvc/internal/version"
 )
 
 // RunFunc is the shape of every service's run: everything from the
 // outside world is passed in, so tests call it as main does.
 type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 
-// Main is the whole of a service's main: a context cancelled by SIGINT or
+// Main is the whole of a service's main: --version (or -version) prints
+// the version and exits 0; otherwise a context cancelled by SIGINT or
 // SIGTERM (run shuts down gracefully on it), then the exit status: 0 on
 // success and for -h (the usage has been printed), otherwise 1 after one
 // line "name: error" on stderr.
 func Main(name string, run RunFunc) {
+	if version.Requested(name, os.Args[1:], os.Stdout) {
+		os.Exit(0)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()

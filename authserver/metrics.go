@@ -1,0 +1,62 @@
+package authserver
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/example/authsvc/internal/obs"
+)
+
+// metrics are the authorization server's domain metrics. Their label
+// values are bounded sets: grant types the registry knows and the two
+// throttle reasons; never a username, client id or token.
+type metrics struct {
+	http             *obs.HTTPMetrics
+	tokensIssued     *prometheus.CounterVec
+	loginFailures    prometheus.Counter
+	lockouts         prometheus.Counter
+	refreshReuse     prometheus.Counter
+	passwordInFlight prometheus.Gauge
+	passwordWait     prometheus.Histogram
+	throttled        *prometheus.CounterVec
+}
+
+// Throttle reasons, the values of authsvc_throttled_total{reason}.
+const (
+	reasonThrottled = "throttled" // 429: the source used up its failures
+	reasonBusy      = "busy"      // 503: no password-check slot
+)
+
+// newMetrics registers the metrics with reg; with a nil reg they count
+// unregistered, so the code that counts never checks.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	ns := obs.Namespace
+	m := &metrics{
+		http: obs.NewHTTPMetrics(reg),
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "tokens_issued_total",
+			Help: "Token responses issued, by grant type."}, []string{"grant_type"}),
+		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "login_failures_total",
+			Help: "Password grant attempts refused for bad credentials (unknown user, wrong password, disabled or locked user)."}),
+		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "lockouts_total",
+			Help: "Password grant attempts refused because the username is locked out."}),
+		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "refresh_reuse_detected_total",
+			Help: "Spent refresh tokens presented again; each revoked its grant."}),
+		passwordInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "password_checks_in_flight",
+			Help: "Password checks holding a slot of the password pool."}),
+		passwordWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "password_check_wait_seconds",
+			Help:    "Time password checks waited for a slot, including those that gave up.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2, 5}}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "throttled_total",
+			Help: "Requests refused for load: reason throttled (429) or busy (503)."}, []string{"reason"}),
+	}
+	for _, g := range []string{"password", "client_credentials", "refresh_token"} {
+		m.tokensIssued.WithLabelValues(g)
+	}
+	for _, r := range []string{reasonThrottled, reasonBusy} {
+		m.throttled.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.tokensIssued, m.loginFailures, m.lockouts, m.refreshReuse,
+			m.passwordInFlight, m.passwordWait, m.throttled)
+	}
+	return m
+}
