@@ -117,6 +117,16 @@ func (c Client) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Narrows reports whether next takes away a grant type or a scope that c
+// has: store.Clients.UpdateClient then ends every grant of the client, so
+// that no token keeps more than its client now may have.
+func (c Client) Narrows(next Client) bool {
+	lacks := func(prev, next []string) bool {
+		return slices.ContainsFunc(prev, func(v string) bool { return !slices.Contains(next, v) })
+	}
+	return lacks(c.GrantTypes, next.GrantTypes) || lacks(c.Scopes, next.Scopes)
+}
+
 // MayUse reports whether the client is allowed the grant type; a public
 // client never acts on its own behalf, whatever its record says.
 func (c Client) MayUse(grant string) bool {

@@ -139,6 +139,10 @@ type Users interface {
 	// old password granted and enabling the user again revives nothing.
 	UpdateUser(ctx context.Context, u User) error
 	ListUsers(ctx context.Context) ([]User, error) // by username
+	// DeleteUser removes the user, every grant and token of the user and
+	// its login-failure record in one transaction; ErrNotFound. A user
+	// created again under the name starts with nothing of the old one.
+	DeleteUser(ctx context.Context, username string) error
 }
 
 // Clients stores OAuth2 clients.
@@ -146,6 +150,17 @@ type Clients interface {
 	CreateClient(ctx context.Context, c Client) error         // ErrAlreadyExists
 	GetClient(ctx context.Context, id string) (Client, error) // ErrNotFound
 	ListClients(ctx context.Context) ([]Client, error)        // by id
+	// UpdateClient replaces SecretHash, GrantTypes, Scopes and Introspect
+	// of c.ID (CreatedAt stays); ErrNotFound. When that takes away a grant
+	// type or a scope the client had, every grant and token of the client
+	// is deleted in the same transaction: a token or refresh token must
+	// never carry more than its client may now have. A new secret alone
+	// ends no grant (users stay signed in); the old secret stops working
+	// at once because clients are read on every request.
+	UpdateClient(ctx context.Context, c Client) error
+	// DeleteClient removes the client with every grant and token of it in
+	// one transaction; ErrNotFound.
+	DeleteClient(ctx context.Context, id string) error
 }
 
 // Tokens stores issued tokens by hash.

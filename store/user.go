@@ -47,9 +47,29 @@ func validateName(what, name string) error {
 	return nil
 }
 
-// ValidatePassword checks a new password before hashing: bcrypt ignores
-// bytes past MaxPasswordBytes, and RFC 6749 Appendix A.12 excludes CR and LF.
+// MinPasswordLength is the shortest new password accepted, in characters
+// (NIST SP 800-63B §3.1.1.2: at least 8 for a password chosen by its user).
+const MinPasswordLength = 8
+
+// ValidatePassword is the password policy for every new password (authctl
+// user add and passwd, bootstrap): at least MinPasswordLength characters and
+// at most MaxPasswordBytes bytes (NIST SP 800-63B §3.1.1.2; bcrypt ignores
+// bytes past 72, so a longer one is refused rather than truncated), and no
+// line break (RFC 6749 Appendix A.12). Nothing else is required: composition
+// rules are what NIST advises against.
 func ValidatePassword(password string) error {
+	if err := validateHashable(password); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
+		return fmt.Errorf("password too short: %d characters, at least %d required", n, MinPasswordLength)
+	}
+	return nil
+}
+
+// validateHashable is what bcrypt needs of any password it hashes, new or
+// (on a rehash at login) one set before the policy.
+func validateHashable(password string) error {
 	switch {
 	case password == "":
 		return errors.New("empty password")
@@ -72,9 +92,11 @@ func ValidateBcryptCost(cost int) error {
 	return nil
 }
 
-// HashPassword validates a new password and hashes it with bcrypt at cost.
+// HashPassword hashes password with bcrypt at cost. It checks only what
+// bcrypt needs, not the policy: a login rehashes a password set before
+// the policy. Callers taking a new password check ValidatePassword first.
 func HashPassword(password string, cost int) ([]byte, error) {
-	if err := ValidatePassword(password); err != nil {
+	if err := validateHashable(password); err != nil {
 		return nil, err
 	}
 	if err := ValidateBcryptCost(cost); err != nil {

@@ -144,7 +144,7 @@ func (s *Service) insertUser(ctx context.Context, name string, hash []byte) erro
 	if err := s.store.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 		return fmt.Errorf("create user %q: %w", name, err)
 	}
-	s.logger.InfoContext(ctx, "user created", "username", name)
+	s.audit(ctx, eventUserCreated, "username", name)
 	return nil
 }
 
@@ -157,7 +157,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	return s.updateUser(ctx, name, "password changed; grants revoked", func(u *store.User) bool {
+	return s.updateUser(ctx, name, eventUserPasswordChanged, func(u *store.User) bool {
 		u.PasswordHash = hash
 		return true
 	})
@@ -167,8 +167,8 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 // anything changed. Disabling ends every grant of the user in the same
 // store write, so enabling again brings no token back.
 func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (changed bool, err error) {
-	msg := map[bool]string{true: "user disabled; grants revoked", false: "user enabled"}[disabled]
-	err = s.updateUser(ctx, name, msg, func(u *store.User) bool {
+	event := map[bool]string{true: eventUserDisabled, false: eventUserEnabled}[disabled]
+	err = s.updateUser(ctx, name, event, func(u *store.User) bool {
 		changed = u.Disabled != disabled
 		u.Disabled = disabled
 		return changed
@@ -178,7 +178,7 @@ func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (
 
 // updateUser applies change to the stored user and saves it when change
 // reports a difference.
-func (s *Service) updateUser(ctx context.Context, name, msg string, change func(*store.User) bool) error {
+func (s *Service) updateUser(ctx context.Context, name, event string, change func(*store.User) bool) error {
 	u, err := s.User(ctx, name)
 	if err != nil {
 		return err
@@ -190,7 +190,7 @@ func (s *Service) updateUser(ctx context.Context, name, msg string, change func(
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return fmt.Errorf("update user %q: %w", name, err)
 	}
-	s.logger.InfoContext(ctx, msg, "username", name)
+	s.audit(ctx, event, "username", name)
 	return nil
 }
 
@@ -204,20 +204,7 @@ func (s *Service) RevokeUser(ctx context.Context, name string) error {
 	if err := s.store.RevokeUserGrants(ctx, name); err != nil {
 		return fmt.Errorf("revoke grants of user %q: %w", name, err)
 	}
-	s.logger.InfoContext(ctx, "user grants revoked", "username", name)
-	return nil
-}
-
-// RevokeClient ends every grant of an existing client, client-credentials
-// tokens included; store.ErrNotFound if there is no such client.
-func (s *Service) RevokeClient(ctx context.Context, id string) error {
-	if _, err := s.Client(ctx, id); err != nil {
-		return err
-	}
-	if err := s.store.RevokeClientGrants(ctx, id); err != nil {
-		return fmt.Errorf("revoke grants of client %q: %w", id, err)
-	}
-	s.logger.InfoContext(ctx, "client grants revoked", "client_id", id)
+	s.audit(ctx, eventUserGrantsRevoked, "username", name)
 	return nil
 }
 
@@ -230,7 +217,17 @@ func (s *Service) Unlock(ctx context.Context, name string) error {
 	if err := s.store.LoginSucceeded(ctx, name); err != nil {
 		return fmt.Errorf("unlock user %q: %w", name, err)
 	}
-	s.logger.InfoContext(ctx, "user unlocked", "username", name)
+	s.audit(ctx, eventUserUnlocked, "username", name)
+	return nil
+}
+
+// DeleteUser removes a user with every grant and token of the user and its
+// failed-login record; store.ErrNotFound if there is no such user.
+func (s *Service) DeleteUser(ctx context.Context, name string) error {
+	if err := s.store.DeleteUser(ctx, name); err != nil {
+		return fmt.Errorf("delete user %q: %w", name, err)
+	}
+	s.audit(ctx, eventUserDeleted, "username", name)
 	return nil
 }
 
@@ -239,108 +236,4 @@ func (s *Service) hashPassword(password string) ([]byte, error) {
 		return nil, invalid(err)
 	}
 	return store.HashPassword(password, s.bcryptCost)
-}
-
-// NewClient describes a client to create. A confidential client has a
-// secret: chosen (Secret), imported as a hash (SecretHash), or, with
-// neither, generated and returned by CreateClient. A Public one has none.
-type NewClient struct {
-	ID         string
-	Public     bool
-	Secret     string
-	SecretHash []byte
-	Grants     []string
-	Scopes     []string
-	Introspect bool
-}
-
-// Validate reports every problem at once, before anything is generated or
-// written.
-func (nc NewClient) Validate() error {
-	var errs []error
-	switch {
-	case nc.Public && (nc.Secret != "" || len(nc.SecretHash) > 0):
-		errs = append(errs, errors.New("a public client has no secret"))
-	case nc.Secret != "" && len(nc.SecretHash) > 0:
-		errs = append(errs, errors.New("set a secret or its hash, not both"))
-	case nc.Secret != "":
-		errs = append(errs, store.ValidateClientSecret(nc.Secret))
-	}
-	c := nc.record(nil)
-	if !nc.Public {
-		// The record check wants a secret hash; the one to be generated
-		// will be well-formed.
-		c.SecretHash = store.HashClientSecret("placeholder")
-		if len(nc.SecretHash) > 0 {
-			c.SecretHash = nc.SecretHash
-		}
-	}
-	errs = append(errs, c.Validate())
-	return invalid(errors.Join(errs...))
-}
-
-// ShortSecret reports whether a chosen secret is short enough to deserve a
-// warning.
-func (nc NewClient) ShortSecret() bool {
-	return nc.Secret != "" && len(nc.Secret) < store.MinClientSecretLength
-}
-
-func (nc NewClient) record(secretHash []byte) store.Client {
-	return store.Client{
-		ID:         nc.ID,
-		SecretHash: secretHash,
-		GrantTypes: slices.Clone(nc.Grants),
-		Scopes:     slices.Clone(nc.Scopes),
-		Introspect: nc.Introspect,
-	}
-}
-
-// CreateClient creates a client and returns its secret when it generated
-// one (empty otherwise); store.ErrAlreadyExists if the id is taken,
-// ErrInvalid if it is a user's name.
-func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated string, err error) {
-	if err := nc.Validate(); err != nil {
-		return "", err
-	}
-	if err := s.notAUser(ctx, nc.ID); err != nil {
-		return "", err
-	}
-	var hash []byte
-	switch {
-	case nc.Public:
-	case nc.Secret != "":
-		hash = store.HashClientSecret(nc.Secret)
-	case len(nc.SecretHash) > 0:
-		hash = slices.Clone(nc.SecretHash)
-	default:
-		if generated, hash, err = store.NewClientSecret(); err != nil {
-			return "", fmt.Errorf("generate client secret: %w", err)
-		}
-	}
-	c := nc.record(hash)
-	c.CreatedAt = s.now().UTC()
-	if err := s.store.CreateClient(ctx, c); err != nil {
-		return "", fmt.Errorf("create client %q: %w", nc.ID, err)
-	}
-	s.logger.InfoContext(ctx, "client created", "client_id", nc.ID, "public", nc.Public,
-		"grants", c.GrantTypes, "scopes", c.Scopes, "introspect", c.Introspect)
-	return generated, nil
-}
-
-// Client returns one client; store.ErrNotFound if there is none.
-func (s *Service) Client(ctx context.Context, id string) (store.Client, error) {
-	c, err := s.store.GetClient(ctx, id)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("client %q: %w", id, err)
-	}
-	return c, nil
-}
-
-// Clients lists every client by id.
-func (s *Service) Clients(ctx context.Context) ([]store.Client, error) {
-	clients, err := s.store.ListClients(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
-	}
-	return clients, nil
 }

@@ -291,6 +291,7 @@ func TestBootstrapRejects(t *testing.T) {
 		{"unknown top-level key", "user:\n  - username: a\n", testCost, "field user not found"},
 		{"two documents", "users: []\n---\nclients: []\n", testCost, "want one YAML document"},
 		{"not YAML", "users: [", testCost, "parse"},
+		{"password too short", "users:\n  - username: a\n    password: short\n", testCost, "password too short"},
 		{"cost below bcrypt minimum", "users: []\n", bcrypt.MinCost - 1, "bcrypt cost 3 out of range"},
 		{"cost above bcrypt maximum", "users: []\n", bcrypt.MaxCost + 1, "bcrypt cost 32 out of range"},
 	}

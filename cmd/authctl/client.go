@@ -4,70 +4,251 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/store"
 )
 
-func (c *cli) clientAdd(ctx context.Context, args []string) error {
-	fs := newFlagSet("authctl client add")
-	grantList := fs.String("grants", "", "comma-separated grant types")
-	scopeList := fs.String("scopes", "", "space-separated scopes")
-	public := fs.Bool("public", false, "no secret (password and refresh_token only)")
-	introspect := fs.Bool("introspect", false, "may call the introspection endpoint")
-	secretStdin := fs.Bool("secret-stdin", false, "read the secret from stdin instead of generating one")
-	pos, err := parseCommand(fs, args, c.stderr, "ID")
+func (c *cli) clientCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth2 clients"}
+	group(cmd)
+	named := func(use, short string, fn func(ctx context.Context, svc *admin.Service, id string) error) *cobra.Command {
+		return &cobra.Command{Use: use + " ID", Short: short, Args: exactArgs("ID"),
+			RunE: func(cmd *cobra.Command, args []string) error { return c.withName(cmd, args, fn) }}
+	}
+	cmd.AddCommand(
+		c.clientAdd(),
+		c.clientShow(),
+		c.clientList(),
+		c.clientUpdate(),
+		named("rotate-secret", "Give a confidential client a new generated secret, printed alone on stdout; the old one stops working at once",
+			c.clientRotateSecret),
+		named("revoke", "Revoke every token issued to the client, client-credentials ones too", c.clientRevoke),
+		named("delete", "Delete a client with every token issued to it", c.clientDelete),
+	)
+	return cmd
+}
+
+// clientFlags are the settings of a client that add and update share.
+type clientFlags struct {
+	grants, scopes string
+	introspect     bool
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.grants, "grants", "", "comma-separated grant types: password, client_credentials, refresh_token")
+	cmd.Flags().StringVar(&f.scopes, "scopes", "", `space-separated scopes, one argument ("items:read items:write"), as in RFC 6749 §3.3`)
+	cmd.Flags().BoolVar(&f.introspect, "introspect", false, "may call the introspection endpoint")
+}
+
+func (c *cli) clientAdd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "add ID --grants G[,G...] [--scopes \"S S...\"] [--public] [--introspect] [--secret-stdin]",
+		Short: "Create a client; prints its generated secret once on stdout",
+		Long: `Create a client. A confidential client's secret is generated and printed once,
+alone, on stdout, or with --secret-stdin read from the first line of stdin. A
+--public client has no secret and may not use client_credentials.`,
+		Args: exactArgs("ID"),
+	}
+	var f clientFlags
+	f.register(cmd)
+	public := cmd.Flags().Bool("public", false, "no secret (password and refresh_token only)")
+	secretStdin := cmd.Flags().Bool("secret-stdin", false, "read the secret from stdin instead of generating one")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx, id := cmd.Context(), args[0]
+		nc := admin.NewClient{ID: id, Public: *public, Grants: splitGrants(f.grants), Scopes: strings.Fields(f.scopes), Introspect: f.introspect}
+		var problems []string
+		if err := nc.Validate(); err != nil {
+			problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		if *public && *secretStdin {
+			problems = append(problems, "--public and --secret-stdin contradict each other: a public client has no secret")
+		}
+		if len(problems) > 0 {
+			return usageError{errors.New(strings.Join(problems, "; "))}
+		}
+		if *secretStdin {
+			var err error
+			if nc.Secret, err = c.readSecret(ctx); err != nil {
+				return err
+			}
+			if err := store.ValidateClientSecret(nc.Secret); err != nil {
+				return err
+			}
+			if nc.ShortSecret() {
+				fmt.Fprintf(c.stderr, "authctl: warning: the client secret is shorter than %d characters; a generated one has 256 bits\n",
+					store.MinClientSecretLength)
+			}
+		}
+		return c.withAdmin(ctx, func(svc *admin.Service) error {
+			secret, err := svc.CreateClient(ctx, nc)
+			if errors.Is(err, store.ErrAlreadyExists) {
+				return fmt.Errorf("client %q already exists", id)
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case *public:
+				fmt.Fprintf(c.stderr, "public client %q created\n", id)
+			case *secretStdin:
+				fmt.Fprintf(c.stderr, "client %q created with the secret read from stdin\n", id)
+			default:
+				// stdout carries the secret alone, so that a script can capture it.
+				fmt.Fprintln(c.stdout, secret)
+				fmt.Fprintf(c.stderr, "client %q created; its secret is printed above and cannot be shown again\n", id)
+			}
+			return nil
+		})
+	}
+	return cmd
+}
+
+func (c *cli) clientUpdate() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update ID [--grants G[,G...]] [--scopes \"S S...\"] [--introspect=true|false]",
+		Short: "Change a client's grants, scopes or introspection permission",
+		Long: `Change a client's grants, scopes or introspection permission; what is not given
+stays. Taking away a grant type or a scope revokes every token of the client
+(none may keep more than the client now has); adding one revokes nothing.`,
+		Args: exactArgs("ID"),
+	}
+	var f clientFlags
+	f.register(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var change admin.ClientChange
+		if cmd.Flags().Changed("grants") {
+			grants := splitGrants(f.grants)
+			change.Grants = &grants
+		}
+		if cmd.Flags().Changed("scopes") {
+			scopes := strings.Fields(f.scopes)
+			change.Scopes = &scopes
+		}
+		if cmd.Flags().Changed("introspect") {
+			change.Introspect = &f.introspect
+		}
+		if change == (admin.ClientChange{}) {
+			return usagef("nothing to change: give --grants, --scopes or --introspect")
+		}
+		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, id string) error {
+			revoked, err := svc.UpdateClient(ctx, id, change)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("client %q not found", id)
+			}
+			if err != nil {
+				return err
+			}
+			if revoked {
+				fmt.Fprintf(c.stderr, "client %q updated; it lost a grant type or scope, so every token of it is revoked\n", id)
+			} else {
+				fmt.Fprintf(c.stderr, "client %q updated\n", id)
+			}
+			return nil
+		})
+	}
+	return cmd
+}
+
+func (c *cli) clientRotateSecret(ctx context.Context, svc *admin.Service, id string) error {
+	secret, err := svc.RotateSecret(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("client %q not found", id)
+	}
 	if err != nil {
 		return err
 	}
-	id := pos[0]
+	fmt.Fprintln(c.stdout, secret)
+	fmt.Fprintf(c.stderr, "secret of client %q rotated; the new one is printed above and cannot be shown again, the old one no longer works\n", id)
+	return nil
+}
 
-	nc := admin.NewClient{ID: id, Public: *public, Grants: splitGrants(*grantList), Scopes: strings.Fields(*scopeList), Introspect: *introspect}
-	var problems []string
-	if err := nc.Validate(); err != nil {
-		problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
+// clientRevoke ends every grant of a client, client-credentials tokens
+// included.
+func (c *cli) clientRevoke(ctx context.Context, svc *admin.Service, id string) error {
+	err := svc.RevokeClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("client %q not found", id)
 	}
-	if *public && *secretStdin {
-		problems = append(problems, "-public and -secret-stdin contradict each other: a public client has no secret")
+	if err != nil {
+		return err
 	}
-	if len(problems) > 0 {
-		return usageError{errors.New(strings.Join(problems, "; "))}
-	}
-	if *secretStdin {
-		if nc.Secret, err = c.readSecret(ctx); err != nil {
-			return err
-		}
-		if err := store.ValidateClientSecret(nc.Secret); err != nil {
-			return err
-		}
-		if nc.ShortSecret() {
-			fmt.Fprintf(c.stderr, "authctl: warning: the client secret is shorter than %d characters; a generated one has 256 bits\n",
-				store.MinClientSecretLength)
-		}
-	}
+	fmt.Fprintf(c.stderr, "every token of client %q revoked\n", id)
+	return nil
+}
 
-	return c.withAdmin(ctx, func(svc *admin.Service) error {
-		secret, err := svc.CreateClient(ctx, nc)
-		if errors.Is(err, store.ErrAlreadyExists) {
-			return fmt.Errorf("client %q already exists", id)
-		}
-		if err != nil {
+func (c *cli) clientDelete(ctx context.Context, svc *admin.Service, id string) error {
+	err := svc.DeleteClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("client %q not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "client %q deleted; every token issued to it is revoked\n", id)
+	return nil
+}
+
+func (c *cli) clientShow() *cobra.Command {
+	cmd := &cobra.Command{Use: "show ID", Short: "Show one client (never its secret)", Args: exactArgs("ID")}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		switch {
-		case *public:
-			fmt.Fprintf(c.stderr, "public client %q created\n", id)
-		case *secretStdin:
-			fmt.Fprintf(c.stderr, "client %q created with the secret read from stdin\n", id)
-		default:
-			// stdout carries the secret alone, so that a script can capture it.
-			fmt.Fprintln(c.stdout, secret)
-			fmt.Fprintf(c.stderr, "client %q created; its secret is printed above and cannot be shown again\n", id)
+		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, id string) error {
+			cl, err := svc.Client(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("client %q not found", id)
+			}
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(c.stdout, viewClient(cl))
+			}
+			return fields(c.stdout, "id", cl.ID, "public", strconv.FormatBool(cl.Public()),
+				"grants", orDash(strings.Join(cl.GrantTypes, ",")), "scopes", orDash(strings.Join(cl.Scopes, " ")),
+				"introspect", strconv.FormatBool(cl.Introspect), "created", timestamp(cl.CreatedAt))
+		})
+	}
+	return cmd
+}
+
+func (c *cli) clientList() *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: "List clients: id, public, grants, scopes, introspect", Args: exactArgs()}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
 		}
-		return nil
-	})
+		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+			clients, err := svc.Clients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				views := make([]clientView, 0, len(clients))
+				for _, cl := range clients {
+					views = append(views, viewClient(cl))
+				}
+				return writeJSON(c.stdout, views)
+			}
+			// Scopes are comma-joined like grants so that every column is
+			// one whitespace-free field for scripts.
+			rows := make([][]string, 0, len(clients))
+			for _, cl := range clients {
+				rows = append(rows, []string{cl.ID, strconv.FormatBool(cl.Public()),
+					orDash(strings.Join(cl.GrantTypes, ",")), orDash(strings.Join(cl.Scopes, ",")), strconv.FormatBool(cl.Introspect)})
+			}
+			return table(c.stdout, "ID\tPUBLIC\tGRANTS\tSCOPES\tINTROSPECT", rows)
+		})
+	}
+	return cmd
 }
 
 // splitGrants splits "password, refresh_token" at commas, dropping blanks.
@@ -79,46 +260,4 @@ func splitGrants(s string) []string {
 		}
 	}
 	return grants
-}
-
-func (c *cli) clientList(ctx context.Context, args []string) error {
-	if _, err := parseCommand(newFlagSet("authctl client list"), args, c.stderr); err != nil {
-		return err
-	}
-	return c.withAdmin(ctx, func(svc *admin.Service) error {
-		clients, err := svc.Clients(ctx)
-		if err != nil {
-			return err
-		}
-		// Scopes are comma-joined like grants so that every column is one
-		// whitespace-free field for scripts.
-		tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPUBLIC\tGRANTS\tSCOPES\tINTROSPECT")
-		for _, cl := range clients {
-			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%t\n", cl.ID, cl.Public(),
-				orDash(strings.Join(cl.GrantTypes, ",")), orDash(strings.Join(cl.Scopes, ",")), cl.Introspect)
-		}
-		return tw.Flush()
-	})
-}
-
-// clientRevoke ends every grant of a client, client-credentials tokens
-// included.
-func (c *cli) clientRevoke(ctx context.Context, args []string) error {
-	pos, err := parseCommand(newFlagSet("authctl client revoke"), args, c.stderr, "ID")
-	if err != nil {
-		return err
-	}
-	id := pos[0]
-	return c.withAdmin(ctx, func(svc *admin.Service) error {
-		err := svc.RevokeClient(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("client %q not found", id)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stderr, "every token of client %q revoked\n", id)
-		return nil
-	})
 }

@@ -1,14 +1,16 @@
-// Command authctl administers the authorization server's users and clients,
-// directly in its store (the same -db / AUTH_DB as the server).
+// Command authctl administers the authorization server's users, clients
+// and schema, directly in its store (the same -db / AUTH_DB as the server).
 //
 // Passwords and client secrets are never taken as flags, which would show in
 // ps and shell history: they come from stdin or a no-echo prompt, and a
 // generated client secret is printed once on stdout.
 //
-// This file holds the command line: dispatch, usage and exit codes. Each noun
-// has its own file (user.go, client.go); prompt.go reads passwords and
-// secrets. Every rule about users and clients lives in package store and in
-// the admin service, not here.
+// This file holds the command line: the root command, global settings and
+// exit codes; args.go keeps the old single-dash spellings working. Each noun
+// has its own file (user.go, client.go, migrate.go); output.go prints
+// tables and JSON; prompt.go reads passwords and secrets. Every rule about
+// users and clients lives in package store and in the admin service, not
+// here.
 package main
 
 import (
@@ -16,57 +18,25 @@ import (
 
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
+	"strconv"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/example/authsvc/authserver/admin"
-	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/store"
 )
-
-const usage = `usage: authctl [-db DSN] [-bcrypt-cost N] COMMAND [ARGS]
-
-Commands:
-  user add NAME        create a user; the password is the first line of stdin,
-                       or is prompted for twice when stdin is a terminal
-  user passwd NAME     set a user's password (read the same way); revokes
-                       every token the user holds
-  user disable NAME    refuse the user's logins; revokes every token the user
-                       holds (an enable brings none back)
-  user enable NAME     allow them again
-  user unlock NAME     clear failed logins and any lockout of NAME
-  user revoke NAME     revoke every token the user holds (sign out everywhere)
-  user list            username, disabled, created
-  client add ID -grants G[,G...] [-scopes "S S..."] [-public] [-introspect] [-secret-stdin]
-                       create a client; grants: password, client_credentials,
-                       refresh_token. Prints the generated secret once on
-                       stdout, or with -secret-stdin takes it from stdin.
-                       A -public client has no secret and may not use
-                       client_credentials.
-  client list          id, public, grants, scopes, introspect
-  client revoke ID     revoke every token issued to the client
-  help                 this text
-
-Flags (a flag wins over its environment variable):
-  -db DSN              AUTH_DB: sqlite:PATH or postgres://... (default sqlite:data/auth.db);
-                       the schema is created if needed
-  -bcrypt-cost N       AUTH_BCRYPT_COST (default 12; below 10 for tests only)
-`
 
 const (
 	defaultDB         = "sqlite:data/auth.db"
 	defaultBcryptCost = 12
 )
-
-// errUsageShown: the usage text has been printed; exit 2 without more output.
-var errUsageShown = errors.New("usage shown")
 
 // usageError is a mistake in the command line (exit status 2) rather than a
 // failed operation (exit status 1).
@@ -74,6 +44,8 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func main() {
 	if version.Requested("authctl", os.Args[1:], os.Stdout) {
@@ -85,7 +57,7 @@ func main() {
 	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	switch {
-	case err == nil, errors.Is(err, errUsageShown):
+	case err == nil:
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(os.Stderr, "authctl: interrupted")
 	default:
@@ -100,7 +72,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsageShown), errors.As(err, &ue):
+	case errors.As(err, &ue):
 		return 2
 	case errors.Is(err, context.Canceled):
 		return 130
@@ -109,161 +81,123 @@ func exitCode(err error) int {
 	}
 }
 
-// config is the global settings, shared by every command.
-type config struct {
+// cli carries the global settings and what every command needs.
+type cli struct {
 	dsn        string
 	bcryptCost int
+	audit      bool
+	getenv     func(string) string
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
 }
 
-// Validate reports every problem at once.
-func (c config) Validate() error {
-	var problems []error
-	if err := store.ValidateBcryptCost(c.bcryptCost); err != nil {
-		problems = append(problems, fmt.Errorf("-bcrypt-cost / AUTH_BCRYPT_COST: %w", err))
-	}
-	return errors.Join(problems...)
-}
-
-// cli carries what every command needs.
-type cli struct {
-	config
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-}
-
-// command runs one subcommand with its arguments (after the noun and verb).
-type command func(c *cli, ctx context.Context, args []string) error
-
-// nouns lists every NOUN VERB pair; the order of verbs is the order the
-// "missing subcommand" message lists them in.
-var nouns = map[string][]struct {
-	verb string
-	run  command
-}{
-	"user": {
-		{"add", (*cli).userAdd},
-		{"passwd", (*cli).userPasswd},
-		{"disable", func(c *cli, ctx context.Context, args []string) error { return c.userSetDisabled(ctx, args, true) }},
-		{"enable", func(c *cli, ctx context.Context, args []string) error { return c.userSetDisabled(ctx, args, false) }},
-		{"unlock", (*cli).userUnlock},
-		{"revoke", (*cli).userRevoke},
-		{"list", (*cli).userList},
-	},
-	"client": {
-		{"add", (*cli).clientAdd},
-		{"revoke", (*cli).clientRevoke},
-		{"list", (*cli).clientList},
-	},
-}
-
+// run runs authctl with args (args[0] is the program name). A usage error
+// is returned after the usage of the command concerned is printed on
+// stderr; -h and --help print it on stdout and succeed.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("authctl")
-	var cfg config
-	fs.StringVar(&cfg.dsn, "db", defaultDB, "store: sqlite:PATH or postgres://...")
-	fs.IntVar(&cfg.bcryptCost, "bcrypt-cost", defaultBcryptCost, "bcrypt cost of new passwords")
-	if err := cliconf.Parse(fs, args[1:], getenv, "AUTH_"); err != nil {
-		return flagError(err, stderr)
+	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := c.rootCommand()
+	root.SetArgs(normalizeArgs(root, args[1:]))
+	cmd, err := root.ExecuteContextC(ctx)
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprint(stderr, cmd.UsageString())
 	}
-	if err := cfg.Validate(); err != nil {
+	return err
+}
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "authctl",
+		Short: "Administer the authorization server's users, clients and schema",
+		Long: `authctl administers the authorization server's users, clients and schema,
+directly in its store. Passwords and secrets are read from the first line of
+stdin, or prompted for without echo on a terminal; never from flags.
+
+Exit status: 0 on success (and for -h/--help), 2 for a usage error (the usage
+is printed on stderr), 1 for any other failure (one line on stderr).`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return c.settings(cmd) },
+	}
+	group(root)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.dsn, "db", defaultDB, "store: sqlite:PATH or postgres://... (AUTH_DB); a missing sqlite directory is an error")
+	pf.IntVar(&c.bcryptCost, "bcrypt-cost", defaultBcryptCost, "bcrypt cost of new passwords; below 10 for tests only (AUTH_BCRYPT_COST)")
+	pf.BoolVar(&c.audit, "audit", false, "write the audit events of changes as JSON lines on stderr (AUTHCTL_AUDIT=1)")
+	root.AddCommand(c.userCommand(), c.clientCommand(), c.migrateCommand())
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+// group makes cmd a command of subcommands only: run bare or with an
+// unknown subcommand, it is a usage error.
+func group(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			if !cmd.HasParent() {
+				return usagef("missing command")
+			}
+			return usagef("%s: missing subcommand", cmd.Name())
+		}
+		name := args[0]
+		if cmd.HasParent() {
+			name = cmd.Name() + " " + name
+		}
+		return usagef("unknown command %q (see %s --help)", name, cmd.CommandPath())
+	}
+}
+
+// settings fills what the flags of cmd left unset from the environment (a
+// flag wins over its variable) and checks the result.
+func (c *cli) settings(cmd *cobra.Command) error {
+	env := func(flag, name string) string {
+		if cmd.Flags().Changed(flag) {
+			return ""
+		}
+		return c.getenv(name)
+	}
+	var problems []error
+	if v := env("db", "AUTH_DB"); v != "" {
+		c.dsn = v
+	}
+	costOK := true
+	if v := env("bcrypt-cost", "AUTH_BCRYPT_COST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("AUTH_BCRYPT_COST: %q is not a number", v))
+			costOK = false
+		}
+		c.bcryptCost = n
+	}
+	if costOK {
+		if err := store.ValidateBcryptCost(c.bcryptCost); err != nil {
+			problems = append(problems, fmt.Errorf("--bcrypt-cost / AUTH_BCRYPT_COST: %w", err))
+		}
+	}
+	if v := env("audit", "AUTHCTL_AUDIT"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("AUTHCTL_AUDIT: %q is not a boolean", v))
+		}
+		c.audit = on
+	}
+	if err := errors.Join(problems...); err != nil {
 		return usageError{err}
 	}
-	c := &cli{config: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
-
-	rest := fs.Args()
-	if len(rest) == 0 || rest[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		return errUsageShown
-	}
-	verbs, ok := nouns[rest[0]]
-	if !ok {
-		return usageError{fmt.Errorf("unknown command %q (see authctl help)", rest[0])}
-	}
-	if len(rest) < 2 {
-		names := make([]string, len(verbs))
-		for i, v := range verbs {
-			names[i] = v.verb
-		}
-		return usageError{fmt.Errorf("%s: missing subcommand (%s)", rest[0], strings.Join(names, ", "))}
-	}
-	for _, v := range verbs {
-		if v.verb == rest[1] {
-			return v.run(c, ctx, rest[2:])
-		}
-	}
-	return usageError{fmt.Errorf("unknown command \"%s %s\" (see authctl help)", rest[0], rest[1])}
+	return nil
 }
 
-// newFlagSet returns a FlagSet that prints nothing: run reports flag errors
-// as one line, and -h as the usage text.
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
-func flagError(err error, stderr io.Writer) error {
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stderr, usage)
-		return errUsageShown
-	}
-	return usageError{err}
-}
-
-// parseCommand parses a subcommand's flags and its positional arguments,
-// named by want. The flag package stops at the first non-flag argument, but
-// "client add ID -grants ..." puts the flags after the id, so parsing resumes
-// after each positional argument; a "--" ends the flags.
-func parseCommand(fs *flag.FlagSet, args []string, stderr io.Writer, want ...string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, flagError(err, stderr)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			positional = append(positional, rest...)
-			break
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-	if len(positional) != len(want) {
-		line := fs.Name()
-		for _, w := range want {
-			line += " " + w
-		}
-		return nil, usageError{fmt.Errorf("usage: %s", line)}
-	}
-	return positional, nil
-}
-
-// withName is the shape of most commands ("authctl user passwd NAME"):
-// parse the one NAME argument, let check (if not nil) refuse NAME before the
-// store is touched, then run fn with the admin service and NAME.
-func (c *cli) withName(ctx context.Context, command string, args []string, check func(name string) error,
-	fn func(svc *admin.Service, name string) error) error {
-	pos, err := parseCommand(newFlagSet("authctl "+command), args, c.stderr, "NAME")
-	if err != nil {
-		return err
-	}
-	name := pos[0]
-	if check != nil {
-		if err := check(name); err != nil {
-			return usageError{err}
-		}
-	}
-	return c.withAdmin(ctx, func(svc *admin.Service) error { return fn(svc, name) })
-}
-
-// withAdmin opens the store (creating the schema if needed), runs fn with
-// the admin service over it and closes it.
+// withAdmin opens the store (creating and migrating a missing database file
+// in an existing directory, never a directory), runs fn with the admin
+// service over it and closes it.
 func (c *cli) withAdmin(ctx context.Context, fn func(*admin.Service) error) (err error) {
-	st, err := dbopen.OpenAuth(ctx, c.dsn)
+	st, err := dbopen.OpenAuth(ctx, c.dsn, store.ExistingDirOnly())
 	if err != nil {
 		return err
 	}
@@ -272,20 +206,36 @@ func (c *cli) withAdmin(ctx context.Context, fn func(*admin.Service) error) (err
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	// Admin changes are reported on stderr by authctl itself; the service's
-	// own log lines are for the server's log.
-	svc, err := admin.New(st, slog.New(slog.DiscardHandler), c.bcryptCost)
+	// authctl reports each change on stderr in its own words; the audit
+	// events are for a log pipeline, so they are written only on request.
+	logger := slog.New(slog.DiscardHandler)
+	if c.audit {
+		logger = slog.New(slog.NewJSONHandler(c.stderr, nil)).With("via", "authctl")
+	}
+	svc, err := admin.New(st, logger, c.bcryptCost)
 	if err != nil {
-		return usageError{fmt.Errorf("-bcrypt-cost / AUTH_BCRYPT_COST: %w", err)}
+		return usageError{fmt.Errorf("--bcrypt-cost / AUTH_BCRYPT_COST: %w", err)}
 	}
 	return fn(svc)
 }
 
-// orDash shows an empty list column as "-", so that every column of a
-// listing is one whitespace-free field for scripts.
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+// withName is the shape of most commands ("authctl user passwd NAME"): run
+// fn with the admin service and the one argument.
+func (c *cli) withName(cmd *cobra.Command, args []string, fn func(ctx context.Context, svc *admin.Service, name string) error) error {
+	ctx := cmd.Context()
+	return c.withAdmin(ctx, func(svc *admin.Service) error { return fn(ctx, svc, args[0]) })
+}
+
+// exactArgs is cobra.ExactArgs as a usage error naming the arguments.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			line := cmd.CommandPath()
+			for _, n := range names {
+				line += " " + n
+			}
+			return usagef("usage: %s", line)
+		}
+		return nil
 	}
-	return s
 }

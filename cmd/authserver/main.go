@@ -44,6 +44,7 @@ type config struct {
 	throttleBurst                      int
 	throttlePerMinute                  float64
 	trustedProxies                     string
+	autoMigrate                        bool
 }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
@@ -70,6 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", ":9096", "listen address (AUTH_ADDR)")
 	fs.StringVar(&c.db, "db", "sqlite:data/auth.db", "store: sqlite:PATH or postgres://... (AUTH_DB)")
+	fs.BoolVar(&c.autoMigrate, "auto-migrate", true, "apply pending schema migrations on start; false refuses an old schema (AUTH_AUTO_MIGRATE)")
 	fs.StringVar(&c.issuer, "issuer", "http://localhost:9096", "issuer URL, as clients reach it (AUTH_ISSUER)")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of these settings (AUTH_CONFIG)")
 	fs.StringVar(&c.bootstrap, "bootstrap", "", "optional YAML of users and clients to create if absent (AUTH_BOOTSTRAP)")
@@ -147,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("config: %w", err)
 	}
 
-	st, err := dbopen.OpenAuth(ctx, c.db)
+	st, err := dbopen.OpenAuth(ctx, c.db, dbopen.AutoMigrate(c.autoMigrate)...)
 	if err != nil {
 		return err
 	}

@@ -671,6 +671,7 @@ clients:
 		{"tls cert without key", []string{"-db", db, "-tls-cert", "/x.pem"}, nil, "both a certificate and a key"},
 		{"unknown log format", []string{"-db", db}, map[string]string{"AUTH_LOG_FORMAT": "xml"}, "log format"},
 		{"trusted proxy not an address", []string{"-db", db}, map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "trusted proxy"},
+		{"old schema without auto-migrate", []string{"-db", "sqlite:" + filepath.Join(dir, "new.db")}, map[string]string{"AUTH_AUTO_MIGRATE": "false"}, `"authctl migrate up"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,6 +55,7 @@ type config struct {
 	CacheTTL          time.Duration
 	IntrospectTimeout time.Duration
 	MaxItemsPerOwner  int
+	AutoMigrate       bool
 	Ops               ops.Settings
 }
 
@@ -98,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address (RESOURCE_ADDR)")
 	fs.StringVar(&cfg.DB, "db", "sqlite:data/items.db", "item store: sqlite:PATH or postgres://... (RESOURCE_DB)")
+	fs.BoolVar(&cfg.AutoMigrate, "auto-migrate", true, "apply pending schema migrations on start; false refuses an old schema (RESOURCE_AUTO_MIGRATE)")
 	fs.StringVar(&cfg.IntrospectURL, "introspect-url", "http://localhost:9096/introspect", "the authorization server's RFC 7662 endpoint (RESOURCE_INTROSPECT_URL)")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "this service's client id at the authorization server (RESOURCE_CLIENT_ID); the secret comes from "+envClientSecret+" or "+envClientSecretFile)
 	cliconf.DurationVar(fs, &cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
@@ -170,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// line on stderr is the logger's.
 	gin.DefaultWriter, gin.DefaultErrorWriter = io.Discard, io.Discard
 
-	items, err := dbopen.OpenItems(ctx, cfg.DB)
+	items, err := dbopen.OpenItems(ctx, cfg.DB, dbopen.AutoMigrate(cfg.AutoMigrate)...)
 	if err != nil {
 		return fmt.Errorf("open item store: %w", err)
 	}

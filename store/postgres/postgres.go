@@ -60,34 +60,62 @@ type conn struct {
 
 // OpenAuth connects to the database at dsn (a postgres:// URL or a
 // key=value connection string, as pgx accepts) and brings the authorization
-// server's schema up to date. Errors never quote dsn: it may carry a
-// password.
-func OpenAuth(ctx context.Context, dsn string) (*AuthDB, error) {
-	c, err := open(ctx, dsn, sqlflow.AuthSchema)
+// server's schema up to date, or with store.RequireCurrentSchema checks
+// that it is. Errors never quote dsn: it may carry a password.
+func OpenAuth(ctx context.Context, dsn string, opts ...store.OpenOption) (*AuthDB, error) {
+	c, err := open(ctx, dsn, store.AuthSchema, store.NewOpenConfig(opts...))
 	if err != nil {
 		return nil, err
 	}
 	return &AuthDB{c}, nil
 }
 
-// OpenItems connects to the database at dsn, as OpenAuth does, and brings
-// the resource service's schema up to date.
-func OpenItems(ctx context.Context, dsn string) (*ItemDB, error) {
-	c, err := open(ctx, dsn, sqlflow.ItemsSchema)
+// OpenItems connects to the database at dsn, as OpenAuth does, for the
+// resource service's schema.
+func OpenItems(ctx context.Context, dsn string, opts ...store.OpenOption) (*ItemDB, error) {
+	c, err := open(ctx, dsn, store.ItemsSchema, store.NewOpenConfig(opts...))
 	if err != nil {
 		return nil, err
 	}
 	return &ItemDB{c}, nil
 }
 
-func open(ctx context.Context, dsn string, schema sqlflow.Schema) (conn, error) {
+// MigrationStatus reports where the database at dsn stands in schema's
+// migrations, applying none.
+func MigrationStatus(ctx context.Context, dsn string, schema store.Schema, _ ...store.OpenOption) (store.SchemaStatus, error) {
+	return withDB(ctx, dsn, schema, false)
+}
+
+// Migrate applies schema's pending migrations to the database at dsn and
+// reports where it then stands.
+func Migrate(ctx context.Context, dsn string, schema store.Schema, _ ...store.OpenOption) (store.SchemaStatus, error) {
+	return withDB(ctx, dsn, schema, true)
+}
+
+func withDB(ctx context.Context, dsn string, schema store.Schema, up bool) (store.SchemaStatus, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return store.SchemaStatus{}, errors.New("postgres: invalid connection string")
+	}
+	status, err := migrate(ctx, cfg.ConnConfig, schema, up)
+	if err != nil {
+		return store.SchemaStatus{}, fmt.Errorf("postgres: %w", err)
+	}
+	return status, nil
+}
+
+func open(ctx context.Context, dsn string, schema store.Schema, oc store.OpenConfig) (conn, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts passwords from parse errors only on a best-effort
 		// basis and keeps the raw string in the error value, so drop it.
 		return conn{}, errors.New("open postgres: invalid connection string")
 	}
-	if err := migrate(ctx, cfg.ConnConfig, schema); err != nil {
+	status, err := migrate(ctx, cfg.ConnConfig, schema, oc.Migrate)
+	if err == nil && !oc.Migrate {
+		err = status.Check(schema)
+	}
+	if err != nil {
 		return conn{}, fmt.Errorf("open postgres: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -97,23 +125,33 @@ func open(ctx context.Context, dsn string, schema sqlflow.Schema) (conn, error) 
 	return conn{pool: pool}, nil
 }
 
-// migrate applies schema's migrations over a database/sql handle of its
-// own, which goose needs and which is closed again once they are done.
-func migrate(ctx context.Context, connConfig *pgx.ConnConfig, schema sqlflow.Schema) (err error) {
+// migrate applies schema's migrations if up is set, and reports where the
+// database then stands, over a database/sql handle of its own, which goose
+// needs and which is closed again once they are done.
+func migrate(ctx context.Context, connConfig *pgx.ConnConfig, schema store.Schema, up bool) (status store.SchemaStatus, err error) {
+	s, err := sqlflow.SchemaOf(schema)
+	if err != nil {
+		return store.SchemaStatus{}, err
+	}
 	sqlDB := stdlib.OpenDB(*connConfig.Copy())
 	defer func() {
 		if cerr := sqlDB.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("migrate: close: %w", cerr)
 		}
 	}()
-	// A session-level advisory lock (per database, the same for both
-	// schemas) makes replicas that start together take turns; the second
-	// finds nothing left to apply.
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, migrationLockTimeout))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+	if up {
+		// A session-level advisory lock (per database, the same for both
+		// schemas) makes replicas that start together take turns; the
+		// second finds nothing left to apply.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, migrationLockTimeout))
+		if err != nil {
+			return store.SchemaStatus{}, fmt.Errorf("migrations: %w", err)
+		}
+		if err := sqlflow.Migrate(ctx, goose.DialectPostgres, sqlDB, migrations, s, goose.WithSessionLocker(locker)); err != nil {
+			return store.SchemaStatus{}, err
+		}
 	}
-	return sqlflow.Migrate(ctx, goose.DialectPostgres, sqlDB, migrations, schema, goose.WithSessionLocker(locker))
+	return sqlflow.Status(ctx, goose.DialectPostgres, sqlDB, migrations, s)
 }
 
 // Close closes every connection of the pool.

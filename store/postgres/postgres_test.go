@@ -76,7 +76,7 @@ func openDSN(tb testing.TB, dsn string) *AuthDB {
 }
 
 // openWith opens dsn with open (OpenAuth or OpenItems), closed when tb ends.
-func openWith[DB interface{ Close() error }](tb testing.TB, open func(context.Context, string) (DB, error), dsn string) DB {
+func openWith[DB interface{ Close() error }](tb testing.TB, open func(context.Context, string, ...store.OpenOption) (DB, error), dsn string) DB {
 	tb.Helper()
 	db, err := open(context.Background(), dsn)
 	if err != nil {

@@ -67,10 +67,11 @@ type conn struct {
 	prepared map[string]*sql.Stmt
 }
 
-// OpenAuth opens (creating it and its directory if missing) the database
-// file at path and brings the authorization server's schema up to date.
-func OpenAuth(ctx context.Context, path string) (*AuthDB, error) {
-	c, err := open(ctx, path, sqlflow.AuthSchema)
+// OpenAuth opens (creating it, and by default its directory, if missing)
+// the database file at path and brings the authorization server's schema
+// up to date, or with store.RequireCurrentSchema checks that it is.
+func OpenAuth(ctx context.Context, path string, opts ...store.OpenOption) (*AuthDB, error) {
+	c, err := open(ctx, path, store.AuthSchema, store.NewOpenConfig(opts...))
 	if err != nil {
 		return nil, err
 	}
@@ -80,10 +81,10 @@ func OpenAuth(ctx context.Context, path string) (*AuthDB, error) {
 	return &AuthDB{conn: c, writer: make(chan struct{}, 1)}, nil
 }
 
-// OpenItems opens (creating it and its directory if missing) the database
-// file at path and brings the resource service's schema up to date.
-func OpenItems(ctx context.Context, path string) (*ItemDB, error) {
-	c, err := open(ctx, path, sqlflow.ItemsSchema)
+// OpenItems opens the database file at path as OpenAuth does, for the
+// resource service's schema.
+func OpenItems(ctx context.Context, path string, opts ...store.OpenOption) (*ItemDB, error) {
+	c, err := open(ctx, path, store.ItemsSchema, store.NewOpenConfig(opts...))
 	if err != nil {
 		return nil, err
 	}
@@ -93,14 +94,88 @@ func OpenItems(ctx context.Context, path string) (*ItemDB, error) {
 	return &ItemDB{conn: c, writer: make(chan struct{}, 1)}, nil
 }
 
-func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error) {
+// MigrationStatus reports where the database at path stands in schema's
+// migrations, applying none (opts as for OpenAuth; migration is ignored).
+func MigrationStatus(ctx context.Context, path string, schema store.Schema, opts ...store.OpenOption) (store.SchemaStatus, error) {
+	return withDB(ctx, path, schema, opts, func(sqldb *sql.DB, s sqlflow.Schema) (store.SchemaStatus, error) {
+		return sqlflow.Status(ctx, goose.DialectSQLite3, sqldb, migrations, s)
+	})
+}
+
+// Migrate applies schema's pending migrations to the database at path and
+// reports where it then stands.
+func Migrate(ctx context.Context, path string, schema store.Schema, opts ...store.OpenOption) (store.SchemaStatus, error) {
+	return withDB(ctx, path, schema, opts, func(sqldb *sql.DB, s sqlflow.Schema) (store.SchemaStatus, error) {
+		if err := sqlflow.Migrate(ctx, goose.DialectSQLite3, sqldb, migrations, s); err != nil {
+			return store.SchemaStatus{}, err
+		}
+		return sqlflow.Status(ctx, goose.DialectSQLite3, sqldb, migrations, s)
+	})
+}
+
+func withDB(ctx context.Context, path string, schema store.Schema, opts []store.OpenOption,
+	fn func(*sql.DB, sqlflow.Schema) (store.SchemaStatus, error)) (status store.SchemaStatus, err error) {
+	s, err := sqlflow.SchemaOf(schema)
+	if err != nil {
+		return store.SchemaStatus{}, err
+	}
+	sqldb, err := openDB(path, store.NewOpenConfig(opts...))
+	if err != nil {
+		return store.SchemaStatus{}, err
+	}
+	defer func() {
+		if cerr := sqldb.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close sqlite: %w", cerr)
+		}
+	}()
+	status, err = fn(sqldb, s)
+	if err != nil {
+		return store.SchemaStatus{}, fmt.Errorf("sqlite: %w", err)
+	}
+	return status, nil
+}
+
+func open(ctx context.Context, path string, schema store.Schema, cfg store.OpenConfig) (conn, error) {
+	s, err := sqlflow.SchemaOf(schema)
+	if err != nil {
+		return conn{}, err
+	}
+	sqldb, err := openDB(path, cfg)
+	if err != nil {
+		return conn{}, err
+	}
+	if cfg.Migrate {
+		err = sqlflow.Migrate(ctx, goose.DialectSQLite3, sqldb, migrations, s)
+	} else {
+		var status store.SchemaStatus
+		if status, err = sqlflow.Status(ctx, goose.DialectSQLite3, sqldb, migrations, s); err == nil {
+			err = status.Check(schema)
+		}
+	}
+	if err != nil {
+		sqldb.Close()
+		return conn{}, fmt.Errorf("open sqlite: %w", err)
+	}
+	return conn{db: sqldb}, nil
+}
+
+// openDB opens the file at path, creating it (and, if cfg allows, its
+// directory) when missing.
+func openDB(path string, cfg store.OpenConfig) (*sql.DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
 		// An in-memory database would be one per pooled connection, and the
 		// driver reads everything after '?' as parameters.
-		return conn{}, fmt.Errorf("open sqlite: %q is not a plain file path", path)
+		return nil, fmt.Errorf("open sqlite: %q is not a plain file path", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return conn{}, fmt.Errorf("open sqlite: create directory: %w", err)
+	dir := filepath.Dir(path)
+	if cfg.CreateDir {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+		}
+	} else if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("open sqlite: directory %s: %w", dir, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("open sqlite: %s is not a directory", dir)
 	}
 
 	// The file holds password hashes: create it readable by its owner only
@@ -108,7 +183,7 @@ func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error)
 	// file keeps the mode its administrator chose.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return conn{}, fmt.Errorf("open sqlite: %w", err)
+		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	f.Close()
 
@@ -132,13 +207,9 @@ func open(ctx context.Context, path string, schema sqlflow.Schema) (conn, error)
 
 	sqldb, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
-		return conn{}, fmt.Errorf("open sqlite: %w", err)
+		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	if err := sqlflow.Migrate(ctx, goose.DialectSQLite3, sqldb, migrations, schema); err != nil {
-		sqldb.Close()
-		return conn{}, fmt.Errorf("open sqlite: %w", err)
-	}
-	return conn{db: sqldb}, nil
+	return sqldb, nil
 }
 
 // prepare prepares queries once for queryRow and query; on failure it

@@ -24,7 +24,7 @@ func open(t testing.TB) (*sqlite.AuthDB, string) {
 
 // openAt opens the database at path with open (sqlite.OpenAuth or
 // sqlite.OpenItems) and closes it when t ends.
-func openAt[DB interface{ Close() error }](t testing.TB, open func(context.Context, string) (DB, error), path string) DB {
+func openAt[DB interface{ Close() error }](t testing.TB, open func(context.Context, string, ...store.OpenOption) (DB, error), path string) DB {
 	t.Helper()
 	db, err := open(t.Context(), path)
 	if err != nil {

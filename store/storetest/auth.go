@@ -52,6 +52,10 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Grants/RevokeClient", testRevokeClientGrants},
 		{"Grants/RevokeRacesRotation", testRevokeRacesRotation},
 		{"Users/UpdateRevokesGrants", testUpdateUserRevokes},
+		{"Users/Delete", testDeleteUser},
+		{"Clients/Update", testUpdateClient},
+		{"Clients/UpdateNarrowingRevokes", testUpdateClientNarrows},
+		{"Clients/Delete", testDeleteClient},
 
 		{"Logins/Threshold", testLoginThreshold},
 		{"Logins/LockoutGrowth", testLoginLockoutGrowth},

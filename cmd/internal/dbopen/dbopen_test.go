@@ -1,8 +1,12 @@
 package dbopen
 
 import (
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/example/authsvc/store"
 )
 
 func TestOpenEachService(t *testing.T) {
@@ -35,4 +39,25 @@ func TestFailedOpenReturnsNil(t *testing.T) {
 	if st, err := OpenItems(t.Context(), bad); err == nil || st != nil {
 		t.Errorf("OpenItems(%q) = %v, %v; want nil and an error", bad, st, err)
 	}
+}
+
+// Without auto-migration, the error names the command that fixes it.
+func TestOutdatedSchemaNamesTheFix(t *testing.T) {
+	dir := t.TempDir()
+	_, err := OpenAuth(t.Context(), "sqlite:"+filepath.Join(dir, "auth.db"), AutoMigrate(false)...)
+	if !errors.Is(err, store.ErrSchemaOutdated) || !strings.Contains(err.Error(), `"authctl migrate up"`) {
+		t.Errorf("auth: %v", err)
+	}
+	_, err = OpenItems(t.Context(), "sqlite:"+filepath.Join(dir, "items.db"), AutoMigrate(false)...)
+	if !errors.Is(err, store.ErrSchemaOutdated) || !strings.Contains(err.Error(), `"authctl migrate up --schema items"`) {
+		t.Errorf("items: %v", err)
+	}
+	if _, err := Migrate(t.Context(), "sqlite:"+filepath.Join(dir, "items.db"), store.ItemsSchema); err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenItems(t.Context(), "sqlite:"+filepath.Join(dir, "items.db"), AutoMigrate(false)...)
+	if err != nil {
+		t.Fatalf("items after Migrate: %v", err)
+	}
+	st.Close()
 }

@@ -50,6 +50,16 @@ type Tx interface {
 	LockUser(ctx context.Context, username string) (store.User, error)
 	// SaveUser stores u's PasswordHash, Disabled and UpdatedAt.
 	SaveUser(ctx context.Context, u store.User) error
+	// DeleteUserRecord deletes username's row and login record.
+	DeleteUserRecord(ctx context.Context, username string) error
+	// LockClient returns clientID's record, locked against every other
+	// change of it (but not against issuing tokens) until the transaction
+	// ends; store.ErrNotFound if there is none.
+	LockClient(ctx context.Context, clientID string) (store.Client, error)
+	// SaveClient stores c's SecretHash, GrantTypes, Scopes and Introspect.
+	SaveClient(ctx context.Context, c store.Client) error
+	// DeleteClientRecord deletes clientID's row.
+	DeleteClientRecord(ctx context.Context, clientID string) error
 	// RevokeUser deletes every grant record and token of username.
 	RevokeUser(ctx context.Context, username string) error
 	// RevokeClient deletes every grant record and token of clientID.

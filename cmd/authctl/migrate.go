@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/store"
+)
+
+func (c *cli) migrateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Show or apply schema migrations (for services run with AUTH_AUTO_MIGRATE=false)",
+	}
+	group(cmd)
+	schema := cmd.PersistentFlags().String("schema", string(store.AuthSchema),
+		"which schema: auth (the authorization server's) or items (the resource service's, on its own database)")
+	checkSchema := func() (store.Schema, error) {
+		switch s := store.Schema(*schema); s {
+		case store.AuthSchema, store.ItemsSchema:
+			return s, nil
+		}
+		return "", usagef("--schema %q: want auth or items", *schema)
+	}
+	status := &cobra.Command{
+		Use: "status", Short: "Print the schema's current and latest version; exit 0 either way", Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := checkSchema()
+			if err != nil {
+				return err
+			}
+			st, err := dbopen.MigrationStatus(cmd.Context(), c.dsn, s, store.ExistingDirOnly())
+			if err != nil {
+				return err
+			}
+			state := "up to date"
+			if st.Pending() {
+				state = "migrations pending: run authctl migrate up"
+			}
+			return fields(c.stdout, "schema", string(s), "current", fmt.Sprint(st.Current), "latest", fmt.Sprint(st.Latest), "state", state)
+		},
+	}
+	up := &cobra.Command{
+		Use: "up", Short: "Apply every pending migration of the schema", Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := checkSchema()
+			if err != nil {
+				return err
+			}
+			before, err := dbopen.MigrationStatus(cmd.Context(), c.dsn, s, store.ExistingDirOnly())
+			if err != nil {
+				return err
+			}
+			after, err := dbopen.Migrate(cmd.Context(), c.dsn, s, store.ExistingDirOnly())
+			if err != nil {
+				return err
+			}
+			if before.Current == after.Current {
+				fmt.Fprintf(c.stderr, "%s schema already at version %d\n", s, after.Current)
+				return nil
+			}
+			fmt.Fprintf(c.stderr, "%s schema migrated from version %d to %d\n", s, before.Current, after.Current)
+			return nil
+		},
+	}
+	cmd.AddCommand(status, up)
+	return cmd
+}
