@@ -153,6 +153,30 @@ timeout 300 "$compose" up -d --no-build
 "$compose" ps -a
 
 # --- 5. the demo's verdict --------------------------------------------------
+problems=()
+mapfile -t secrets < <(sed -n 's/^ *\(password\|secret\): *\([^ #]*\).*/\2/p' configs/demo-bootstrap.yaml)
+((${#secrets[@]} >= 3)) || die "found ${#secrets[@]} passwords/secrets in configs/demo-bootstrap.yaml, want at least 3"
+
+# check_demo NAME EXIT_CODE OUTPUT: every row PASS, and no secret printed
+# (the demo prints token prefixes, never a password or a client secret;
+# configs/demo-bootstrap.yaml has the demo's, in plain text).
+check_demo() {
+	local name=$1 code=$2 out=$3 steps rows passes secret
+	steps=$(sed -n 's/^all \([0-9][0-9]*\) steps behaved as stated$/\1/p' <<<"$out")
+	rows=$(grep -cE '^[0-9]+ ' <<<"$out" || true)
+	passes=$(grep -cE '^[0-9]+ .* PASS$' <<<"$out" || true)
+	[[ $code == 0 ]] || problems+=("$name: exit code $code, want 0")
+	[[ -n $steps ]] || problems+=("$name: no 'all N steps behaved as stated' line")
+	((rows > 0)) || problems+=("$name: no table rows")
+	[[ $rows == "${steps:-x}" && $passes == "$rows" ]] ||
+		problems+=("$name: $passes of $rows rows PASS; the demo claims ${steps:-no} steps")
+	if grep -q FAIL <<<"$out"; then problems+=("$name: a row says FAIL"); fi
+	for secret in "${secrets[@]}"; do
+		if grep -qF -- "$secret" <<<"$out"; then problems+=("$name: printed a secret (${secret:0:4}…)"); fi
+	done
+	demo_steps=$steps
+}
+
 step "waiting for the demo service to exit"
 wait_rc=0
 timeout 180 "$compose" wait demo >/dev/null || wait_rc=$? # the demo's own code
@@ -161,23 +185,16 @@ demo_id=$("$compose" ps -a -q demo)
 exit_code=$(docker inspect -f '{{.State.ExitCode}}' "$demo_id")
 table=$("$compose" logs --no-color --no-log-prefix demo)
 printf '%s\n' "$table"
+check_demo "demo service" "$exit_code" "$table"
 
-steps=$(sed -n 's/^all \([0-9][0-9]*\) steps behaved as stated$/\1/p' <<<"$table")
-rows=$(grep -cE '^[0-9]+ ' <<<"$table" || true)
-passes=$(grep -cE '^[0-9]+ .* PASS$' <<<"$table" || true)
-problems=()
-[[ $exit_code == 0 ]] || problems+=("demo exit code $exit_code, want 0")
-[[ -n $steps ]] || problems+=("no 'all N steps behaved as stated' line")
-((rows > 0)) || problems+=("no table rows")
-[[ $rows == "${steps:-x}" && $passes == "$rows" ]] || problems+=("$passes of $rows rows PASS; the demo claims ${steps:-no} steps")
-if grep -q FAIL <<<"$table"; then problems+=("a row says FAIL"); fi
-# The demo prints token prefixes, never a password or a client secret
-# (configs/demo-bootstrap.yaml has the demo's, in plain text).
-mapfile -t secrets < <(sed -n 's/^ *\(password\|secret\): *\([^ #]*\).*/\2/p' configs/demo-bootstrap.yaml)
-((${#secrets[@]} >= 3)) || problems+=("found ${#secrets[@]} passwords/secrets in configs/demo-bootstrap.yaml, want at least 3")
-for secret in "${secrets[@]}"; do
-	if grep -qF -- "$secret" <<<"$table"; then problems+=("the demo printed a secret (${secret:0:4}…)"); fi
-done
+# The README's "play it again", on the same database.
+step "docker compose run --rm demo (the README's replay)"
+replay_rc=0
+replay=$(timeout 180 "$compose" run --rm -T demo 2>&1) || replay_rc=$?
+printf '%s\n' "$replay"
+((replay_rc != 124)) || problems+=("replay: did not exit within 180s")
+check_demo "replay" "$replay_rc" "$replay"
+
 # The issuer is the published port: a user on this machine finds the
 # endpoints there.
 metadata=$(curl -fsS --max-time 10 http://localhost:9096/.well-known/oauth-authorization-server) ||
@@ -189,4 +206,4 @@ if ((${#problems[@]} > 0)); then
 	printf 'compose-test: %s\n' "${problems[@]}" >&2
 	die "the compose demo did not pass"
 fi
-step "demo: exit code 0, all $steps steps PASS; no secret printed; metadata at the published port"
+step "demo: exit code 0 and all $demo_steps steps PASS, twice; no secret printed; metadata at the published port"
