@@ -25,7 +25,8 @@ test:
 # The compose demo for real: a Docker Engine (installed and started if
 # missing), the pinned Compose plugin, local stand-ins for the base images,
 # the project's Dockerfile and docker-compose.yml; the demo must pass. Needs
-# root. About 12 minutes the first time on a 2-core machine, 1 after.
+# root. 12-20 minutes the first time on a 2-core machine (compose plugin,
+# image build), about 1 with the plugin cached and unchanged sources.
 compose-test:
 	./scripts/compose-test.sh
 
