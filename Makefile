@@ -26,7 +26,8 @@ test:
 # missing), the pinned Compose plugin, local stand-ins for the base images,
 # the project's Dockerfile and docker-compose.yml; the demo must pass. Needs
 # root. 12-20 minutes the first time on a 2-core machine (compose plugin,
-# image build), about 1 with the plugin cached and unchanged sources.
+# image build), about half a minute with the plugin cached and unchanged
+# sources.
 compose-test:
 	./scripts/compose-test.sh
 
