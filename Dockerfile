@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The image of the compose demo: every command of ./cmd (authserver,
 # resource, demo, authctl, healthcheck) as a static binary in one small,
 # non-root runtime image; docker-compose.yml picks the command per service.

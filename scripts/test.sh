@@ -43,7 +43,7 @@ fi
 
 go test -race -count=1 -timeout 20m ./...
 
-# The compose-file tests are a module of their own, so that compose-go and
-# logrus stay out of the main module; ./... above does not reach into it.
-# They use the same TEST_POSTGRES_URL.
+# The strict compose-file load is a module of its own, so that compose-go
+# and logrus stay out of the main module; ./... above does not reach into
+# it. The real compose run is `make compose-test` (needs root and dockerd).
 (cd cmd/demo/composetest && go vet ./... && go test -race -count=1 -timeout 20m ./...)

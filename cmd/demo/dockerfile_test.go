@@ -70,7 +70,7 @@ func TestDockerfileBuildsLikeTheMakefile(t *testing.T) {
 	if want := "CGO_ENABLED=0 go build -trimpath -ldflags='-s -w -X github.com/example/authsvc/internal/version.version=$(VERSION)" +
 		" -X github.com/example/authsvc/internal/version.revision=$(REVISION)' -o bin/ ./cmd/..."; makeBuild != want {
 		// Not a rule, a tripwire: if the Makefile changes, look at the
-		// Dockerfile and the compose smoke test too, then update this.
+		// Dockerfile and scripts/compose-test.sh too, then update this.
 		t.Errorf("Makefile build is %q; this test expects %q", makeBuild, want)
 	}
 

@@ -22,10 +22,10 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// No Docker engine runs in CI, so the compose file is proven in two ways:
-// this file loads it with compose-go, the loader `docker compose` itself
-// uses, strictly; compose_smoke_test.go runs its application services
-// natively from their definitions.
+// This file loads the compose file with compose-go, the loader `docker
+// compose` itself uses, strictly. What only a Docker Engine shows (the
+// image builds, health checks pass inside it, the non-root user reads its
+// secret, the demo passes) is `make compose-test`'s.
 
 // repoRoot is where the compose file, the Dockerfile and configs/ live.
 const repoRoot = "../../.."

@@ -1,8 +1,8 @@
 // Package dockerfile reads enough of a Dockerfile for the tests that hold
 // the image to the Makefile and to the compose file: stages, and
-// instructions with comments skipped and continuation lines joined. It lives
-// outside any _test.go file because the compose tests, in a module of their
-// own (cmd/demo/composetest), need it too.
+// instructions with comments skipped and continuation lines joined. (It was
+// a package so that a test in another module could read the Dockerfile too;
+// that test is gone, replaced by a real build in `make compose-test`.)
 package dockerfile
 
 import (
