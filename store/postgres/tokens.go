@@ -65,6 +65,48 @@ func (db *AuthDB) GetTokenForIntrospection(ctx context.Context, hash string) (st
 	return t, userOK, nil
 }
 
+// IntrospectionLookup is GetClient and GetTokenForIntrospection in one
+// query: the client row, left-joined with the token (if any) and its user's
+// state. pgx caches the prepared statement per connection. See
+// store.Tokens.
+func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (store.Client, store.Token, bool, error) {
+	var (
+		t         store.Token
+		grantedAt *time.Time
+		userOK    bool
+	)
+	// No stored token has an empty hash, so the columns of a missing token
+	// read back as the zero Token.
+	c, err := scanClientAnd(db.pool.QueryRow(ctx, `
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
+			coalesce(t.hash, ''), coalesce(t.kind, ''), coalesce(t.family_id, ''), coalesce(t.client_id, ''),
+			coalesce(t.username, ''), coalesce(t.scope, ''), coalesce(t.issued_at, 'epoch'), coalesce(t.expires_at, 'epoch'),
+			coalesce(t.rotated, false), t.granted_at, coalesce(t.user_ok, false)
+		FROM clients c LEFT JOIN (
+			SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz AS granted_at,
+				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND NOT u.disabled) AS user_ok
+			FROM tokens WHERE hash = $2
+			UNION ALL
+			SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at,
+				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND NOT u.disabled)
+			FROM grants WHERE refresh_hash = $2
+			LIMIT 1
+		) t ON true
+		WHERE c.id = $1`, clientID, tokenHash),
+		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt, &userOK)
+	if err != nil {
+		return store.Client{}, store.Token{}, false, fmt.Errorf("introspection lookup of client %q: %w", clientID, translate(err))
+	}
+	if t.Hash == "" {
+		return c, store.Token{}, false, nil
+	}
+	t.IssuedAt, t.ExpiresAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC()
+	if grantedAt != nil {
+		t.GrantedAt = grantedAt.UTC()
+	}
+	return c, t, userOK, nil
+}
+
 // GetGrant returns the current refresh token of a grant; store.ErrNotFound
 // if there is no such grant.
 func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, error) {

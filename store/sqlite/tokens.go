@@ -63,6 +63,51 @@ const (
 		LIMIT 1`
 )
 
+// IntrospectionLookup is GetClient and GetTokenForIntrospection in one
+// prepared query: the client row, left-joined with the token (if any) and
+// its user's state. See store.Tokens.
+func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (store.Client, store.Token, bool, error) {
+	var (
+		t                              store.Token
+		issuedAt, expiresAt, grantedAt int64
+		userOK                         bool
+	)
+	c, err := scanClient(db.queryRow(ctx, selectIntrospection, clientID, tokenHash),
+		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt, &userOK)
+	if err != nil {
+		return store.Client{}, store.Token{}, false, fmt.Errorf("introspection lookup of client %q: %w", clientID, translate(err))
+	}
+	if t.Hash == "" {
+		return c, store.Token{}, false, nil
+	}
+	t.IssuedAt, t.ExpiresAt = fromMicros(issuedAt), fromMicros(expiresAt)
+	if grantedAt != 0 {
+		t.GrantedAt = fromMicros(grantedAt)
+	}
+	return c, t, userOK, nil
+}
+
+// selectIntrospection is selectClient and selectTokenForIntrospection in
+// one statement (?1 the client id, ?2 the token hash). No stored token has
+// an empty hash, so the columns of a missing token read back as the zero
+// Token.
+const selectIntrospection = `
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
+			coalesce(t.hash, ''), coalesce(t.kind, ''), coalesce(t.family_id, ''), coalesce(t.client_id, ''),
+			coalesce(t.username, ''), coalesce(t.scope, ''), coalesce(t.issued_at, 0), coalesce(t.expires_at, 0),
+			coalesce(t.rotated, 0), coalesce(t.granted_at, 0), coalesce(t.user_ok, 0)
+		FROM clients c LEFT JOIN (
+			SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0 AS granted_at,
+				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND u.disabled = 0) AS user_ok
+			FROM tokens WHERE hash = ?2
+			UNION ALL
+			SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at,
+				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND u.disabled = 0)
+			FROM grants WHERE refresh_hash = ?2
+			LIMIT 1
+		) t ON 1
+		WHERE c.id = ?1`
+
 // GetGrant returns the current refresh token of a grant; store.ErrNotFound
 // if there is no such grant.
 func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, error) {
