@@ -75,23 +75,25 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 		grantedAt *time.Time
 		userOK    bool
 	)
-	// No stored token has an empty hash, so the columns of a missing token
-	// read back as the zero Token.
+	// The client, joined with the token row and with the grant whose
+	// current refresh token has that hash; where both exist the token row
+	// wins, as in GetToken's UNION ALL ... LIMIT 1. The same shape as on
+	// store/sqlite (where a compound subquery would be materialized on
+	// every call). No stored token has an empty hash, so the columns of a
+	// missing token read back as the zero Token.
 	c, err := scanClientAnd(db.pool.QueryRow(ctx, `
 		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
-			coalesce(t.hash, ''), coalesce(t.kind, ''), coalesce(t.family_id, ''), coalesce(t.client_id, ''),
-			coalesce(t.username, ''), coalesce(t.scope, ''), coalesce(t.issued_at, 'epoch'), coalesce(t.expires_at, 'epoch'),
-			coalesce(t.rotated, false), t.granted_at, coalesce(t.user_ok, false)
-		FROM clients c LEFT JOIN (
-			SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz AS granted_at,
-				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND NOT u.disabled) AS user_ok
-			FROM tokens WHERE hash = $2
-			UNION ALL
-			SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at,
-				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND NOT u.disabled)
-			FROM grants WHERE refresh_hash = $2
-			LIMIT 1
-		) t ON true
+			coalesce(t.hash, g.refresh_hash, ''),
+			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
+			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
+			coalesce(t.username, g.username, ''), coalesce(t.scope, g.scope, ''),
+			coalesce(t.issued_at, g.refresh_issued_at, 'epoch'), coalesce(t.expires_at, g.refresh_expires_at, 'epoch'),
+			coalesce(t.rotated, false), CASE WHEN t.hash IS NULL THEN g.created_at END,
+			coalesce(coalesce(t.username, g.username) = ''
+				OR EXISTS (SELECT 1 FROM users u WHERE u.username = coalesce(t.username, g.username) AND NOT u.disabled), false)
+		FROM clients c
+		LEFT JOIN tokens t ON t.hash = $2
+		LEFT JOIN grants g ON g.refresh_hash = $2
 		WHERE c.id = $1`, clientID, tokenHash),
 		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt, &userOK)
 	if err != nil {

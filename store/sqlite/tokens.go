@@ -88,24 +88,27 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 }
 
 // selectIntrospection is selectClient and selectTokenForIntrospection in
-// one statement (?1 the client id, ?2 the token hash). No stored token has
-// an empty hash, so the columns of a missing token read back as the zero
-// Token.
+// one statement (?1 the client id, ?2 the token hash): the client, joined
+// with the token row and with the grant whose current refresh token has
+// that hash. Where both exist the token row wins, as in selectToken's
+// UNION ALL ... LIMIT 1. Two point joins rather than that union as a
+// subquery: a compound subquery in a join is materialized into a temporary
+// table on every call, which cost more than the second round trip saved.
+// No stored token has an empty hash, so the columns of a missing token read
+// back as the zero Token.
 const selectIntrospection = `
 		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
-			coalesce(t.hash, ''), coalesce(t.kind, ''), coalesce(t.family_id, ''), coalesce(t.client_id, ''),
-			coalesce(t.username, ''), coalesce(t.scope, ''), coalesce(t.issued_at, 0), coalesce(t.expires_at, 0),
-			coalesce(t.rotated, 0), coalesce(t.granted_at, 0), coalesce(t.user_ok, 0)
-		FROM clients c LEFT JOIN (
-			SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0 AS granted_at,
-				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND u.disabled = 0) AS user_ok
-			FROM tokens WHERE hash = ?2
-			UNION ALL
-			SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at,
-				username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND u.disabled = 0)
-			FROM grants WHERE refresh_hash = ?2
-			LIMIT 1
-		) t ON 1
+			coalesce(t.hash, g.refresh_hash, ''),
+			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
+			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
+			coalesce(t.username, g.username, ''), coalesce(t.scope, g.scope, ''),
+			coalesce(t.issued_at, g.refresh_issued_at, 0), coalesce(t.expires_at, g.refresh_expires_at, 0),
+			coalesce(t.rotated, 0), CASE WHEN t.hash IS NULL THEN coalesce(g.created_at, 0) ELSE 0 END,
+			coalesce(coalesce(t.username, g.username) = ''
+				OR EXISTS (SELECT 1 FROM users u WHERE u.username = coalesce(t.username, g.username) AND u.disabled = 0), 0)
+		FROM clients c
+		LEFT JOIN tokens t ON t.hash = ?2
+		LEFT JOIN grants g ON g.refresh_hash = ?2
 		WHERE c.id = ?1`
 
 // GetGrant returns the current refresh token of a grant; store.ErrNotFound
