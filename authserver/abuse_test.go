@@ -45,7 +45,8 @@ type gateStore struct {
 	getClients  atomic.Int64
 	getTokens   atomic.Int64
 	getUsers    atomic.Int64
-	seen        sync.Map // every username, client id and token hash asked for
+	lookups     atomic.Int64 // IntrospectionLookup calls
+	seen        sync.Map     // every username, client id and token hash asked for
 }
 
 // saw reports whether v was ever passed to the store.
@@ -73,6 +74,19 @@ func (g *gateStore) GetClient(ctx context.Context, id string) (store.Client, err
 	g.getClients.Add(1)
 	g.seen.Store(id, true)
 	return g.AuthStore.GetClient(ctx, id)
+}
+
+// IntrospectionLookup counts as the client read and, with a token hash,
+// the token read that it replaces.
+func (g *gateStore) IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (store.Client, store.Token, bool, error) {
+	g.lookups.Add(1)
+	g.getClients.Add(1)
+	g.seen.Store(clientID, true)
+	if tokenHash != "" {
+		g.getTokens.Add(1)
+		g.seen.Store(tokenHash, true)
+	}
+	return g.AuthStore.IntrospectionLookup(ctx, clientID, tokenHash)
 }
 
 func (g *gateStore) GetToken(ctx context.Context, hash string) (store.Token, error) {
@@ -515,4 +529,30 @@ func (g *gateStore) GetTokenForIntrospection(ctx context.Context, hash string) (
 	g.getTokens.Add(1)
 	g.seen.Store(hash, true)
 	return g.AuthStore.GetTokenForIntrospection(ctx, hash)
+}
+
+// An introspection is one store round trip: IntrospectionLookup, and no
+// separate read of the client, the token or the user.
+func TestIntrospectionIsOneStoreCall(t *testing.T) {
+	e := newAbuseEnv(t, nil, bcrypt.MinCost, nil)
+	from := "192.0.2.1:1"
+	at := e.post(context.Background(), from, "/token", url.Values{"grant_type": {"client_credentials"}},
+		"Authorization", basicAuth("rs", abuseRSSecret))
+	expectAnswer(t, at, 200, "")
+	for _, tc := range []struct {
+		token  string
+		active bool
+	}{{at.body["access_token"].(string), true}, {"unknown", false}} {
+		lookups, clients, tokens, users := e.st.lookups.Load(), e.st.getClients.Load(), e.st.getTokens.Load(), e.st.getUsers.Load()
+		if in := e.introspect(from, tc.token); in.status != 200 || in.body["active"] != tc.active {
+			t.Fatalf("introspect: %d %v, want active %v", in.status, in.body, tc.active)
+		}
+		if n := e.st.lookups.Load() - lookups; n != 1 {
+			t.Errorf("%d IntrospectionLookup calls, want 1", n)
+		}
+		// The lookup counts once as a client and once as a token read.
+		if c, k, u := e.st.getClients.Load()-clients, e.st.getTokens.Load()-tokens, e.st.getUsers.Load()-users; c != 1 || k != 1 || u != 0 {
+			t.Errorf("client, token, user reads: %d, %d, %d; want 1, 1, 0", c, k, u)
+		}
+	}
 }

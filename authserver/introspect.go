@@ -12,8 +12,9 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-// readTokenRequest reads what introspection (RFC 7662 §2.1) and revocation
-// (RFC 7009 §2.1) requests share: an authenticated client and a token.
+// readTokenRequest reads a revocation request (RFC 7009 §2.1): an
+// authenticated client and a token. Introspection (RFC 7662 §2.1) reads the
+// same in the same order, with the token fetched along with the client.
 func (s *server) readTokenRequest(w http.ResponseWriter, r *http.Request) (store.Client, string, error) {
 	form, err := readForm(w, r)
 	if err != nil {
@@ -37,29 +38,48 @@ func (s *server) readTokenRequest(w http.ResponseWriter, r *http.Request) (store
 // handleIntrospect is RFC 7662. Only clients with the introspection
 // permission may ask; every token that is not usable right now (unknown,
 // malformed, expired, rotated, revoked) gets exactly {"active":false}.
+//
+// The client, the token and whether the token's user may still use it are
+// read in one store round trip (IntrospectionLookup), and judged in the
+// order a separate client lookup would have been: throttle, client
+// authentication, the token parameter, the permission, then the token.
 func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
-	client, token, err := s.readTokenRequest(w, r)
+	form, err := readForm(w, r)
 	if err != nil {
 		return err
+	}
+	src, err := s.admit(r)
+	if err != nil {
+		return err
+	}
+	// A malformed token never reaches the store: the query then reads the
+	// client alone.
+	token := form.Get("token")
+	tokenHash := ""
+	if store.PlausibleToken(token) {
+		tokenHash = store.HashToken(token)
+	}
+	var (
+		t      store.Token
+		userOK bool
+	)
+	client, _, err := s.authenticateClientWith(r, form, src, func(id string) (store.Client, error) {
+		c, tok, ok, err := s.store.IntrospectionLookup(r.Context(), id, tokenHash)
+		t, userOK = tok, ok
+		return c, err
+	})
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return errInvalidRequest("missing token")
 	}
 	if !client.Introspect || client.Public() {
 		return &oauthError{status: http.StatusForbidden, code: "unauthorized_client", description: "this client may not introspect tokens"}
 	}
-	if !store.PlausibleToken(token) {
-		writeJSON(w, http.StatusOK, inactive)
-		return nil
-	}
-	// One query: the token and whether its user may still use it. A
+	// An unknown or malformed token is the zero Token, never active. A
 	// disabled (or removed) user's tokens stop working at once, not when
 	// they expire.
-	t, userOK, err := s.store.GetTokenForIntrospection(r.Context(), store.HashToken(token))
-	if errors.Is(err, store.ErrNotFound) {
-		writeJSON(w, http.StatusOK, inactive)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("load token: %w", err)
-	}
 	if !t.Active(s.now()) || !userOK {
 		writeJSON(w, http.StatusOK, inactive)
 		return nil

@@ -117,7 +117,16 @@ func (s *server) admit(r *http.Request) (netip.Addr, error) {
 // secret presented, which go-oauth2's manager verifies once more (a hash
 // comparison, cheap) when it issues the token.
 func (s *server) authenticateClient(r *http.Request, form url.Values, src netip.Addr) (store.Client, string, error) {
-	c, secret, err := s.lookUpClient(r, form)
+	return s.authenticateClientWith(r, form, src, func(id string) (store.Client, error) {
+		return s.store.GetClient(r.Context(), id)
+	})
+}
+
+// authenticateClientWith is authenticateClient with the client read by
+// load, which introspection uses to read the token in the same query. load
+// is called only with a well-formed client id.
+func (s *server) authenticateClientWith(r *http.Request, form url.Values, src netip.Addr, load func(id string) (store.Client, error)) (store.Client, string, error) {
+	c, secret, err := s.lookUpClient(r, form, load)
 	var oe *oauthError
 	if errors.As(err, &oe) && oe.code == "invalid_client" {
 		s.throttle.fail(src)
@@ -125,7 +134,7 @@ func (s *server) authenticateClient(r *http.Request, form url.Values, src netip.
 	return c, secret, err
 }
 
-func (s *server) lookUpClient(r *http.Request, form url.Values) (store.Client, string, error) {
+func (s *server) lookUpClient(r *http.Request, form url.Values, load func(id string) (store.Client, error)) (store.Client, string, error) {
 	cc, err := extractClient(r, form)
 	if err != nil {
 		return store.Client{}, "", err
@@ -136,7 +145,7 @@ func (s *server) lookUpClient(r *http.Request, form url.Values) (store.Client, s
 	if store.ValidateClientID(cc.id) != nil {
 		return store.Client{}, "", errInvalidClient()
 	}
-	c, err := s.store.GetClient(r.Context(), cc.id)
+	c, err := load(cc.id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Client{}, "", errInvalidClient()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,8 +40,8 @@ const (
 type countingStore struct {
 	store.AuthStore
 	beginLogins   atomic.Int64
-	failGetClient atomic.Bool
-	onBeginLogin  func() // runs after BeginLogin; not concurrency-safe to change mid-test
+	failGetClient atomic.Bool // GetClient and IntrospectionLookup fail
+	onBeginLogin  func()      // runs after BeginLogin; not concurrency-safe to change mid-test
 }
 
 func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (bool, error) {
@@ -57,6 +58,13 @@ func (s *countingStore) GetClient(ctx context.Context, id string) (store.Client,
 		return store.Client{}, errors.New("disk on fire: /var/lib/secret-path")
 	}
 	return s.AuthStore.GetClient(ctx, id)
+}
+
+func (s *countingStore) IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (store.Client, store.Token, bool, error) {
+	if s.failGetClient.Load() {
+		return store.Client{}, store.Token{}, false, errors.New("disk on fire: /var/lib/secret-path")
+	}
+	return s.AuthStore.IntrospectionLookup(ctx, clientID, tokenHash)
 }
 
 type env struct {
@@ -688,6 +696,49 @@ func TestIntrospection(t *testing.T) {
 	expectError(t, e.do("POST", "/introspect", basic("rs", "wrong"), url.Values{"token": {at}}), 401, "invalid_client")
 }
 
+// TestIntrospectionErrorOrder: a request with several faults gets the
+// answer of the first in the order client authentication, the token
+// parameter, the permission, the token. The client and the token are read
+// in one query; the order must not show it.
+func TestIntrospectionErrorOrder(t *testing.T) {
+	e := newEnv(t)
+	at, _ := e.mustLogin()
+	rs, conf := basic("rs", rsSecret), basic("conf", confSecret)
+	for _, tc := range []struct {
+		name         string
+		authz        string
+		form         url.Values
+		status       int
+		code, active string // code for an error, active for a 200
+	}{
+		{"valid", rs, url.Values{"token": {at}}, 200, "", "true"},
+		{"unknown token", rs, url.Values{"token": {"not-a-token"}}, 200, "", "false"},
+		{"malformed token", rs, url.Values{"token": {"tok\x00en"}}, 200, "", "false"},
+		{"missing token", rs, url.Values{}, 400, "invalid_request", ""},
+		{"no permission, valid token", conf, url.Values{"token": {at}}, 403, "unauthorized_client", ""},
+		{"no permission, unknown token", conf, url.Values{"token": {"not-a-token"}}, 403, "unauthorized_client", ""},
+		{"no permission, missing token", conf, url.Values{}, 400, "invalid_request", ""},
+		{"public client, missing token", "", url.Values{"client_id": {"pub"}}, 400, "invalid_request", ""},
+		{"wrong secret, valid token", basic("rs", "wrong"), url.Values{"token": {at}}, 401, "invalid_client", ""},
+		{"wrong secret, missing token", basic("rs", "wrong"), url.Values{}, 401, "invalid_client", ""},
+		{"unknown client, valid token", basic("nobody", "x"), url.Values{"token": {at}}, 401, "invalid_client", ""},
+		{"unknown client, missing token", basic("nobody", "x"), url.Values{}, 401, "invalid_client", ""},
+		{"malformed client, malformed token", basic("r\x00s", rsSecret), url.Values{"token": {"tok\x00en"}}, 401, "invalid_client", ""},
+		{"no client", "", url.Values{"token": {at}}, 401, "invalid_client", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", "/introspect", tc.authz, tc.form)
+			if tc.code != "" {
+				expectError(t, r, tc.status, tc.code)
+				return
+			}
+			if r.status != tc.status || fmt.Sprint(r.body["active"]) != tc.active {
+				t.Errorf("%d %s, want %d active %s", r.status, r.raw, tc.status, tc.active)
+			}
+		})
+	}
+}
+
 func TestRevocation(t *testing.T) {
 	e := newEnv(t)
 	at, rt := e.mustLogin()
@@ -745,11 +796,19 @@ func TestMetadata(t *testing.T) {
 
 func TestStoreFailureIsOpaque500(t *testing.T) {
 	e := newEnv(t)
+	at, _ := e.mustLogin()
+	if !e.active(at) {
+		t.Fatal("a fresh token introspects inactive before the store fails")
+	}
 	e.st.failGetClient.Store(true)
-	r := e.login("conf", confSecret, "alice", alicePass, "")
-	expectError(t, r, 500, "server_error")
-	if strings.Contains(r.raw, "disk") || strings.Contains(r.raw, "secret-path") {
-		t.Fatalf("cause leaked: %s", r.raw)
+	for name, r := range map[string]response{
+		"token":      e.login("conf", confSecret, "alice", alicePass, ""),
+		"introspect": e.do("POST", "/introspect", basic("rs", rsSecret), url.Values{"token": {at}}),
+	} {
+		expectError(t, r, 500, "server_error")
+		if strings.Contains(r.raw, "disk") || strings.Contains(r.raw, "secret-path") {
+			t.Fatalf("%s: cause leaked: %s", name, r.raw)
+		}
 	}
 }
 

@@ -180,6 +180,16 @@ type Tokens interface {
 	// disabled, true for a client token. It makes introspection one store
 	// round trip for the token instead of two.
 	GetTokenForIntrospection(ctx context.Context, hash string) (t Token, userOK bool, err error)
+	// IntrospectionLookup is GetClient(clientID) and
+	// GetTokenForIntrospection(tokenHash) read in one query, so an
+	// introspection request makes one store round trip. Nothing is cached:
+	// a rotated secret or a revoked token counts at once, on every replica.
+	// err is ErrNotFound only when there is no such client. A token that
+	// does not exist (and any token when tokenHash is empty) comes back as
+	// the zero Token, with userOK false; otherwise t and userOK are what
+	// GetTokenForIntrospection returns. The store judges nothing: the
+	// caller checks the secret and the client's permission before it uses t.
+	IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (c Client, t Token, userOK bool, err error)
 	// GetGrant returns the current refresh token of grant familyID (its
 	// Hash is that token's), whatever its expiry; ErrNotFound if the grant
 	// has ended or never had a refresh token.

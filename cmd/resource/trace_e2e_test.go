@@ -73,15 +73,15 @@ func TestOneRequestFollowedThroughBothServices(t *testing.T) {
 		switch {
 		case s.SpanKind() == trace.SpanKindServer:
 			as = s
-		case s.Name() == "store.GetTokenForIntrospection":
+		case s.Name() == "store.IntrospectionLookup":
 			getToken = s
 		}
 	}
 	if as == nil || getToken == nil {
-		t.Fatalf("authserver spans %v: want the introspection and its store.GetTokenForIntrospection", names(authSpans))
+		t.Fatalf("authserver spans %v: want the introspection and its store.IntrospectionLookup", names(authSpans))
 	}
 	if getToken.Parent().SpanID() != as.SpanContext().SpanID() {
-		t.Errorf("store.GetTokenForIntrospection's parent %s, want the introspection span %s", getToken.Parent().SpanID(), as.SpanContext().SpanID())
+		t.Errorf("store.IntrospectionLookup's parent %s, want the introspection span %s", getToken.Parent().SpanID(), as.SpanContext().SpanID())
 	}
 	if as.Name() != "POST /introspect" {
 		t.Errorf("authserver span %q, want POST /introspect", as.Name())

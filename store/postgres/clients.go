@@ -51,9 +51,14 @@ func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	return clients, nil
 }
 
-func scanClient(row pgx.Row) (store.Client, error) {
+func scanClient(row pgx.Row) (store.Client, error) { return scanClientAnd(row) }
+
+// scanClientAnd reads a client's columns, then any extra ones the query
+// selected after them.
+func scanClientAnd(row pgx.Row, extra ...any) (store.Client, error) {
 	var c store.Client
-	if err := row.Scan(&c.ID, &c.SecretHash, &c.GrantTypes, &c.Scopes, &c.Introspect, &c.CreatedAt); err != nil {
+	dest := append([]any{&c.ID, &c.SecretHash, &c.GrantTypes, &c.Scopes, &c.Introspect, &c.CreatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}
 	// As on store/sqlite, a list reads back empty, never nil.

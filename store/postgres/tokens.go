@@ -65,6 +65,50 @@ func (db *AuthDB) GetTokenForIntrospection(ctx context.Context, hash string) (st
 	return t, userOK, nil
 }
 
+// IntrospectionLookup is GetClient and GetTokenForIntrospection in one
+// query: the client row, left-joined with the token (if any) and its user's
+// state. pgx caches the prepared statement per connection. See
+// store.Tokens.
+func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (store.Client, store.Token, bool, error) {
+	var (
+		t         store.Token
+		grantedAt *time.Time
+		userOK    bool
+	)
+	// The client, joined with the token row and with the grant whose
+	// current refresh token has that hash; where both exist the token row
+	// wins, as in GetToken's UNION ALL ... LIMIT 1. The same shape as on
+	// store/sqlite (where a compound subquery would be materialized on
+	// every call). No stored token has an empty hash, so the columns of a
+	// missing token read back as the zero Token.
+	c, err := scanClientAnd(db.pool.QueryRow(ctx, `
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
+			coalesce(t.hash, g.refresh_hash, ''),
+			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
+			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
+			coalesce(t.username, g.username, ''), coalesce(t.scope, g.scope, ''),
+			coalesce(t.issued_at, g.refresh_issued_at, 'epoch'), coalesce(t.expires_at, g.refresh_expires_at, 'epoch'),
+			coalesce(t.rotated, false), CASE WHEN t.hash IS NULL THEN g.created_at END,
+			coalesce(coalesce(t.username, g.username) = ''
+				OR EXISTS (SELECT 1 FROM users u WHERE u.username = coalesce(t.username, g.username) AND NOT u.disabled), false)
+		FROM clients c
+		LEFT JOIN tokens t ON t.hash = $2
+		LEFT JOIN grants g ON g.refresh_hash = $2
+		WHERE c.id = $1`, clientID, tokenHash),
+		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt, &userOK)
+	if err != nil {
+		return store.Client{}, store.Token{}, false, fmt.Errorf("introspection lookup of client %q: %w", clientID, translate(err))
+	}
+	if t.Hash == "" {
+		return c, store.Token{}, false, nil
+	}
+	t.IssuedAt, t.ExpiresAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC()
+	if grantedAt != nil {
+		t.GrantedAt = grantedAt.UTC()
+	}
+	return c, t, userOK, nil
+}
+
 // GetGrant returns the current refresh token of a grant; store.ErrNotFound
 // if there is no such grant.
 func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, error) {

@@ -68,13 +68,16 @@ func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	return clients, nil
 }
 
-func scanClient(s scanner) (store.Client, error) {
+// scanClient reads a client's columns, then any extra ones the query
+// selected after them.
+func scanClient(s scanner, extra ...any) (store.Client, error) {
 	var (
 		c                  store.Client
 		grantTypes, scopes string
 		createdAt          int64
 	)
-	if err := s.Scan(&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt); err != nil {
+	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt}, extra...)
+	if err := s.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}
 	if err := json.Unmarshal([]byte(grantTypes), &c.GrantTypes); err != nil {

@@ -75,7 +75,7 @@ func OpenAuth(ctx context.Context, path string, opts ...store.OpenOption) (*Auth
 	if err != nil {
 		return nil, err
 	}
-	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection); err != nil {
+	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection, selectIntrospection); err != nil {
 		return nil, err
 	}
 	return &AuthDB{conn: c, writer: make(chan struct{}, 1)}, nil

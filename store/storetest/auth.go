@@ -31,6 +31,7 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Tokens/CreateAtomic", testTokenCreateAtomic},
 		{"Tokens/NotFound", testTokenNotFound},
 		{"Tokens/ForIntrospection", testTokenForIntrospection},
+		{"Tokens/IntrospectionLookup", testIntrospectionLookup},
 		{"Tokens/Active", testTokenActive},
 		{"Tokens/Rotate", testRotate},
 		{"Tokens/RotateUnknown", testRotateUnknown},

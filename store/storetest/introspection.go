@@ -65,3 +65,126 @@ func testTokenForIntrospection(t *testing.T, s store.AuthStore) {
 	}
 	noSecrets(t, "GetTokenForIntrospection", err, hashOf("nope"))
 }
+
+// lookupAgrees fails t unless IntrospectionLookup(clientID, hash) answers
+// what GetClient and GetTokenForIntrospection answer one after the other,
+// and returns its token and userOK.
+func lookupAgrees(t *testing.T, s store.AuthStore, clientID, hash string) (store.Token, bool) {
+	t.Helper()
+	ctx := t.Context()
+	c, tok, userOK, err := s.IntrospectionLookup(ctx, clientID, hash)
+	ok(t, "IntrospectionLookup", err)
+	wantClient, err := s.GetClient(ctx, clientID)
+	ok(t, "GetClient", err)
+	checkClient(t, c, wantClient)
+	wantTok, wantUserOK, err := store.Token{}, false, error(nil)
+	if hash != "" {
+		wantTok, wantUserOK, err = s.GetTokenForIntrospection(ctx, hash)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	ok(t, "GetTokenForIntrospection", err)
+	checkToken(t, tok, wantTok)
+	if !tok.GrantedAt.Equal(wantTok.GrantedAt) {
+		t.Errorf("IntrospectionLookup: GrantedAt %v, want %v", tok.GrantedAt, wantTok.GrantedAt)
+	}
+	if userOK != wantUserOK {
+		t.Errorf("IntrospectionLookup(%q, token of %q): userOK %v, want %v", clientID, wantTok.Username, userOK, wantUserOK)
+	}
+	return tok, userOK
+}
+
+// testIntrospectionLookup: one query answers what GetClient and
+// GetTokenForIntrospection answer, for every kind of client and token,
+// and tells an unknown client (ErrNotFound) from an unknown token (the
+// zero Token).
+func testIntrospectionLookup(t *testing.T, s store.AuthStore) {
+	ctx := t.Context()
+	setupTokens(t, s)
+	rs := newClient("rs")
+	rs.GrantTypes, rs.Scopes, rs.Introspect = []string{"client_credentials"}, []string{"introspect"}, true
+	rs.CreatedAt = base.In(elsewhere)
+	pub := newClient("pub")
+	pub.SecretHash = nil
+	for _, c := range []store.Client{rs, pub} {
+		ok(t, "CreateClient "+c.ID, s.CreateClient(ctx, c))
+	}
+
+	access, refresh := pair("family-1", "t1", base)
+	cc := store.Token{
+		Hash: hashOf("cc"), Kind: store.AccessToken, FamilyID: "family-2", ClientID: "rs",
+		Scope: "introspect", IssuedAt: base, ExpiresAt: base.Add(time.Hour),
+	}
+	ok(t, "CreateTokens", s.CreateTokens(ctx, access, refresh))
+	ok(t, "CreateTokens client credentials", s.CreateTokens(ctx, cc))
+
+	// Every token, asked for by every client: the store judges nothing.
+	for _, clientID := range []string{"rs", testClientID, "pub"} {
+		for _, want := range []store.Token{access, refresh, cc} {
+			got, userOK := lookupAgrees(t, s, clientID, want.Hash)
+			checkToken(t, got, want)
+			if !userOK {
+				t.Errorf("IntrospectionLookup(%q, %s of %q): userOK false, want true", clientID, want.Kind, want.Username)
+			}
+		}
+	}
+	// The refresh token carries its grant's start, the access token none.
+	if got, _ := lookupAgrees(t, s, "rs", refresh.Hash); !got.GrantedAt.Equal(base) {
+		t.Errorf("refresh token GrantedAt %v, want %v", got.GrantedAt, base)
+	}
+
+	// A known client with an unknown, or no, token: the client and the
+	// zero Token.
+	for _, hash := range []string{hashOf("nope"), ""} {
+		got, userOK := lookupAgrees(t, s, "rs", hash)
+		if got != (store.Token{}) || userOK {
+			t.Errorf("IntrospectionLookup(rs, unknown): %+v, userOK %v; want the zero Token, false", got, userOK)
+		}
+	}
+
+	// A rotated refresh token is found no more, its successor is.
+	access2, refresh2 := pair("family-1", "t2", base.Add(time.Minute))
+	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "family-1", refresh.Hash, base.Add(time.Minute), access2, refresh2))
+	if got, _ := lookupAgrees(t, s, "rs", refresh.Hash); got.Hash != "" {
+		t.Errorf("rotated refresh token found: %+v", got)
+	}
+	if got, _ := lookupAgrees(t, s, "rs", refresh2.Hash); got.Hash != refresh2.Hash {
+		t.Errorf("current refresh token not found: %+v", got)
+	}
+
+	// Tokens of a disabled and of a missing user: found, userOK false;
+	// enabled again, userOK true.
+	bob := newUser("bob")
+	ok(t, "CreateUser bob", s.CreateUser(ctx, bob))
+	bob.Disabled = true
+	ok(t, "UpdateUser bob disabled", s.UpdateUser(ctx, bob))
+	bobAccess, bobRefresh := pair("family-3", "bob", base)
+	bobAccess.Username, bobRefresh.Username = "bob", "bob"
+	ghostAccess, ghostRefresh := pair("family-4", "ghost", base)
+	ghostAccess.Username, ghostRefresh.Username = "ghost", "ghost"
+	ok(t, "CreateTokens bob", s.CreateTokens(ctx, bobAccess, bobRefresh))
+	ok(t, "CreateTokens ghost", s.CreateTokens(ctx, ghostAccess, ghostRefresh))
+	for _, want := range []store.Token{bobAccess, bobRefresh, ghostAccess, ghostRefresh} {
+		got, userOK := lookupAgrees(t, s, "rs", want.Hash)
+		checkToken(t, got, want)
+		if userOK {
+			t.Errorf("IntrospectionLookup(%s of %q): userOK true, want false", want.Kind, want.Username)
+		}
+	}
+	bob.Disabled = false
+	ok(t, "UpdateUser bob enabled", s.UpdateUser(ctx, bob))
+	if _, userOK := lookupAgrees(t, s, "rs", bobAccess.Hash); !userOK {
+		t.Error("IntrospectionLookup after enable: userOK false, want true")
+	}
+
+	// An unknown client is ErrNotFound, whether or not the token exists,
+	// and the error names no token hash.
+	for _, hash := range []string{access.Hash, hashOf("nope"), ""} {
+		c, got, userOK, err := s.IntrospectionLookup(ctx, "mobile", hash)
+		wantErr(t, "IntrospectionLookup(unknown client)", err, store.ErrNotFound, access.Hash, hashOf("nope"))
+		if c.ID != "" || got != (store.Token{}) || userOK {
+			t.Errorf("IntrospectionLookup(unknown client): %+v, %+v, %v; want zero values", c, got, userOK)
+		}
+	}
+}

@@ -110,6 +110,12 @@ func (s tracedAuth) DeleteFamily(ctx context.Context, familyID string) (err erro
 	return s.AuthStore.DeleteFamily(ctx, familyID)
 }
 
+func (s tracedAuth) IntrospectionLookup(ctx context.Context, clientID, tokenHash string) (_ store.Client, _ store.Token, _ bool, err error) {
+	ctx, end := s.span(ctx, "IntrospectionLookup")
+	defer func() { end(err) }()
+	return s.AuthStore.IntrospectionLookup(ctx, clientID, tokenHash)
+}
+
 func (s tracedAuth) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (_ bool, err error) {
 	ctx, end := s.span(ctx, "BeginLogin")
 	defer func() { end(err) }()

@@ -1,0 +1,55 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/sqlite"
+)
+
+// BenchmarkIntrospectionReads compares what an introspection reads from the
+// store in one query (IntrospectionLookup) with the same in two
+// (GetClient, then GetTokenForIntrospection). Compare the two as a ratio
+// from one run.
+func BenchmarkIntrospectionReads(b *testing.B) {
+	ctx := b.Context()
+	db, err := sqlite.OpenAuth(ctx, filepath.Join(b.TempDir(), "auth.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	now := time.Now()
+	if err := db.CreateUser(ctx, store.User{Username: "alice", PasswordHash: []byte("x"), CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.CreateClient(ctx, store.Client{ID: "rs", SecretHash: store.HashClientSecret("s"), Introspect: true, CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	tok := store.Token{Hash: store.HashToken("t"), Kind: store.AccessToken, FamilyID: "f", ClientID: "rs",
+		Username: "alice", Scope: "items:read", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.CreateTokens(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("one query", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, t, ok, err := db.IntrospectionLookup(ctx, "rs", tok.Hash); err != nil || !ok || t.Hash != tok.Hash {
+				b.Fatal(t, ok, err)
+			}
+		}
+	})
+	b.Run("two queries", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := db.GetClient(ctx, "rs"); err != nil {
+				b.Fatal(err)
+			}
+			if t, ok, err := db.GetTokenForIntrospection(ctx, tok.Hash); err != nil || !ok || t.Hash != tok.Hash {
+				b.Fatal(t, ok, err)
+			}
+		}
+	})
+}
