@@ -14,53 +14,37 @@ func (db *ItemDB) CreateItem(ctx context.Context, it store.Item, maxPerOwner int
 	return sqlflow.CreateItem(ctx, db.begin, it, maxPerOwner)
 }
 
-// begin starts a write transaction for package sqlflow. It begins
-// IMMEDIATE (see open): it holds the database's one write lock from its
-// first statement, so creates run one after the other and each counts what
-// the previous one committed.
-//
-// The transactions of this process first queue for db.writer. Left to
-// SQLite alone, waiting writers poll with growing sleeps and give up with
-// SQLITE_BUSY after busyTimeout: 500 concurrent creates failed a fifth of
-// the time, each a 500 for a create well below the quota. Queued in Go, a
-// writer waits only for those before it (or its context); busyTimeout is
-// left to arbitrate between processes.
+// begin starts a write transaction for package sqlflow (see beginQueued).
 func (db *ItemDB) begin(ctx context.Context) (sqlflow.ItemTx, error) {
-	select {
-	case db.writer <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	tx, err := db.db.BeginTx(ctx, nil)
+	tx, err := db.beginQueued(ctx)
 	if err != nil {
-		<-db.writer
-		return nil, err
+		return nil, err // not a typed nil inside the interface
 	}
-	return &itemTx{flowTx: flowTx{tx}, release: func() { <-db.writer }}, nil
+	return tx, nil
 }
 
-// itemTx is a write transaction that gives db.writer back when it ends;
-// AuthDB's transactions are itemTx too.
-type itemTx struct {
+// queuedTx is a write transaction that gives db.writer back when it ends;
+// AuthDB's transactions are queuedTx too.
+type queuedTx struct {
 	flowTx
 	release func()
 	done    bool
 }
 
-func (t *itemTx) Commit(ctx context.Context) error {
+func (t *queuedTx) Commit(ctx context.Context) error {
 	err := t.flowTx.Commit(ctx)
 	t.end()
 	return err
 }
 
 // Rollback after Commit is a no-op, as sqlflow's deferred call expects.
-func (t *itemTx) Rollback(ctx context.Context) error {
+func (t *queuedTx) Rollback(ctx context.Context) error {
 	err := t.flowTx.Rollback(ctx)
 	t.end()
 	return err
 }
 
-func (t *itemTx) end() {
+func (t *queuedTx) end() {
 	if !t.done {
 		t.done = true
 		t.release()

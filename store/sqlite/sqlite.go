@@ -42,20 +42,10 @@ const busyTimeout = 5 * time.Second
 
 // AuthDB is the authorization server's database: users, clients, tokens and
 // login failures.
-type AuthDB struct {
-	conn
-	// writer admits one write transaction of this process at a time (see
-	// AuthDB.begin).
-	writer chan struct{}
-}
+type AuthDB struct{ conn }
 
 // ItemDB is the resource service's database: items.
-type ItemDB struct {
-	conn
-	// writer admits one write transaction of this process at a time (see
-	// ItemDB.begin).
-	writer chan struct{}
-}
+type ItemDB struct{ conn }
 
 // conn is what both databases have in common.
 type conn struct {
@@ -65,6 +55,9 @@ type conn struct {
 	// modernc, parsing and planning a statement costs more than running a
 	// point lookup, and database/sql does not cache statements.
 	prepared map[string]*sql.Stmt
+	// writer admits one write transaction of this process at a time (see
+	// beginQueued).
+	writer chan struct{}
 }
 
 // OpenAuth opens (creating it, and by default its directory, if missing)
@@ -78,7 +71,7 @@ func OpenAuth(ctx context.Context, path string, opts ...store.OpenOption) (*Auth
 	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection, selectIntrospection); err != nil {
 		return nil, err
 	}
-	return &AuthDB{conn: c, writer: make(chan struct{}, 1)}, nil
+	return &AuthDB{conn: c}, nil
 }
 
 // OpenItems opens the database file at path as OpenAuth does, for the
@@ -91,7 +84,7 @@ func OpenItems(ctx context.Context, path string, opts ...store.OpenOption) (*Ite
 	if err := c.prepare(ctx, selectItemsFirstPage, selectItemsNextPage, selectItem); err != nil {
 		return nil, err
 	}
-	return &ItemDB{conn: c, writer: make(chan struct{}, 1)}, nil
+	return &ItemDB{conn: c}, nil
 }
 
 // MigrationStatus reports where the database at path stands in schema's
@@ -156,7 +149,7 @@ func open(ctx context.Context, path string, schema store.Schema, cfg store.OpenC
 		sqldb.Close()
 		return conn{}, fmt.Errorf("open sqlite: %w", err)
 	}
-	return conn{db: sqldb}, nil
+	return conn{db: sqldb, writer: make(chan struct{}, 1)}, nil
 }
 
 // openDB opens the file at path, creating it (and, if cfg allows, its
@@ -298,27 +291,39 @@ type flowTx struct{ tx *sql.Tx }
 
 var _ sqlflow.Tx = flowTx{}
 
-// begin starts a write transaction for package sqlflow. Every write
-// transaction begins IMMEDIATE (see open), so the flows run one after the
-// other and each reads what the previous one committed.
-//
-// The transactions of this process first queue for db.writer, as ItemDB's
-// do and for the same reason: left to SQLite, waiting writers poll with
-// sleeps of up to 100ms, so under 32 concurrent client_credentials grants
-// the p99 of POST /token was hundreds of milliseconds for a few
-// milliseconds of work. busyTimeout still arbitrates between processes.
+// begin starts a write transaction for package sqlflow (see beginQueued).
 func (db *AuthDB) begin(ctx context.Context) (sqlflow.Tx, error) {
+	tx, err := db.beginQueued(ctx)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return tx, nil
+}
+
+// beginQueued starts a write transaction. Every write transaction begins
+// IMMEDIATE (see open): it holds the database's one write lock from its
+// first statement, so the flows run one after the other and each reads
+// what the previous one committed.
+//
+// The transactions of this process first queue for c.writer. Left to
+// SQLite alone, waiting writers poll with sleeps of up to 100ms and give up
+// with SQLITE_BUSY after busyTimeout: under 32 concurrent client_credentials
+// grants the p99 of POST /token was hundreds of milliseconds for a few
+// milliseconds of work, and 500 concurrent item creates failed a fifth of
+// the time. Queued in Go, a writer waits only for those before it (or its
+// context); busyTimeout is left to arbitrate between processes.
+func (c conn) beginQueued(ctx context.Context) (*queuedTx, error) {
 	select {
-	case db.writer <- struct{}{}:
+	case c.writer <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	tx, err := db.db.BeginTx(ctx, nil)
+	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
-		<-db.writer
+		<-c.writer
 		return nil, err
 	}
-	return &itemTx{flowTx: flowTx{tx}, release: func() { <-db.writer }}, nil
+	return &queuedTx{flowTx: flowTx{tx}, release: func() { <-c.writer }}, nil
 }
 
 func (t flowTx) Commit(context.Context) error   { return t.tx.Commit() }
