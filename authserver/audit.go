@@ -2,7 +2,8 @@ package authserver
 
 import (
 	"context"
-	"log/slog"
+
+	"github.com/example/authsvc/internal/audit"
 )
 
 // Audit events: one log record per security-relevant fact, with an event
@@ -43,5 +44,5 @@ func (s *server) audit(ctx context.Context, event string, args ...any) {
 			args[i+1] = bounded(v)
 		}
 	}
-	s.logger.Log(ctx, slog.LevelInfo, "audit", append([]any{"event", event}, args...)...)
+	audit.Log(ctx, s.logger, event, args...)
 }

@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"log/slog"
+
+	"github.com/example/authsvc/internal/audit"
 )
 
 // Audit events of admin changes, whoever makes them (authctl, bootstrap):
@@ -27,7 +29,7 @@ const (
 
 // audit records one admin change.
 func (s *Service) audit(ctx context.Context, event string, args ...any) {
-	s.logger.Log(ctx, slog.LevelInfo, "audit", append([]any{"event", event}, args...)...)
+	audit.Log(ctx, s.logger, event, args...)
 }
 
 // withLogger returns a copy of s that logs to logger.
