@@ -556,3 +556,19 @@ func TestIntrospectionIsOneStoreCall(t *testing.T) {
 		}
 	}
 }
+
+// A failed login names a known user in the logs, but never a name no user
+// has: that is often a password typed into the wrong field.
+func TestUnknownUsernameNotLogged(t *testing.T) {
+	e := newAbuseEnv(t, nil, bcrypt.MinCost, nil)
+	ctx := context.Background()
+	expectAnswer(t, e.login(ctx, "192.0.2.1:1", abuseUser, "wrong-password"), 400, "invalid_grant")
+	if !strings.Contains(e.logs.String(), "username="+abuseUser) {
+		t.Fatalf("a known user's failed login does not name them:\n%s", e.logs.String())
+	}
+	typed := "Tr0ub4dor-typed-in-the-wrong-field"
+	expectAnswer(t, e.login(ctx, "192.0.2.1:1", typed, "x"), 400, "invalid_grant")
+	if strings.Contains(e.logs.String(), typed) {
+		t.Errorf("an unknown username was logged:\n%s", e.logs.String())
+	}
+}

@@ -22,6 +22,10 @@ func errBadCredentials() *oauthError {
 	return errInvalidGrant("invalid username or password")
 }
 
+// errNoSuchUser is the logged cause of a refusal for a username no user
+// has; the answer is errBadCredentials all the same.
+var errNoSuchUser = errors.New("no such user")
+
 // refuseEarly answers 503 at once when the password pool could not even
 // queue the request: it would be refused anyway, and now costs no store
 // access.
@@ -88,7 +92,13 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 		if locked {
 			event = eventLoginLocked
 		}
-		s.audit(ctx, event, "client_id", req.client.ID, "username", username)
+		// A name that is no user's is not written down: it is often a
+		// password typed into the wrong field.
+		who := []any{"username", username}
+		if errors.Is(err, errNoSuchUser) {
+			who = []any{"username_known", false}
+		}
+		s.audit(ctx, event, append([]any{"client_id", req.client.ID}, who...)...)
 	}
 	if err != nil {
 		return issuer.Issued{}, err
@@ -126,7 +136,9 @@ func (g passwordGrant) checkPassword(ctx context.Context, username, password str
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.comparePassword(s.dummyUser, password)
-		return false, errBadCredentials()
+		e := errBadCredentials()
+		e.cause = errNoSuchUser
+		return false, e
 	case err != nil:
 		return false, fmt.Errorf("load user: %w", err)
 	}
