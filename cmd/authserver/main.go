@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	metricsCtx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
-	if _, err := obs.ServeMetrics(metricsCtx, logger, c.ops.MetricsAddr, reg); err != nil {
+	if _, err := obs.ServeMetrics(metricsCtx, logger, c.ops.MetricsAddr, reg, c.ops.Pprof); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", c.addr)

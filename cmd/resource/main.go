@@ -217,7 +217,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	metricsCtx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
-	if _, err := obs.ServeMetrics(metricsCtx, logger, cfg.Ops.MetricsAddr, reg); err != nil {
+	if _, err := obs.ServeMetrics(metricsCtx, logger, cfg.Ops.MetricsAddr, reg, cfg.Ops.Pprof); err != nil {
 		return err
 	}
 	handler := resource.NewServer(logger, items, introspector,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"strconv"
 	"time"
 
@@ -81,9 +82,12 @@ func (m *HTTPMetrics) Observe(handler string, code int, d time.Duration) {
 }
 
 // ServeMetrics serves reg at /metrics on addr until ctx ends; "" or "off"
-// disables it and returns nil, nil. It returns the bound address once
-// listening; a failure to listen is the caller's start failure.
-func ServeMetrics(ctx context.Context, logger *slog.Logger, addr string, reg *prometheus.Registry) (net.Addr, error) {
+// disables it and returns nil, nil. With pprof it also serves the Go
+// profiler under /debug/pprof/ on the same listener, never on the service's
+// own: profiles show code paths and memory, so they stay where the metrics
+// are. It returns the bound address once listening; a failure to listen is
+// the caller's start failure.
+func ServeMetrics(ctx context.Context, logger *slog.Logger, addr string, reg *prometheus.Registry, pprof bool) (net.Addr, error) {
 	if addr == "" || addr == "off" {
 		return nil, nil
 	}
@@ -95,6 +99,13 @@ func ServeMetrics(ctx context.Context, logger *slog.Logger, addr string, reg *pr
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry: reg, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}))
+	if pprof {
+		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", httppprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: ErrorLog(logger)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -107,6 +118,6 @@ func ServeMetrics(ctx context.Context, logger *slog.Logger, addr string, reg *pr
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}()
-	logger.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	logger.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics", "pprof", pprof)
 	return ln.Addr(), nil
 }

@@ -3,11 +3,15 @@ package obs
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/example/authsvc/internal/reqid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestNewTracingFollowsTheStandardEnvironment(t *testing.T) {
@@ -62,5 +66,37 @@ func TestJSONLoggerAddsServiceAndRequestID(t *testing.T) {
 	}
 	if _, err := NewLogger(&buf, "xml", "svc", slog.LevelInfo); err == nil {
 		t.Error("xml format accepted")
+	}
+}
+
+func TestServeMetricsServesPprofOnlyWhenAsked(t *testing.T) {
+	get := func(t *testing.T, addr net.Addr, path string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	logger := slog.New(slog.DiscardHandler)
+	for _, pprof := range []bool{true, false} {
+		addr, err := ServeMetrics(t.Context(), logger, "127.0.0.1:0", prometheus.NewRegistry(), pprof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := get(t, addr, "/metrics"); code != http.StatusOK {
+			t.Errorf("pprof %v: /metrics answered %d", pprof, code)
+		}
+		want := http.StatusNotFound
+		if pprof {
+			want = http.StatusOK
+		}
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+			if code := get(t, addr, path); code != want {
+				t.Errorf("pprof %v: %s answered %d, want %d", pprof, path, code, want)
+			}
+		}
 	}
 }

@@ -23,6 +23,7 @@ type Settings struct {
 	LogFormat   string
 	LogLevel    slog.Level
 	MetricsAddr string // "" or "off": no metrics listener
+	Pprof       bool   // serve /debug/pprof/ on the metrics listener
 	CORSOrigins string // comma-separated
 	TLSCert     string
 	TLSKey      string
@@ -35,6 +36,8 @@ func AddFlags(fs *flag.FlagSet, s *Settings, envPrefix, metricsAddr string) {
 	fs.TextVar(&s.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error ("+envPrefix+"LOG_LEVEL)")
 	fs.StringVar(&s.MetricsAddr, "metrics-addr", metricsAddr,
 		"listen address of the Prometheus /metrics listener; empty or off disables it ("+envPrefix+"METRICS_ADDR)")
+	fs.BoolVar(&s.Pprof, "pprof", false,
+		"also serve the Go profiler at /debug/pprof/ on the metrics listener ("+envPrefix+"PPROF)")
 	fs.StringVar(&s.CORSOrigins, "cors-origins", "", "comma-separated origins browser clients may call from ("+envPrefix+"CORS_ORIGINS)")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file; serve HTTPS with -tls-key ("+envPrefix+"TLS_CERT)")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of -tls-cert ("+envPrefix+"TLS_KEY)")
@@ -48,6 +51,9 @@ func (s Settings) Validate() error {
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("TLS needs both a certificate and a key file, or neither"))
+	}
+	if s.Pprof && (s.MetricsAddr == "" || s.MetricsAddr == "off") {
+		errs = append(errs, errors.New("pprof is served on the metrics listener, which is off"))
 	}
 	for _, o := range s.Origins() {
 		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/")) {
