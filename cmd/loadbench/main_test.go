@@ -124,11 +124,16 @@ func TestSourceAddrs(t *testing.T) {
 }
 
 func TestChildEnv(t *testing.T) {
-	environ := []string{"PATH=/bin", "AUTH_PASSWORD_QUEUE=32", "AUTH_DB=postgres://elsewhere", "HOME=/root"}
-	env := childEnv(environ, map[string]string{"AUTH_DB": "sqlite:/tmp/x/auth.db"})
+	environ := []string{"PATH=/bin", "AUTH_PASSWORD_QUEUE=32", "AUTH_DB=postgres://elsewhere", "HOME=/root", "RESOURCE_PPROF=true"}
+	env := childEnv(environ, "AUTH_", map[string]string{"AUTH_DB": "sqlite:/tmp/x/auth.db"})
 	slices.Sort(env)
 	if want := []string{"AUTH_DB=sqlite:/tmp/x/auth.db", "AUTH_PASSWORD_QUEUE=32"}; !slices.Equal(env, want) {
 		t.Errorf("childEnv = %q, want %q", env, want)
+	}
+	env = childEnv(environ, "RESOURCE_", map[string]string{"RESOURCE_ADDR": "127.0.0.1:1"})
+	slices.Sort(env)
+	if want := []string{"RESOURCE_ADDR=127.0.0.1:1", "RESOURCE_PPROF=true"}; !slices.Equal(env, want) {
+		t.Errorf("resource childEnv = %q, want %q", env, want)
 	}
 }
 

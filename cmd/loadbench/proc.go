@@ -59,16 +59,17 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// childEnv is the authserver's whole environment: every AUTH_* variable of
-// ours (an operator's knobs such as AUTH_PASSWORD_CONCURRENCY reach the
-// server untouched; a binary that does not know one ignores it), then the
-// settings the benchmark owns, which win. Nothing else is inherited, so a
-// stray variable in the shell cannot change the figures unnoticed.
-func childEnv(environ []string, owned map[string]string) []string {
+// childEnv is a service's whole environment: every variable of ours with
+// the service's prefix (an operator's knobs such as
+// AUTH_PASSWORD_CONCURRENCY or RESOURCE_PPROF reach that service untouched;
+// a binary that does not know one ignores it), then the settings the
+// benchmark owns, which win. Nothing else is inherited, so a stray variable
+// in the shell cannot change the figures unnoticed.
+func childEnv(environ []string, prefix string, owned map[string]string) []string {
 	var env []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AUTH_") && !mapHas(owned, name) {
+		if strings.HasPrefix(name, prefix) && !mapHas(owned, name) {
 			env = append(env, kv)
 		}
 	}
@@ -78,11 +79,11 @@ func childEnv(environ []string, owned map[string]string) []string {
 	return env
 }
 
-// passedThrough lists the operator's AUTH_* settings that childEnv forwards
-// (all but those in owned), for the report's header.
-func passedThrough(environ []string, owned map[string]string) []string {
+// passedThrough lists the operator's settings with prefix that childEnv
+// forwards (all but those in owned), for the report's header.
+func passedThrough(environ []string, prefix string, owned map[string]string) []string {
 	var out []string
-	for _, kv := range childEnv(environ, nil) {
+	for _, kv := range childEnv(environ, prefix, nil) {
 		if name, _, _ := strings.Cut(kv, "="); !mapHas(owned, name) {
 			out = append(out, kv)
 		}
@@ -117,7 +118,7 @@ func startAuthServer(ctx context.Context, bin, root, dir string, environ []strin
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		owned := ownedSettings(root, dir, addr, environ)
-		s, err := startOnce(ctx, bin, filepath.Join(dir, fmt.Sprintf("authserver-%d.log", attempt)), childEnv(environ, owned))
+		s, err := startOnce(ctx, bin, filepath.Join(dir, fmt.Sprintf("authserver-%d.log", attempt)), childEnv(environ, "AUTH_", owned))
 		if err == nil {
 			s.url = "http://" + addr
 			return s, nil
@@ -140,13 +141,21 @@ func ownedSettings(root, dir, addr string, environ []string) map[string]string {
 		"AUTH_ISSUER":    "http://" + addr,
 		"AUTH_DB":        "sqlite:" + filepath.Join(dir, "auth.db"),
 		"AUTH_BOOTSTRAP": filepath.Join(root, "configs", "demo-bootstrap.yaml"),
-		// Not the default port, which a `make run` may hold.
-		"AUTH_METRICS_ADDR": "off",
 	}
-	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "AUTH_BCRYPT_COST=") }) {
+	if !setIn(environ, "AUTH_BCRYPT_COST") {
 		owned["AUTH_BCRYPT_COST"] = "12"
 	}
+	// Off unless asked for (to profile: AUTH_METRICS_ADDR and AUTH_PPROF):
+	// the default port is one a `make run` may hold.
+	if !setIn(environ, "AUTH_METRICS_ADDR") {
+		owned["AUTH_METRICS_ADDR"] = "off"
+	}
 	return owned
+}
+
+// setIn reports whether environ sets name.
+func setIn(environ []string, name string) bool {
+	return slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
 }
 
 func freePort() (int, error) {

@@ -19,11 +19,12 @@ func printReport(w io.Writer, cfg config, environ []string, rows []row, results 
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cfg.duration, cfg.workers)
 	fmt.Fprintf(w, "; floods: %d connections, at most %.0f guesses/s; legit login %v into the flood\n",
 		cfg.attackers, cfg.attackRate, cfg.legitAfter)
-	passed := passedThrough(environ, ownedSettings("", "", "", environ))
+	passed := append(passedThrough(environ, "AUTH_", ownedSettings("", "", "", environ)),
+		passedThrough(environ, "RESOURCE_", resourceSettings("", "", "", environ))...)
 	if len(passed) == 0 {
 		passed = []string{"none"}
 	}
-	fmt.Fprintf(w, "AUTH_* settings passed to the authserver: %s\n", strings.Join(passed, " "))
+	fmt.Fprintf(w, "AUTH_* and RESOURCE_* settings passed to the services: %s\n", strings.Join(passed, " "))
 	fmt.Fprintln(w, "Absolute figures depend on the machine and its load: compare ratios, within one run.")
 	fmt.Fprintln(w)
 

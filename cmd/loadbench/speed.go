@@ -260,14 +260,7 @@ func startResource(ctx context.Context, env rowEnv) (*authServer, error) {
 			return nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		procEnv := []string{
-			"RESOURCE_ADDR=" + addr,
-			"RESOURCE_DB=sqlite:" + filepath.Join(env.dir, "items.db"),
-			"RESOURCE_INTROSPECT_URL=" + env.authURL + "/introspect",
-			"RESOURCE_CLIENT_ID=" + introspectorID,
-			"RESOURCE_CLIENT_SECRET=" + introspectorKey,
-			"GIN_MODE=release",
-		}
+		procEnv := append(childEnv(env.environ, "RESOURCE_", resourceSettings(addr, env.dir, env.authURL, env.environ)), "GIN_MODE=release")
 		s, err := startProcess(env.bin.resource, filepath.Join(env.dir, fmt.Sprintf("resource-%d.log", attempt)), procEnv)
 		if err != nil {
 			return nil, err
@@ -280,6 +273,21 @@ func startResource(ctx context.Context, env rowEnv) (*authServer, error) {
 		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// resourceSettings are the resource settings the benchmark decides.
+func resourceSettings(addr, dir, authURL string, environ []string) map[string]string {
+	owned := map[string]string{
+		"RESOURCE_ADDR":           addr,
+		"RESOURCE_DB":             "sqlite:" + filepath.Join(dir, "items.db"),
+		"RESOURCE_INTROSPECT_URL": authURL + "/introspect",
+		"RESOURCE_CLIENT_ID":      introspectorID,
+		"RESOURCE_CLIENT_SECRET":  introspectorKey,
+	}
+	if !setIn(environ, "RESOURCE_METRICS_ADDR") {
+		owned["RESOURCE_METRICS_ADDR"] = "off"
+	}
+	return owned
 }
 
 // startProcess starts bin with exactly env, its output to logPath.
