@@ -65,7 +65,7 @@ func (sr *statusRecorder) Write(b []byte) (int, error) {
 // and metrics, outermost first.
 func (s *server) observe(mux *http.ServeMux) http.Handler {
 	var h http.Handler = s.instrument(s.cors(mux))
-	if s.cfg.Tracing.Provider != nil {
+	if s.cfg.Tracing.Enabled() {
 		h = otelhttp.NewHandler(h, "authserver",
 			otelhttp.WithTracerProvider(s.cfg.Tracing.Provider),
 			otelhttp.WithPropagators(s.cfg.Tracing.Propagator))

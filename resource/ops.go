@@ -57,7 +57,7 @@ func (s *server) wrap(h http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-	if s.tracing.Provider != nil {
+	if s.tracing.Enabled() {
 		h = otelhttp.NewHandler(h, "resource",
 			otelhttp.WithTracerProvider(s.tracing.Provider),
 			otelhttp.WithPropagators(s.tracing.Propagator))
@@ -70,7 +70,7 @@ func (s *server) wrap(h http.Handler) http.Handler {
 // W3C traceparent, so one request can be followed through both services.
 func outbound(next http.RoundTripper, t obs.Tracing) http.RoundTripper {
 	rt := requestIDTransport{next}
-	if t.Provider == nil {
+	if !t.Enabled() {
 		return rt
 	}
 	return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(t.Provider), otelhttp.WithPropagators(t.Propagator))

@@ -25,10 +25,13 @@ type Tracing struct {
 	Shutdown func(context.Context) error
 }
 
-// Enabled reports whether spans are recorded.
+// Enabled reports whether spans are recorded. When they are not, the
+// services leave the tracing middleware out altogether: even with a no-op
+// provider it costs a span context, attributes and a metrics record per
+// request (7-9% of the CPU under `make loadbench`).
 func (t Tracing) Enabled() bool {
 	_, off := t.Provider.(noop.TracerProvider)
-	return !off
+	return t.Provider != nil && !off
 }
 
 // NoTracing records nothing and propagates nothing of its own.
