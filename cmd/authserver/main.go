@@ -112,10 +112,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger, err := c.ops.Logger(stderr, "authserver")
+	logger, flushLog, err := c.ops.Logger(stderr, "authserver")
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	defer flushLog()
 	if u, err := url.Parse(c.issuer); err == nil && u.Scheme == "http" && !ops.Loopback(u.Host) {
 		logger.Warn("the issuer is http:// on a non-loopback host: tokens and secrets would cross the network in clear; serve TLS (AUTH_TLS_CERT) or put a TLS-terminating proxy in front and set an https issuer",
 			"issuer", c.issuer)

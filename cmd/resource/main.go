@@ -153,10 +153,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger, err := cfg.Ops.Logger(stderr, "resource")
+	logger, flushLog, err := cfg.Ops.Logger(stderr, "resource")
 	if err != nil {
 		return err
 	}
+	defer flushLog()
 
 	mode := getenv("GIN_MODE")
 	switch mode {

@@ -74,9 +74,17 @@ func (s Settings) Origins() []string {
 	return out
 }
 
-// Logger is the service's logger on stderr.
-func (s Settings) Logger(stderr io.Writer, service string) (*slog.Logger, error) {
-	return obs.NewLogger(stderr, s.LogFormat, service, s.LogLevel)
+// Logger is the service's logger on stderr, through an obs.AsyncWriter so
+// that no request waits on the log (the access log writes a line for every
+// request). Call flush before returning: it writes what is waiting.
+func (s Settings) Logger(stderr io.Writer, service string) (logger *slog.Logger, flush func() error, err error) {
+	out := obs.NewAsyncWriter(stderr, obs.DefaultLogBuffer)
+	logger, err = obs.NewLogger(out, s.LogFormat, service, s.LogLevel)
+	if err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	return logger, out.Close, nil
 }
 
 // TLSConfig loads the certificate now, so that a bad file is a start

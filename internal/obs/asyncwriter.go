@@ -1,0 +1,116 @@
+package obs
+
+import (
+	"io"
+	"sync"
+)
+
+// DefaultLogBuffer bounds the bytes of log lines waiting to be written.
+const DefaultLogBuffer = 1 << 20
+
+// AsyncWriter hands what is written to it to one goroutine that writes it
+// on to the underlying writer, so that a request never waits on the log's
+// file or pipe, nor on another request's line: Write copies p and returns.
+// Lines are written in the order they came, as soon as the goroutine is
+// free, and many at once when they pile up; none is dropped. When limit
+// bytes are waiting (the log's reader is slower than the service), Write
+// waits for room: back pressure rather than silent sampling.
+//
+// Close writes what is waiting and stops the goroutine; a Write after Close
+// goes straight to the underlying writer, so a line logged late in a
+// shutdown is not lost either.
+type AsyncWriter struct {
+	w     io.Writer
+	limit int
+
+	mu      sync.Mutex
+	room    *sync.Cond // signalled after each write to w
+	pending []byte     // waiting to be written
+	spare   []byte     // the buffer written last, reused for the next batch
+	closed  bool
+	err     error // the first error w returned
+
+	wake chan struct{} // capacity 1: there is something to write, or closed
+	done chan struct{} // closed when the goroutine has returned
+}
+
+// NewAsyncWriter starts the goroutine writing to w; limit (bytes) bounds
+// what may wait.
+func NewAsyncWriter(w io.Writer, limit int) *AsyncWriter {
+	a := &AsyncWriter{w: w, limit: max(limit, 1), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	a.room = sync.NewCond(&a.mu)
+	go a.run()
+	return a
+}
+
+// Write queues a copy of p. It returns an error only after Close, when the
+// underlying writer's is returned.
+func (a *AsyncWriter) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	// A line longer than the limit still goes, alone.
+	for !a.closed && len(a.pending) > 0 && len(a.pending)+len(p) > a.limit {
+		a.room.Wait()
+	}
+	if a.closed {
+		a.mu.Unlock()
+		<-a.done // after the last batch
+		return a.w.Write(p)
+	}
+	a.pending = append(a.pending, p...)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default: // the goroutine is already due to look
+	}
+	return len(p), nil
+}
+
+func (a *AsyncWriter) run() {
+	defer close(a.done)
+	for range a.wake {
+		a.mu.Lock()
+		batch, closed := a.pending, a.closed
+		a.pending = a.spare[:0]
+		a.mu.Unlock()
+
+		var err error
+		if len(batch) > 0 {
+			_, err = a.w.Write(batch)
+		}
+
+		a.mu.Lock()
+		a.spare = batch[:0]
+		if err != nil && a.err == nil {
+			a.err = err
+		}
+		a.room.Broadcast()
+		a.mu.Unlock()
+		// Close sets closed before its wake-up, under mu: the batch
+		// read with closed set holds every line written before Close.
+		if closed {
+			return
+		}
+	}
+}
+
+// Close writes what is waiting, stops the goroutine and returns the first
+// error the underlying writer returned, if any.
+func (a *AsyncWriter) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		<-a.done
+		return nil
+	}
+	a.closed = true
+	a.room.Broadcast()
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default: // a wake-up is pending: the goroutine will see closed
+	}
+	<-a.done
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
