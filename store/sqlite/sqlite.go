@@ -234,9 +234,15 @@ func (db *conn) prepare(ctx context.Context, queries ...string) error {
 // queryRow runs a single-statement read, prepared once if it is one of the
 // hot ones. A *sql.Stmt of the DB prepares itself on each pooled connection
 // the first time it runs there, then reuses it.
+//
+// The hot reads are index lookups of a row or a bounded page, over in tens
+// of microseconds, and a WAL reader never waits for a writer: they run
+// detached from ctx's cancellation, because watching it (the driver and
+// database/sql each start a goroutine per query for that) cost more than
+// an abandoned lookup could save. ctx still carries its values.
 func (db *conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if stmt, ok := db.prepared[query]; ok {
-		return stmt.QueryRowContext(ctx, args...)
+		return stmt.QueryRowContext(context.WithoutCancel(ctx), args...)
 	}
 	return db.db.QueryRowContext(ctx, query, args...)
 }
@@ -244,7 +250,7 @@ func (db *conn) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 // query is queryRow for several rows.
 func (db *conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if stmt, ok := db.prepared[query]; ok {
-		return stmt.QueryContext(ctx, args...)
+		return stmt.QueryContext(context.WithoutCancel(ctx), args...)
 	}
 	return db.db.QueryContext(ctx, query, args...)
 }
