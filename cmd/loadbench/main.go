@@ -30,6 +30,13 @@ func main() {
 	if version.Requested("loadbench", os.Args[1:], os.Stdout) {
 		return
 	}
+	if name := os.Getenv(bareEnv); name != "" {
+		if err := serveBare(name, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {

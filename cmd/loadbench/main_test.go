@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,5 +159,58 @@ func TestNewClientBindsSource(t *testing.T) {
 		if err != nil || status != http.StatusOK || string(body) != from.String() {
 			t.Errorf("from %s: status %d, server saw %q, err %v; want 200 and %s", from, status, body, err, from)
 		}
+	}
+}
+
+// TestMain lets the test binary stand in for loadbench in bareEnv mode,
+// since a baseline process is this binary started again.
+func TestMain(m *testing.M) {
+	if name := os.Getenv(bareEnv); name != "" {
+		if err := serveBare(name, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestBaselineInItsOwnProcess(t *testing.T) {
+	b, err := startBareProcess(t.Context(), "introspect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(withAuth bool) int {
+		req, _ := http.NewRequest(http.MethodPost, b.url+"/introspect", strings.NewReader("token=abc"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if withAuth {
+			req.SetBasicAuth("rs", "secret")
+		}
+		client := newClient(net.IPv4(127, 0, 0, 1), 1, 5*time.Second)
+		defer client.CloseIdleConnections()
+		status, body, err := send(client, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status == http.StatusOK && !strings.Contains(string(body), `"active":true`) {
+			t.Errorf("200 without an active answer: %s", body)
+		}
+		return status
+	}
+	if got := post(true); got != http.StatusOK {
+		t.Errorf("with credentials: %d, want 200", got)
+	}
+	if got := post(false); got != http.StatusBadRequest {
+		t.Errorf("without credentials: %d, want 400", got)
+	}
+	b.Close()
+	if b.cmd.ProcessState == nil || !b.cmd.ProcessState.Exited() {
+		t.Errorf("the baseline process did not exit on Close: %v", b.cmd.ProcessState)
+	}
+	if _, err := http.Get(b.url); err == nil {
+		t.Error("the baseline still answers after Close")
+	}
+	if _, err := startBareProcess(t.Context(), "nonesuch"); err == nil {
+		t.Error("an unknown baseline started")
 	}
 }

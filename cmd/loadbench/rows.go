@@ -68,9 +68,12 @@ type rowResult struct {
 	attack *result // nil: the row has no attacker
 	legit  *login  // nil: the row has no legitimate login
 	rss    string  // the authserver's peak RSS, filled in by main
-	// bare is the same load against the row's baseline, nil if none.
-	bare        *result
-	resourceRSS string // the resource service's peak RSS, if the row ran it
+	// bare is the same load against the row's baseline, nil if none;
+	// bareInProcess against the same baseline in the benchmark's process
+	// (bare.go), nil if not run.
+	bare          *result
+	bareInProcess *result
+	resourceRSS   string // the resource service's peak RSS, if the row ran it
 }
 
 // login is one legitimate password-grant login.

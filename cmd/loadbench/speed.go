@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,8 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -24,9 +21,9 @@ import (
 
 // The speed rows measure the real services against what the machine can do
 // for the same work: each main load runs against the real binary, then the
-// same load against a bare net/http handler (served by this process) that
-// does the same parsing and answers a fixed JSON, in the same row. Their
-// ratio is the result; the figures alone depend on the machine.
+// same load against a bare net/http handler that does the same parsing and
+// answers a fixed JSON (bare.go), in the same row. Their ratio is the
+// result; the figures alone depend on the machine.
 
 func speedRows() []row {
 	return []row{
@@ -51,15 +48,11 @@ func speedEnv(env rowEnv) rowEnv {
 func introspectVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
 	env = speedEnv(env)
 	res := rowResult{main: introspectLoad(env).run(ctx)}
-	bare, err := startBare(bareIntrospect)
-	if err != nil {
-		return res, err
-	}
-	defer bare.Close()
-	env.authURL = bare.url
-	b := introspectLoad(env).run(ctx)
-	res.bare = &b
-	return res, ctx.Err()
+	err := res.runBaselines(ctx, "introspect", func(url string) load {
+		env.authURL = url
+		return introspectLoad(env)
+	})
+	return res, err
 }
 
 func clientCredentials(ctx context.Context, env rowEnv) (rowResult, error) {
@@ -102,14 +95,8 @@ func itemsVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
 	}
 	res := rowResult{main: itemsLoad(env, client, rs.url).run(ctx)}
 	res.resourceRSS = rs.peakRSS()
-	bare, err := startBare(bareItems)
-	if err != nil {
-		return res, err
-	}
-	defer bare.Close()
-	b := itemsLoad(env, client, bare.url).run(ctx)
-	res.bare = &b
-	return res, ctx.Err()
+	err = res.runBaselines(ctx, "items", func(url string) load { return itemsLoad(env, client, url) })
+	return res, err
 }
 
 func itemsLoad(env rowEnv, client *http.Client, base string) load {
@@ -184,69 +171,6 @@ func rawBcrypt(ctx context.Context, goroutines, cost int, d time.Duration) (resu
 		return http.StatusOK, nil
 	}}
 	return l.run(ctx), ctx.Err()
-}
-
-// bareServer is a plain net/http server in this process.
-type bareServer struct {
-	url string
-	srv *http.Server
-	ln  net.Listener
-	wg  sync.WaitGroup
-}
-
-func startBare(h http.HandlerFunc) (*bareServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	b := &bareServer{url: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
-	b.wg.Go(func() { _ = b.srv.Serve(ln) })
-	return b, nil
-}
-
-func (b *bareServer) Close() {
-	_ = b.srv.Close()
-	b.wg.Wait()
-}
-
-var bareRequests atomic.Int64 // keeps the compiler from dropping the parsing
-
-// bareIntrospect does what any introspection endpoint must: read and parse
-// the form body, decode HTTP Basic credentials, find the token.
-func bareIntrospect(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-		http.Error(w, "bad content type", http.StatusBadRequest)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
-	form, err2 := url.ParseQuery(string(body))
-	id, secret, ok := r.BasicAuth()
-	if err != nil || err2 != nil || !ok || form.Get("token") == "" {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	id, _ = url.QueryUnescape(id)
-	secret, _ = url.QueryUnescape(secret)
-	bareRequests.Add(int64(len(id) + len(secret)))
-	h := w.Header()
-	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, `{"active":true,"client_id":"demo-client","exp":4102444800,"iat":1700000000,"iss":"http://127.0.0.1","scope":"items:read items:write","sub":"alice","token_type":"Bearer","token_use":"access_token","username":"alice"}`+"\n")
-}
-
-// bareItems reads a bearer token from the Authorization header and answers
-// one fixed item.
-func bareItems(w http.ResponseWriter, r *http.Request) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	bareRequests.Add(int64(len(token)))
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, `{"items":[{"id":"01936f1e-0000-7000-8000-000000000000","name":"apple","created_at":"2026-01-01T00:00:00Z"}]}`+"\n")
 }
 
 // startResource starts the real resource service on a free port and a fresh
