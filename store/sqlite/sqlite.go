@@ -43,7 +43,10 @@ const busyTimeout = 5 * time.Second
 
 // AuthDB is the authorization server's database: users, clients, tokens and
 // login failures.
-type AuthDB struct{ conn }
+type AuthDB struct {
+	conn
+	inserts *tokenInserts // CreateTokens calls waiting for a group commit
+}
 
 // ItemDB is the resource service's database: items.
 type ItemDB struct{ conn }
@@ -69,10 +72,11 @@ func OpenAuth(ctx context.Context, path string, opts ...store.OpenOption) (*Auth
 	if err != nil {
 		return nil, err
 	}
-	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection, selectIntrospection); err != nil {
+	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection, selectIntrospection,
+		insertToken, insertGrant, savepoint, rollbackToSavepoint, releaseSavepoint); err != nil {
 		return nil, err
 	}
-	return &AuthDB{conn: c}, nil
+	return &AuthDB{conn: c, inserts: &tokenInserts{}}, nil
 }
 
 // OpenItems opens the database file at path as OpenAuth does, for the
@@ -304,7 +308,19 @@ func (db *conn) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // flowTx is a write transaction as package sqlflow drives it; its SQL lives
 // next to the methods it serves (tokens.go, logins.go, items.go).
-type flowTx struct{ tx *sql.Tx }
+type flowTx struct {
+	tx       *sql.Tx
+	prepared map[string]*sql.Stmt // the conn's
+}
+
+// exec runs a statement of the transaction, prepared once if it is one of
+// the hot writes (see conn.prepared).
+func (t flowTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if stmt, ok := t.prepared[query]; ok {
+		return t.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
 
 var _ sqlflow.Tx = flowTx{}
 
@@ -340,11 +356,34 @@ func (c conn) beginQueued(ctx context.Context) (*queuedTx, error) {
 		<-c.writer
 		return nil, err
 	}
-	return &queuedTx{flowTx: flowTx{tx}, release: func() { <-c.writer }}, nil
+	return &queuedTx{flowTx: flowTx{tx, c.prepared}, release: func() { <-c.writer }}, nil
 }
 
 func (t flowTx) Commit(context.Context) error   { return t.tx.Commit() }
 func (t flowTx) Rollback(context.Context) error { return t.tx.Rollback() }
+
+var _ sqlflow.SavepointTx = flowTx{}
+
+const (
+	savepoint           = `SAVEPOINT flow`
+	rollbackToSavepoint = `ROLLBACK TO flow`
+	releaseSavepoint    = `RELEASE flow`
+)
+
+func (t flowTx) Savepoint(ctx context.Context) error {
+	_, err := t.exec(ctx, savepoint)
+	return err
+}
+
+func (t flowTx) RollbackToSavepoint(ctx context.Context) error {
+	_, err := t.exec(ctx, rollbackToSavepoint)
+	return err
+}
+
+func (t flowTx) ReleaseSavepoint(ctx context.Context) error {
+	_, err := t.exec(ctx, releaseSavepoint)
+	return err
+}
 
 // translate maps driver errors onto the contract's sentinels, keeping the
 // original in the chain for logs.

@@ -14,13 +14,6 @@ import (
 // in logs, a hash ties a log line to the token it was computed from, and a
 // family id is the first half of its grant's refresh tokens.
 
-// CreateTokens inserts all tokens in one transaction; a refresh token
-// starts its grant's record. store.ErrAlreadyExists, and nothing inserted,
-// if any hash or grant is taken.
-func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
-	return sqlflow.CreateTokens(ctx, db.begin, tokens)
-}
-
 // GetToken returns the access token, spent legacy refresh token or current
 // refresh token of a grant with that hash; store.ErrNotFound if none.
 func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
@@ -209,14 +202,10 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 	for _, tok := range tokens {
 		var err error
 		if tok.Kind == store.RefreshToken && !tok.Rotated {
-			_, err = t.tx.ExecContext(ctx, `
-				INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			_, err = t.exec(ctx, insertGrant,
 				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, micros(tok.IssuedAt), tok.Hash, micros(tok.IssuedAt), micros(tok.ExpiresAt))
 		} else {
-			_, err = t.tx.ExecContext(ctx, `
-				INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			_, err = t.exec(ctx, insertToken,
 				tok.Hash, tok.Kind, tok.FamilyID, tok.ClientID, tok.Username, tok.Scope,
 				micros(tok.IssuedAt), micros(tok.ExpiresAt), boolInt(tok.Rotated))
 		}
@@ -226,6 +215,15 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 	}
 	return nil
 }
+
+const (
+	insertGrant = `
+		INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	insertToken = `
+		INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // scanToken reads the columns selectToken selects, then any extra ones
 // into extra; GrantedAt is 0 for a row of tokens.

@@ -110,16 +110,78 @@ func CreateTokens(ctx context.Context, begin Begin, tokens []store.Token) error 
 	if len(tokens) == 0 {
 		return nil
 	}
-	for _, t := range tokens {
-		if t.Rotated {
-			return errors.New("create tokens: a new token cannot be rotated already")
-		}
+	if err := checkNewTokens(tokens); err != nil {
+		return err
 	}
 	err := inTx(ctx, begin, func(tx Tx) error { return tx.InsertTokens(ctx, tokens) })
 	if err != nil {
 		return fmt.Errorf("create tokens: %w", err)
 	}
 	return nil
+}
+
+func checkNewTokens(tokens []store.Token) error {
+	for _, t := range tokens {
+		if t.Rotated {
+			return errors.New("create tokens: a new token cannot be rotated already")
+		}
+	}
+	return nil
+}
+
+// SavepointTx is a Tx that can undo part of itself: Savepoint marks it,
+// RollbackToSavepoint undoes what was done since the mark, and
+// ReleaseSavepoint drops the mark, keeping what was done.
+type SavepointTx interface {
+	Tx
+	Savepoint(ctx context.Context) error
+	RollbackToSavepoint(ctx context.Context) error
+	ReleaseSavepoint(ctx context.Context) error
+}
+
+// CreateTokensTogether is CreateTokens for several callers at once, in one
+// transaction and so one commit (a group commit): calls[i] are one caller's
+// tokens and errs[i] its result. Each caller's tokens go in under a
+// savepoint of their own, so that a failure of one caller (a hash or grant
+// taken, a client just deleted) undoes only that caller's rows, as its own
+// transaction would have. A failure to begin or commit is every caller's.
+func CreateTokensTogether(ctx context.Context, begin func(context.Context) (SavepointTx, error), calls [][]store.Token) (errs []error) {
+	errs = make([]error, len(calls))
+	failAll := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("create tokens: %w", err)
+			}
+		}
+		return errs
+	}
+	tx, err := begin(ctx)
+	if err != nil {
+		return failAll(fmt.Errorf("begin: %w", err))
+	}
+	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
+	for i, tokens := range calls {
+		if err := checkNewTokens(tokens); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := tx.Savepoint(ctx); err != nil {
+			return failAll(err)
+		}
+		if err := tx.InsertTokens(ctx, tokens); err != nil {
+			errs[i] = fmt.Errorf("create tokens: %w", err)
+			if err := tx.RollbackToSavepoint(ctx); err != nil {
+				return failAll(err)
+			}
+		}
+		if err := tx.ReleaseSavepoint(ctx); err != nil {
+			return failAll(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return failAll(fmt.Errorf("commit: %w", err))
+	}
+	return errs
 }
 
 // RotateRefreshToken is store.Tokens.RotateRefreshToken, in one transaction
