@@ -14,10 +14,10 @@ import (
 type gatedWriter struct {
 	open    chan struct{}
 	entered chan struct{} // if not nil, gets a value as each Write starts
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	writes int
-	err    error
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	writes  int
+	err     error
 }
 
 func (g *gatedWriter) Write(p []byte) (int, error) {
