@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/example/authsvc/store"
@@ -171,36 +170,6 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleMetadata is RFC 8414 §3.
-func (s *server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
-	clients, err := s.store.ListClients(r.Context())
-	if err != nil {
-		return fmt.Errorf("list clients: %w", err)
-	}
-	scopes := []string{}
-	for _, c := range clients {
-		for _, sc := range c.Scopes {
-			if !slices.Contains(scopes, sc) {
-				scopes = append(scopes, sc)
-			}
-		}
-	}
-	slices.Sort(scopes)
-	authMethods := []string{"client_secret_basic", "client_secret_post"}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                        s.cfg.Issuer,
-		"token_endpoint":                                s.endpoint("/token"),
-		"introspection_endpoint":                        s.endpoint("/introspect"),
-		"revocation_endpoint":                           s.endpoint("/revoke"),
-		"grant_types_supported":                         store.GrantTypes,
-		"response_types_supported":                      []string{}, // no authorization endpoint
-		"token_endpoint_auth_methods_supported":         append(slices.Clone(authMethods), "none"),
-		"introspection_endpoint_auth_methods_supported": authMethods,
-		"revocation_endpoint_auth_methods_supported":    append(slices.Clone(authMethods), "none"),
-		"scopes_supported":                              scopes,
-	})
-	return nil
-}
-
 func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

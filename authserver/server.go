@@ -187,6 +187,7 @@ type server struct {
 	pool       *passwordPool
 	bcryptTime *durationAverage
 	metrics    *metrics
+	metadata   metadataCache
 	// dummyUser's password is compared against when the user does not
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.

@@ -40,6 +40,7 @@ const (
 type countingStore struct {
 	store.AuthStore
 	beginLogins   atomic.Int64
+	listClients   atomic.Int64
 	failGetClient atomic.Bool // GetClient and IntrospectionLookup fail
 	onBeginLogin  func()      // runs after BeginLogin; not concurrency-safe to change mid-test
 }
@@ -51,6 +52,11 @@ func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time,
 		s.onBeginLogin()
 	}
 	return ok, err
+}
+
+func (s *countingStore) ListClients(ctx context.Context) ([]store.Client, error) {
+	s.listClients.Add(1)
+	return s.AuthStore.ListClients(ctx)
 }
 
 func (s *countingStore) GetClient(ctx context.Context, id string) (store.Client, error) {
@@ -791,6 +797,45 @@ func TestMetadata(t *testing.T) {
 	}
 	if !strings.Contains(r.raw, `"scopes_supported":["items:read","items:write"]`) {
 		t.Errorf("scopes: %s", r.raw)
+	}
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q", got)
+	}
+}
+
+// Anyone may fetch the metadata: it is built from the client list at most
+// once per metadataTTL, however many ask, and a change shows after that.
+func TestMetadataListsClientsOncePerTTL(t *testing.T) {
+	e := newEnv(t)
+	get := func() response {
+		t.Helper()
+		r := e.do("GET", "/.well-known/oauth-authorization-server", "", nil)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.raw)
+		}
+		return r
+	}
+	first := get()
+	if n := e.st.listClients.Load(); n != 1 {
+		t.Fatalf("first request listed the clients %d times, want 1", n)
+	}
+	for range 20 {
+		if r := get(); r.raw != first.raw {
+			t.Fatalf("a cached answer differs:\n%s\n%s", r.raw, first.raw)
+		}
+	}
+	if n := e.st.listClients.Load(); n != 1 {
+		t.Errorf("21 requests within the TTL listed the clients %d times, want 1", n)
+	}
+	if err := e.st.CreateClient(t.Context(), store.Client{ID: "new", Scopes: []string{"zz:new"}, CreatedAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(10 * time.Second)
+	if r := get(); !strings.Contains(r.raw, `"zz:new"`) {
+		t.Errorf("a new client's scope is missing after the TTL: %s", r.raw)
+	}
+	if n := e.st.listClients.Load(); n != 2 {
+		t.Errorf("after the TTL the clients were listed %d times in all, want 2", n)
 	}
 }
 
