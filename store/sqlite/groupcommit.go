@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -108,6 +109,16 @@ func (db *AuthDB) commitInserts(ctx context.Context) {
 	if len(batch) == 0 {
 		return
 	}
+	answered := false
+	defer func() {
+		// The others in the batch wait for an answer that a panic here
+		// would never send: give them one, then let the panic go on.
+		if !answered {
+			for _, r := range batch {
+				r.done <- errors.New("create tokens: the shared transaction failed")
+			}
+		}
+	}()
 	calls := make([][]store.Token, len(batch))
 	for i, r := range batch {
 		calls[i] = r.tokens
@@ -118,6 +129,7 @@ func (db *AuthDB) commitInserts(ctx context.Context) {
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+	answered = true
 }
 
 // beginHeld begins a write transaction for a caller that holds the writer.
