@@ -207,15 +207,15 @@ func openDB(path string, cfg store.OpenConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	// The pool keeps idle as many connections as it may open. With
-	// database/sql's default of two idle ones, concurrent requests kept
-	// opening fresh connections, each re-running the pragmas above and
-	// re-preparing the hot statements: 15% of the resource service's CPU
-	// under `make loadbench`. The cap bounds open files and page caches;
-	// no store method needs a second connection while it holds one.
-	n := max(8, 4*runtime.GOMAXPROCS(0))
-	sqldb.SetMaxOpenConns(n)
-	sqldb.SetMaxIdleConns(n)
+	// The pool keeps up to n connections idle. With database/sql's default
+	// of two, concurrent requests kept opening fresh connections, each
+	// re-running the pragmas above and re-preparing the hot statements:
+	// 15% of the resource service's CPU under `make loadbench`. The number
+	// open is not capped: the hot reads wait for nothing but SQLite (see
+	// queryRow), and a capped pool would have them wait for a connection,
+	// which a write can hold for up to busyTimeout. Beyond n, a connection
+	// is closed when it is put back.
+	sqldb.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	return sqldb, nil
 }
@@ -240,10 +240,11 @@ func (db *conn) prepare(ctx context.Context, queries ...string) error {
 // the first time it runs there, then reuses it.
 //
 // The hot reads are index lookups of a row or a bounded page, over in tens
-// of microseconds, and a WAL reader never waits for a writer: they run
-// detached from ctx's cancellation, because watching it (the driver and
-// database/sql each start a goroutine per query for that) cost more than
-// an abandoned lookup could save. ctx still carries its values.
+// of microseconds; a WAL reader never waits for a writer, nor (the pool
+// being uncapped, see openDB) for a connection. So they run detached from
+// ctx's cancellation, because watching it (the driver and database/sql
+// each start a goroutine per query for that) cost more than an abandoned
+// lookup could save. ctx still carries its values.
 func (db *conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if stmt, ok := db.prepared[query]; ok {
 		return stmt.QueryRowContext(context.WithoutCancel(ctx), args...)
