@@ -1,8 +1,10 @@
 package obs
 
 import (
+	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // DefaultLogBuffer bounds the bytes of log lines waiting to be written.
@@ -19,9 +21,16 @@ const DefaultLogBuffer = 1 << 20
 // Close writes what is waiting and stops the goroutine; a Write after Close
 // goes straight to the underlying writer, so a line logged late in a
 // shutdown is not lost either.
+//
+// Lines wait in the buffer only while the goroutine is writing earlier
+// ones, normally microseconds; a crash in that window loses them (a
+// panic's own report goes to stderr directly, as always). Only a reader
+// slower than the service (a stalled log collector) lets up to limit
+// bytes pile up.
 type AsyncWriter struct {
-	w     io.Writer
-	limit int
+	w            io.Writer
+	limit        int
+	closeTimeout time.Duration
 
 	mu      sync.Mutex
 	room    *sync.Cond // signalled after each write to w
@@ -37,7 +46,7 @@ type AsyncWriter struct {
 // NewAsyncWriter starts the goroutine writing to w; limit (bytes) bounds
 // what may wait.
 func NewAsyncWriter(w io.Writer, limit int) *AsyncWriter {
-	a := &AsyncWriter{w: w, limit: max(limit, 1), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	a := &AsyncWriter{w: w, limit: max(limit, 1), closeTimeout: closeTimeout, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	a.room = sync.NewCond(&a.mu)
 	go a.run()
 	return a
@@ -93,23 +102,29 @@ func (a *AsyncWriter) run() {
 	}
 }
 
+// closeTimeout bounds how long Close waits for a blocked underlying
+// writer, so that a stalled log reader cannot keep a process from exiting.
+const closeTimeout = 5 * time.Second
+
 // Close writes what is waiting, stops the goroutine and returns the first
-// error the underlying writer returned, if any.
+// error the underlying writer returned, if any. If the underlying writer
+// is still blocked after closeTimeout, Close gives up and says so.
 func (a *AsyncWriter) Close() error {
 	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		<-a.done
-		return nil
+	if !a.closed {
+		a.closed = true
+		a.room.Broadcast()
+		select {
+		case a.wake <- struct{}{}:
+		default: // a wake-up is pending: the goroutine will see closed
+		}
 	}
-	a.closed = true
-	a.room.Broadcast()
 	a.mu.Unlock()
 	select {
-	case a.wake <- struct{}{}:
-	default: // a wake-up is pending: the goroutine will see closed
+	case <-a.done:
+	case <-time.After(a.closeTimeout):
+		return fmt.Errorf("log writer: still blocked after %v; lines waiting were not written", a.closeTimeout)
 	}
-	<-a.done
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.err

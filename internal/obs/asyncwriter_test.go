@@ -127,10 +127,23 @@ func TestAsyncWriterAfterCloseWritesThrough(t *testing.T) {
 	if _, err := a.Write([]byte("after\n")); err == nil {
 		t.Error("a Write after Close hid the writer's error")
 	}
-	if err := a.Close(); err != nil {
-		t.Errorf("second Close = %v", err)
+	if err := a.Close(); err == nil || err.Error() != "disk full" {
+		t.Errorf("second Close = %v, want the writer's error again", err)
 	}
 	if got := g.String(); got != "before\nafter\n" {
 		t.Errorf("wrote %q", got)
+	}
+}
+
+func TestAsyncWriterCloseGivesUpOnABlockedWriter(t *testing.T) {
+	g := &gatedWriter{open: make(chan struct{})}
+	defer close(g.open)
+	a := NewAsyncWriter(g, DefaultLogBuffer)
+	a.closeTimeout = 50 * time.Millisecond
+	if _, err := a.Write([]byte("stuck\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err == nil || !strings.Contains(err.Error(), "still blocked") {
+		t.Errorf("Close = %v, want a timeout error", err)
 	}
 }
