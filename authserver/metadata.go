@@ -19,6 +19,9 @@ import (
 // added or changed shows in scopes_supported within this time.
 const metadataTTL = 10 * time.Second
 
+// metadataBuildTimeout bounds one build of the document.
+const metadataBuildTimeout = 5 * time.Second
+
 // metadata is the RFC 8414 authorization server metadata document.
 type metadata struct {
 	Issuer                   string   `json:"issuer"`
@@ -34,8 +37,8 @@ type metadata struct {
 }
 
 // metadataCache holds the document's JSON and when it was built. A burst
-// of requests after expiry builds it once (flight), and a request that
-// gives up waiting leaves.
+// of requests after expiry builds it once (flight); the others wait for
+// that build, which is bounded by metadataBuildTimeout.
 type metadataCache struct {
 	mu     sync.Mutex
 	body   []byte
@@ -59,10 +62,12 @@ func (c *metadataCache) set(body []byte, built time.Time) {
 func (s *server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 	body, ok := s.metadata.fresh(s.now())
 	if !ok {
-		ch := s.metadata.flight.DoChan("", func() (any, error) {
+		// Do, not DoChan: a panic in the build then reaches the waiting
+		// handlers, which recover it, rather than a bare goroutine.
+		v, err, _ := s.metadata.flight.Do("", func() (any, error) {
 			// The build is every waiting request's: it must not end
 			// with the one that started it.
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), metadataBuildTimeout)
 			defer cancel()
 			now := s.now()
 			body, err := s.buildMetadata(ctx)
@@ -71,15 +76,10 @@ func (s *server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 			}
 			return body, err
 		})
-		select {
-		case res := <-ch:
-			if res.Err != nil {
-				return res.Err
-			}
-			body = res.Val.([]byte)
-		case <-r.Context().Done():
-			return r.Context().Err()
+		if err != nil {
+			return err
 		}
+		body = v.([]byte)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
