@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
@@ -50,6 +51,7 @@ type fakeAS struct {
 	release chan struct{}             // if non-nil, each call waits for it
 	started chan struct{}             // if non-nil, each call signals it
 	lastID  string                    // X-Request-Id of the last call
+	lastTP  string                    // traceparent of the last call
 }
 
 func newFakeAS(t testing.TB) *fakeAS {
@@ -81,6 +83,7 @@ func (as *fakeAS) serve(w http.ResponseWriter, r *http.Request) {
 
 	as.mu.Lock()
 	as.lastID = r.Header.Get("X-Request-Id")
+	as.lastTP = r.Header.Get("Traceparent")
 	answer, known := as.answers[r.PostForm.Get("token")]
 	status, rawBody, release, started := as.status, as.rawBody, as.release, as.started
 	as.mu.Unlock()
@@ -175,6 +178,7 @@ type envConfig struct {
 	wrap     func(store.ItemStore) store.ItemStore // failure injection
 	metrics  *Metrics                              // counted into, if set
 	opts     []Option
+	tracing  obs.Tracing // of the server and the introspection client
 }
 
 const noCache = -1
@@ -189,6 +193,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	client, err := NewIntrospectionClient(IntrospectionClientConfig{
 		URL: e.as.URL(), ClientID: testClientID, ClientSecret: testClientSecret, Timeout: cfg.timeout,
+		Tracing: cfg.tracing,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +207,8 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	e.cache = NewCache(cfg.metrics.Instrument(client), CacheConfig{TTL: ttl, Now: e.clock.Now, Metrics: cfg.metrics})
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.handler = NewServer(logger, items, e.cache, append([]Option{WithClock(e.clock.Now), WithMetrics(cfg.metrics)}, cfg.opts...)...)
+	e.handler = NewServer(logger, items, e.cache,
+		append([]Option{WithClock(e.clock.Now), WithMetrics(cfg.metrics), WithTracing(cfg.tracing)}, cfg.opts...)...)
 	return e
 }
 

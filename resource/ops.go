@@ -10,6 +10,8 @@ import (
 
 	"github.com/rs/cors"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/reqid"
@@ -57,10 +59,23 @@ func (s *server) wrap(h http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-	if s.tracing.Enabled() {
+	switch p := s.tracing.Propagator; {
+	case s.tracing.Enabled():
 		h = otelhttp.NewHandler(h, "resource",
 			otelhttp.WithTracerProvider(s.tracing.Provider),
-			otelhttp.WithPropagators(s.tracing.Propagator))
+			otelhttp.WithPropagators(p))
+	case p != nil:
+		// No spans of ours, but a traced caller's trace context is passed
+		// on to the introspection call (outbound), so its trace still
+		// reaches the authorization server. Reading one header is all
+		// this costs when there is none.
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Traceparent") != "" {
+				r = r.WithContext(p.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 	return h
 }
@@ -68,20 +83,33 @@ func (s *server) wrap(h http.Handler) http.Handler {
 // outbound is the introspection client's transport: it sends the request
 // id of the request being served, and, when tracing is on, a span and its
 // W3C traceparent, so one request can be followed through both services.
+// With tracing off it sends on the trace context the request came with,
+// if any (see wrap).
 func outbound(next http.RoundTripper, t obs.Tracing) http.RoundTripper {
-	rt := requestIDTransport{next}
 	if !t.Enabled() {
-		return rt
+		return requestIDTransport{next: next, propagator: t.Propagator}
 	}
-	return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(t.Provider), otelhttp.WithPropagators(t.Propagator))
+	return otelhttp.NewTransport(requestIDTransport{next: next},
+		otelhttp.WithTracerProvider(t.Provider), otelhttp.WithPropagators(t.Propagator))
 }
 
-type requestIDTransport struct{ next http.RoundTripper }
+type requestIDTransport struct {
+	next       http.RoundTripper
+	propagator propagation.TextMapPropagator // nil: otelhttp propagates
+}
 
 func (t requestIDTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if id := reqid.From(r.Context()); id != "" {
-		r = r.Clone(r.Context())
+	id := reqid.From(r.Context())
+	traced := t.propagator != nil && trace.SpanContextFromContext(r.Context()).IsValid()
+	if id == "" && !traced {
+		return t.next.RoundTrip(r)
+	}
+	r = r.Clone(r.Context())
+	if id != "" {
 		r.Header.Set(reqid.Header, id)
+	}
+	if traced {
+		t.propagator.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
 	}
 	return t.next.RoundTrip(r)
 }

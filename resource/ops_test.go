@@ -146,3 +146,28 @@ func TestCheckCredentials(t *testing.T) {
 		t.Errorf("CheckCredentials with refused credentials = %v, want ErrClientRejected", err)
 	}
 }
+
+// With tracing off the service records no span, but a caller's trace
+// context still reaches the authorization server with the introspection.
+func TestTraceContextPassesThroughWithTracingOff(t *testing.T) {
+	e := newEnv(t, envConfig{cacheTTL: noCache, tracing: obs.NoTracing()})
+	e.as.set("good", userToken("alice", ScopeRead, e.clock.Now().Add(time.Hour)))
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	lastTP := func() string {
+		e.as.mu.Lock()
+		defer e.as.mu.Unlock()
+		return e.as.lastTP
+	}
+	if rec := e.do(request{path: "/items", token: "good", headers: map[string]string{"traceparent": tp}}); rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if got := lastTP(); got != tp {
+		t.Errorf("introspection carried traceparent %q, want %q", got, tp)
+	}
+	if rec := e.do(request{path: "/items", token: "good"}); rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if got := lastTP(); got != "" {
+		t.Errorf("a request without a trace context sent traceparent %q", got)
+	}
+}
