@@ -70,8 +70,9 @@ type bareServer struct {
 	srv *http.Server
 	wg  sync.WaitGroup
 	// in its own
-	cmd   *exec.Cmd
-	stdin io.Closer
+	cmd     *exec.Cmd
+	stdin   io.Closer
+	drained chan struct{} // closed when its stdout is read to the end
 }
 
 func startBare(h http.HandlerFunc) (*bareServer, error) {
@@ -107,9 +108,10 @@ func startBareProcess(ctx context.Context, name string) (*bareServer, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the %s baseline: %w", name, err)
 	}
-	b := &bareServer{cmd: cmd, stdin: stdin}
+	b := &bareServer{cmd: cmd, stdin: stdin, drained: make(chan struct{})}
 	line := make(chan string, 1)
 	go func() {
+		defer close(b.drained)
 		l, _ := bufio.NewReader(stdout).ReadString('\n')
 		line <- l
 		_, _ = io.Copy(io.Discard, stdout)
@@ -136,15 +138,16 @@ func (b *bareServer) Close() {
 		b.wg.Wait()
 		return
 	}
+	// Closing stdin asks the baseline to stop; its stdout then ends, and
+	// only after that may Wait close the pipe.
 	_ = b.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = b.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-b.drained:
 	case <-time.After(5 * time.Second):
 		_ = b.cmd.Process.Kill()
-		<-done
+		<-b.drained
 	}
+	_ = b.cmd.Wait()
 }
 
 // serveBare is this binary in bareEnv mode.
