@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -40,6 +39,10 @@ var migrations embed.FS
 // busyTimeout is how long a connection waits for another one's write lock
 // before failing with SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
+
+// maxIdleConns bounds the connections the pool keeps open while idle (see
+// openDB).
+const maxIdleConns = 64
 
 // AuthDB is the authorization server's database: users, clients, tokens and
 // login failures.
@@ -207,15 +210,17 @@ func openDB(path string, cfg store.OpenConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	// The pool keeps up to n connections idle. With database/sql's default
-	// of two, concurrent requests kept opening fresh connections, each
-	// re-running the pragmas above and re-preparing the hot statements:
-	// 15% of the resource service's CPU under `make loadbench`. The number
-	// open is not capped: the hot reads wait for nothing but SQLite (see
-	// queryRow), and a capped pool would have them wait for a connection,
-	// which a write can hold for up to busyTimeout. Beyond n, a connection
-	// is closed when it is put back.
-	sqldb.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	// The pool keeps up to maxIdleConns connections idle. With
+	// database/sql's default of two, concurrent requests kept opening
+	// fresh connections, each re-running the pragmas above and
+	// re-preparing the hot statements: 15% of the resource service's CPU
+	// under `make loadbench` (32 connections; with 8 idle it was still 4%).
+	// The number open is not capped: the hot reads wait for nothing but
+	// SQLite (see queryRow), and a capped pool would have them wait for a
+	// connection, which a write can hold for up to busyTimeout. Beyond
+	// maxIdleConns a connection is closed when it is put back, and an idle
+	// one after five minutes.
+	sqldb.SetMaxIdleConns(maxIdleConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	return sqldb, nil
 }
