@@ -168,9 +168,9 @@ func printSpeed(w io.Writer, cfg config, rows []row, results map[string]rowResul
 		return nil
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Speed rows: %d connections (password: 2 per password slot), %v per load. The baseline is a bare net/http handler doing the same parsing, in a process of its own as the services are (password: raw bcrypt on as many goroutines as slots), measured right after, in the same row; the last two columns are the same handler inside the benchmark's process, which saves it the crossing between processes.\n", cfg.conns, cfg.duration)
+	fmt.Fprintf(w, "Speed rows: %d connections (password: 2 per password slot), %v per load. The baseline is a bare net/http handler in the benchmark's process doing the same parsing (password: raw bcrypt on as many goroutines as slots), measured right after, in the same row; the last two columns are the same handler in a process of its own, as the services are.\n", cfg.conns, cfg.duration)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| row | work | req/s | p50 | p99 (target) | baseline req/s | ratio to baseline (target) | authserver peak RSS | resource peak RSS | in-process baseline req/s | ratio to it |")
+	fmt.Fprintln(w, "| row | work | req/s | p50 | p99 (target) | baseline req/s | ratio to baseline (target) | authserver peak RSS | resource peak RSS | baseline in its own process req/s | ratio to it |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	var verdicts []string
 	for _, r := range rows {
@@ -196,13 +196,13 @@ func printSpeed(w io.Writer, cfg config, rows []row, results map[string]rowResul
 		if resourceRSS == "" {
 			resourceRSS = "—"
 		}
-		inProc, inRatio := "—", "—"
-		if b := res.bareInProcess; b != nil && b.answers > 0 {
-			inProc, inRatio = formatMain(*b), fmt.Sprintf("%.2f", res.main.throughput()/b.throughput())
+		own, ownRatio := "—", "—"
+		if b := res.bareOwnProcess; b != nil && b.answers > 0 {
+			own, ownRatio = formatMain(*b), fmt.Sprintf("%.2f", res.main.throughput()/b.throughput())
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.name, r.work, formatMain(res.main), formatDuration(res.main.percentile(50)), p99,
-			bare, ratio, res.rss, resourceRSS, inProc, inRatio)
+			bare, ratio, res.rss, resourceRSS, own, ownRatio)
 	}
 	return verdicts
 }

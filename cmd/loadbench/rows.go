@@ -69,10 +69,10 @@ type rowResult struct {
 	legit  *login  // nil: the row has no legitimate login
 	rss    string  // the authserver's peak RSS, filled in by main
 	// bare is the same load against the row's baseline, nil if none;
-	// bareInProcess against the same baseline in the benchmark's process
+	// bareOwnProcess against the same baseline in a process of its own
 	// (bare.go), nil if not run.
-	bare          *result
-	bareInProcess *result
+	bare           *result
+	bareOwnProcess *result
 	resourceRSS   string // the resource service's peak RSS, if the row ran it
 }
 
