@@ -18,16 +18,14 @@ import (
 )
 
 // A baseline is a bare net/http handler doing a row's parsing and
-// answering a fixed body. Each speed row runs its load against it twice:
+// answering a fixed body. Each speed row loads it twice:
 //
-//   - in the benchmark's own process, as the target was first defined:
-//     the ratio to it is the row's result;
+//   - in the benchmark's own process, as the target was defined: the
+//     ratio to it is the row's result;
 //   - in a process of its own (this binary, started with bareEnv set), as
-//     the real services run. In the benchmark's process the handler shares
-//     the load generator's Go scheduler and no wake-up crosses a process,
-//     which no deployed service can have: on 2 cores that made it from a
-//     few percent to 80% faster, from run to run. The ratio to it is
-//     printed too, so that both are on record.
+//     the real services run, to show whether sharing the load generator's
+//     process and Go scheduler flatters the baseline. Measured in turns
+//     (compareRounds), the two were within 10% of each other on 2 cores.
 
 // bareEnv, set to a baseline's name, makes this binary serve that baseline
 // on a free loopback port, print "listening on http://ADDR" and serve until
@@ -39,28 +37,40 @@ var bareHandlers = map[string]http.HandlerFunc{
 	"items":      bareItems,
 }
 
-// runBaselines runs the load that mk makes for a base URL against the
-// baseline name in this process (res.bare), then in its own
-// (res.bareOwnProcess).
-func (res *rowResult) runBaselines(ctx context.Context, name string, mk func(url string) load) error {
+// compareRounds is how many turns the real service and its baselines take.
+// The machine's speed drifts by tens of percent over seconds (other
+// tenants, CPU boost): a row that measured the service for its whole
+// duration and only then the baseline could catch the service in a slow
+// spell and the baseline in a fast one. Taking turns, each sees the same
+// spells.
+const compareRounds = 3
+
+// compareWithBaselines runs the load that mk makes for a base URL against
+// the real service at serviceURL (res.main), the baseline name in this
+// process (res.bare) and in its own (res.bareOwnProcess): in
+// compareRounds turns each, one after the other, for the row's duration
+// in all.
+func compareWithBaselines(ctx context.Context, d time.Duration, name, serviceURL string, mk func(url string) load) (rowResult, error) {
 	in, err := startBare(bareHandlers[name])
 	if err != nil {
-		return err
+		return rowResult{}, err
 	}
-	b := mk(in.url).run(ctx)
-	in.Close()
-	res.bare = &b
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+	defer in.Close()
 	own, err := startBareProcess(ctx, name)
 	if err != nil {
-		return err
+		return rowResult{}, err
 	}
 	defer own.Close()
-	b2 := mk(own.url).run(ctx)
-	res.bareOwnProcess = &b2
-	return ctx.Err()
+	loads := []load{mk(serviceURL), mk(in.url), mk(own.url)} // each keeps its connections
+	runs := make([][]result, len(loads))
+	for range compareRounds {
+		for i, l := range loads {
+			l.duration = d / compareRounds
+			runs[i] = append(runs[i], l.run(ctx))
+		}
+	}
+	main, bare, ownRes := merge(runs[0]...), merge(runs[1]...), merge(runs[2]...)
+	return rowResult{main: main, bare: &bare, bareOwnProcess: &ownRes}, ctx.Err()
 }
 
 // bareServer is a baseline: a plain net/http server in this process, or

@@ -121,3 +121,23 @@ func (r result) percentile(p float64) time.Duration {
 	rank := int(math.Ceil(p / 100 * float64(n)))
 	return r.latencies[min(max(rank, 1), n)-1]
 }
+
+// merge is the results of several loads as one: their times, answers and
+// latencies added up.
+func merge(rs ...result) result {
+	m := result{status: map[int]int{}}
+	for _, r := range rs {
+		m.elapsed += r.elapsed
+		for code, n := range r.status {
+			m.status[code] += n
+		}
+		m.errors += r.errors
+		if m.firstErr == nil {
+			m.firstErr = r.firstErr
+		}
+		m.latencies = append(m.latencies, r.latencies...)
+	}
+	slices.Sort(m.latencies)
+	m.answers = len(m.latencies)
+	return m
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -212,5 +213,21 @@ func TestBaselineInItsOwnProcess(t *testing.T) {
 	}
 	if _, err := startBareProcess(t.Context(), "nonesuch"); err == nil {
 		t.Error("an unknown baseline started")
+	}
+}
+
+func TestMergeAddsResultsUp(t *testing.T) {
+	a := result{elapsed: time.Second, status: map[int]int{200: 2}, latencies: []time.Duration{3, 1}, answers: 2}
+	b := result{elapsed: 2 * time.Second, status: map[int]int{200: 1, 503: 1}, errors: 1, firstErr: errors.New("x"),
+		latencies: []time.Duration{2, 4}, answers: 2}
+	m := merge(a, b)
+	if m.elapsed != 3*time.Second || m.answers != 4 || m.status[200] != 3 || m.status[503] != 1 || m.errors != 1 || m.firstErr == nil {
+		t.Errorf("merge = %+v", m)
+	}
+	if !slices.Equal(m.latencies, []time.Duration{1, 2, 3, 4}) {
+		t.Errorf("latencies %v, want sorted 1..4", m.latencies)
+	}
+	if got := m.throughput(); got < 1.33 || got > 1.34 {
+		t.Errorf("throughput %v, want 4 answers in 3s", got)
 	}
 }

@@ -168,7 +168,7 @@ func printSpeed(w io.Writer, cfg config, rows []row, results map[string]rowResul
 		return nil
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Speed rows: %d connections (password: 2 per password slot), %v per load. The baseline is a bare net/http handler in the benchmark's process doing the same parsing (password: raw bcrypt on as many goroutines as slots), measured right after, in the same row; the last two columns are the same handler in a process of its own, as the services are.\n", cfg.conns, cfg.duration)
+	fmt.Fprintf(w, "Speed rows: %d connections (password: 2 per password slot), %v per load. The baseline is a bare net/http handler in the benchmark's process doing the same parsing (password: raw bcrypt on as many goroutines as slots, measured right after); the last two columns are the same handler in a process of its own, as the services are. The service and its baselines take %d turns each, so that all see the machine's fast and slow spells.\n", cfg.conns, cfg.duration, compareRounds)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| row | work | req/s | p50 | p99 (target) | baseline req/s | ratio to baseline (target) | authserver peak RSS | resource peak RSS | baseline in its own process req/s | ratio to it |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")

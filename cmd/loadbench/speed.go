@@ -47,12 +47,11 @@ func speedEnv(env rowEnv) rowEnv {
 
 func introspectVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
 	env = speedEnv(env)
-	res := rowResult{main: introspectLoad(env).run(ctx)}
-	err := res.runBaselines(ctx, "introspect", func(url string) load {
-		env.authURL = url
-		return introspectLoad(env)
+	return compareWithBaselines(ctx, env.cfg.duration, "introspect", env.authURL, func(url string) load {
+		e := env
+		e.authURL = url
+		return introspectLoad(e)
 	})
-	return res, err
 }
 
 func clientCredentials(ctx context.Context, env rowEnv) (rowResult, error) {
@@ -93,9 +92,10 @@ func itemsVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
 	if status, body, err := send(client, req); err != nil || status != http.StatusCreated {
 		return rowResult{}, fmt.Errorf("create an item: status %d, %v: %s", status, err, body)
 	}
-	res := rowResult{main: itemsLoad(env, client, rs.url).run(ctx)}
+	res, err := compareWithBaselines(ctx, env.cfg.duration, "items", rs.url, func(url string) load {
+		return itemsLoad(env, client, url)
+	})
 	res.resourceRSS = rs.peakRSS()
-	err = res.runBaselines(ctx, "items", func(url string) load { return itemsLoad(env, client, url) })
 	return res, err
 }
 
