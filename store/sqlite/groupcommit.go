@@ -115,7 +115,10 @@ func (db *AuthDB) commitInserts(ctx context.Context) {
 		// would never send: give them one, then let the panic go on.
 		if !answered {
 			for _, r := range batch {
-				r.done <- errors.New("create tokens: the shared transaction failed")
+				select {
+				case r.done <- errors.New("create tokens: the shared transaction failed"):
+				default: // answered before the panic
+				}
 			}
 		}
 	}()
