@@ -73,7 +73,7 @@ type rowResult struct {
 	// (bare.go), nil if not run.
 	bare           *result
 	bareOwnProcess *result
-	resourceRSS   string // the resource service's peak RSS, if the row ran it
+	resourceRSS    string // the resource service's peak RSS, if the row ran it
 }
 
 // login is one legitimate password-grant login.
