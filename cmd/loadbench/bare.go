@@ -25,7 +25,7 @@ import (
 //   - in a process of its own (this binary, started with bareEnv set), as
 //     the real services run, to show whether sharing the load generator's
 //     process and Go scheduler flatters the baseline. Measured in turns
-//     (compareRounds), the two were within 10% of each other on 2 cores.
+//     (compareRounds), the in-process one was 3-18% faster on 2 cores.
 
 // bareEnv, set to a baseline's name, makes this binary serve that baseline
 // on a free loopback port, print "listening on http://ADDR" and serve until
