@@ -44,20 +44,14 @@ type result struct {
 // request cut off by ctx is neither an answer nor an error: the caller ended
 // it.
 func (l load) run(ctx context.Context) result {
-	type workerResult struct {
-		status    map[int]int
-		errors    int
-		firstErr  error
-		latencies []time.Duration
-	}
-	perWorker := make([]workerResult, l.workers)
+	perWorker := make([]result, l.workers)
 	var started atomic.Int64
 	start := time.Now()
 	deadline := start.Add(l.duration)
 	var wg sync.WaitGroup
 	for w := range l.workers {
 		wg.Go(func() {
-			wr := workerResult{status: map[int]int{}}
+			wr := result{status: map[int]int{}}
 			for ctx.Err() == nil && time.Now().Before(deadline) && started.Add(1) <= maxRequestsPerLoad {
 				if l.limiter != nil {
 					if l.limiter.Wait(ctx) != nil {
@@ -87,19 +81,8 @@ func (l load) run(ctx context.Context) result {
 	}
 	wg.Wait()
 
-	r := result{elapsed: time.Since(start), status: map[int]int{}}
-	for _, wr := range perWorker {
-		for code, n := range wr.status {
-			r.status[code] += n
-		}
-		r.errors += wr.errors
-		if r.firstErr == nil {
-			r.firstErr = wr.firstErr
-		}
-		r.latencies = append(r.latencies, wr.latencies...)
-	}
-	slices.Sort(r.latencies)
-	r.answers = len(r.latencies)
+	r := merge(perWorker...)
+	r.elapsed = time.Since(start) // the workers ran side by side
 	return r
 }
 
@@ -123,7 +106,8 @@ func (r result) percentile(p float64) time.Duration {
 }
 
 // merge is the results of several loads as one: their times, answers and
-// latencies added up.
+// latencies added up (run sets elapsed itself for its workers, which ran
+// side by side).
 func merge(rs ...result) result {
 	m := result{status: map[int]int{}}
 	for _, r := range rs {
