@@ -81,14 +81,20 @@ func (m *HTTPMetrics) Observe(handler string, code int, d time.Duration) {
 	m.duration.WithLabelValues(handler).Observe(d.Seconds())
 }
 
-// ServeMetrics serves reg at /metrics on addr until ctx ends; "" or "off"
-// disables it and returns nil, nil. With pprof it also serves the Go
-// profiler under /debug/pprof/ on the same listener, never on the service's
-// own: profiles show code paths and memory, so they stay where the metrics
-// are. It returns the bound address once listening; a failure to listen is
-// the caller's start failure.
+// MetricsOff reports whether a metrics listen address turns the listener
+// off: "" or "off".
+func MetricsOff(addr string) bool { return addr == "" || addr == "off" }
+
+// ServeMetrics serves reg at /metrics on addr until ctx ends; MetricsOff
+// addresses disable it and return nil, nil. With pprof it also serves the
+// Go profiler under /debug/pprof/ on the same listener, never on the
+// service's own: profiles show code paths and memory, so they stay where
+// the metrics are. (Importing net/http/pprof also registers it on
+// http.DefaultServeMux, which no server of ours serves.) It returns the
+// bound address once listening; a failure to listen is the caller's start
+// failure.
 func ServeMetrics(ctx context.Context, logger *slog.Logger, addr string, reg *prometheus.Registry, pprof bool) (net.Addr, error) {
-	if addr == "" || addr == "off" {
+	if MetricsOff(addr) {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)

@@ -52,7 +52,7 @@ func (s Settings) Validate() error {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("TLS needs both a certificate and a key file, or neither"))
 	}
-	if s.Pprof && (s.MetricsAddr == "" || s.MetricsAddr == "off") {
+	if s.Pprof && obs.MetricsOff(s.MetricsAddr) {
 		errs = append(errs, errors.New("pprof is served on the metrics listener, which is off"))
 	}
 	for _, o := range s.Origins() {
