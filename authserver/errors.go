@@ -119,10 +119,14 @@ func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error
 // response; they are right for the other endpoints' answers too, since those
 // carry token metadata.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
+	setJSONHeaders(w.Header())
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// setJSONHeaders are the headers of every JSON answer: none may be cached.
+func setJSONHeaders(h http.Header) {
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

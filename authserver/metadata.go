@@ -81,10 +81,7 @@ func (s *server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 		}
 		body = v.([]byte)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setJSONHeaders(w.Header())
 	_, _ = w.Write(body)
 	return nil
 }
