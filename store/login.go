@@ -38,17 +38,19 @@ func (p LoginPolicy) Validate() error {
 // starts a new count; that attempt is itself still allowed.
 //
 // The caller must have checked p with Validate.
-func (p LoginPolicy) Attempt(s LoginState, now time.Time) (next LoginState, allowed bool) {
+func (p LoginPolicy) Attempt(s LoginState, now time.Time) (next LoginState, a LoginAttempt) {
 	if s.LockedUntil.After(now) {
-		return s, false
+		return s, LoginAttempt{}
 	}
+	a.Allowed = true
 	s.Failures++
 	if s.Failures >= p.Threshold {
 		s.LockedUntil = now.Add(p.lockoutAfter(s.Lockouts))
 		s.Lockouts++
 		s.Failures = 0
+		a.Locked = true
 	}
-	return s, true
+	return s, a
 }
 
 // lockoutAfter returns min(p.Lockout << previous, p.MaxLockout) without the
@@ -63,4 +65,14 @@ func (p LoginPolicy) lockoutAfter(previous int) time.Duration {
 		d *= 2
 	}
 	return min(d, p.MaxLockout)
+}
+
+// LoginAttempt is the decision on one password attempt (see
+// LoginPolicy.Attempt).
+type LoginAttempt struct {
+	// Allowed: the password may be checked; the attempt was counted.
+	Allowed bool
+	// Locked: this attempt reached the threshold and locked the name (it
+	// is itself still allowed). Metrics count lock starts from it.
+	Locked bool
 }

@@ -64,25 +64,25 @@ func TestAttempt(t *testing.T) {
 
 	var s LoginState
 	for i := 1; i <= 2; i++ {
-		var allowed bool
-		s, allowed = p.Attempt(s, now)
-		if !allowed || s != (LoginState{Failures: i}) {
-			t.Fatalf("attempt %d: %+v, %v; want allowed with %d failures", i, s, allowed, i)
+		var a LoginAttempt
+		s, a = p.Attempt(s, now)
+		if a != (LoginAttempt{Allowed: true}) || s != (LoginState{Failures: i}) {
+			t.Fatalf("attempt %d: %+v, %+v; want allowed, not locking, with %d failures", i, s, a, i)
 		}
 	}
 
 	// The third reaches the threshold: allowed, and it locks for 1m.
-	s, allowed := p.Attempt(s, now)
+	s, a := p.Attempt(s, now)
 	want := LoginState{Failures: 0, Lockouts: 1, LockedUntil: now.Add(time.Minute)}
-	if !allowed || s != want {
-		t.Fatalf("attempt at threshold: %+v, %v; want allowed and %+v", s, allowed, want)
+	if a != (LoginAttempt{Allowed: true, Locked: true}) || s != want {
+		t.Fatalf("attempt at threshold: %+v, %+v; want allowed, locking, and %+v", s, a, want)
 	}
 
 	// Locked: refused, nothing counted, lock not extended, up to its end.
 	for _, at := range []time.Time{now, now.Add(time.Minute - time.Microsecond)} {
-		got, allowed := p.Attempt(s, at)
-		if allowed || got != s {
-			t.Errorf("attempt at %v while locked: %+v, %v; want refused and unchanged", at, got, allowed)
+		got, a := p.Attempt(s, at)
+		if a != (LoginAttempt{}) || got != s {
+			t.Errorf("attempt at %v while locked: %+v, %+v; want refused and unchanged", at, got, a)
 		}
 	}
 
@@ -90,24 +90,24 @@ func TestAttempt(t *testing.T) {
 	// the next lock lasts twice as long.
 	at := now.Add(time.Minute)
 	for i := 1; i <= 2; i++ {
-		s, allowed = p.Attempt(s, at)
-		if !allowed || s.Failures != i || s.Lockouts != 1 {
-			t.Fatalf("attempt %d after the lock: %+v, %v; want allowed with %d failures", i, s, allowed, i)
+		s, a = p.Attempt(s, at)
+		if !a.Allowed || a.Locked || s.Failures != i || s.Lockouts != 1 {
+			t.Fatalf("attempt %d after the lock: %+v, %+v; want allowed with %d failures", i, s, a, i)
 		}
 	}
-	s, allowed = p.Attempt(s, at)
+	s, a = p.Attempt(s, at)
 	want = LoginState{Failures: 0, Lockouts: 2, LockedUntil: at.Add(2 * time.Minute)}
-	if !allowed || s != want {
-		t.Errorf("second lock: %+v, %v; want allowed and %+v", s, allowed, want)
+	if !a.Allowed || !a.Locked || s != want {
+		t.Errorf("second lock: %+v, %+v; want allowed, locking, and %+v", s, a, want)
 	}
 }
 
 func TestAttemptThresholdOne(t *testing.T) {
 	p := LoginPolicy{Threshold: 1, Lockout: time.Minute, MaxLockout: time.Hour}
 	now := time.Date(2031, time.March, 4, 5, 6, 7, 0, time.UTC)
-	s, allowed := p.Attempt(LoginState{Lockouts: 100}, now)
+	s, a := p.Attempt(LoginState{Lockouts: 100}, now)
 	want := LoginState{Lockouts: 101, LockedUntil: now.Add(time.Hour)}
-	if !allowed || s != want {
-		t.Errorf("Attempt = %+v, %v; want allowed and %+v", s, allowed, want)
+	if !a.Allowed || !a.Locked || s != want {
+		t.Errorf("Attempt = %+v, %+v; want allowed, locking, and %+v", s, a, want)
 	}
 }

@@ -22,7 +22,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -37,6 +40,15 @@ var (
 	// backend has revoked the whole grant before returning this
 	// (RFC 9700 §4.14.2).
 	ErrTokenReused = errors.New("refresh token reused")
+	// ErrConflict: the record changed after the caller read it (its
+	// Version moved on), or it is gone. Nothing was written; read it
+	// again and decide again.
+	ErrConflict = errors.New("changed concurrently")
+	// ErrClientChanged and ErrUserChanged are the ErrConflict of a token
+	// issuance (see Versions): the client, or the user, is not the one
+	// the request was checked against any more.
+	ErrClientChanged = fmt.Errorf("client %w", ErrConflict)
+	ErrUserChanged   = fmt.Errorf("user %w", ErrConflict)
 )
 
 // User is a resource owner who logs in with the password grant.
@@ -46,6 +58,10 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// Version moves on with every change of the record (see Versions).
+	// The store sets it: CreateUser ignores it, UpdateUser writes only
+	// over the version it names.
+	Version int64
 }
 
 // Client is an OAuth2 client. A client without a secret hash is public.
@@ -56,6 +72,33 @@ type Client struct {
 	Scopes     []string // the scopes the client may ask for
 	Introspect bool     // may call the introspection endpoint
 	CreatedAt  time.Time
+	// Version moves on with every change of the record (see Versions),
+	// as User.Version does.
+	Version int64
+}
+
+// Versions are the versions of the client and of the user (zero for a
+// client's own token) that a token request was authenticated and checked
+// against. CreateTokens and RotateRefreshToken insert nothing unless both
+// are still current when they write, in the same transaction as the
+// insert: a login that checked a password just changed, a request
+// authenticated with a secret just rotated or for a client just deleted,
+// or a refresh racing a disable gets ErrUserChanged or ErrClientChanged
+// instead of a token that would outlive the change (the change ends every
+// token that was stored before it, and none can be stored after it).
+type Versions struct {
+	Client int64
+	User   int64
+}
+
+// NewVersion is the version of a record just created. It is random, not 1,
+// so that a user or client deleted and created again under the same name
+// never repeats a version that a request in flight may have read; each
+// change then adds one.
+func NewVersion() int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
+	return int64(binary.BigEndian.Uint64(b[:])>>2) + 1
 }
 
 // Public reports whether the client has no secret.
@@ -130,14 +173,25 @@ type Pinger interface {
 
 // Users stores resource owners.
 type Users interface {
-	CreateUser(ctx context.Context, u User) error               // ErrAlreadyExists
+	// CreateUser inserts u with a NewVersion; ErrAlreadyExists if the name
+	// is taken, by a user or by a client (see CreateClient).
+	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, username string) (User, error) // ErrNotFound
-	// UpdateUser replaces PasswordHash, Disabled and UpdatedAt;
-	// ErrNotFound. When the password hash changes or the user becomes
-	// disabled, every grant and token of the user is deleted in the same
-	// transaction (as RevokeUserGrants), so a password change ends what the
-	// old password granted and enabling the user again revives nothing.
+	// UpdateUser replaces PasswordHash, Disabled and UpdatedAt and moves
+	// the version on, if the stored version is still u.Version:
+	// ErrConflict otherwise, ErrNotFound if there is no such user. When
+	// the password hash changes or the user becomes disabled, every grant
+	// and token of the user is deleted in the same transaction (as
+	// RevokeUserGrants), so a password change ends what the old password
+	// granted and enabling the user again revives nothing; and since the
+	// version moved on, no token request checked against the old record
+	// can store a token after it (see Versions).
 	UpdateUser(ctx context.Context, u User) error
+	// RehashPassword replaces the password hash of username by hash, a
+	// hash of the same password at another cost, if the stored version is
+	// still version (ErrConflict otherwise). The password did not change,
+	// so the version stays and no grant ends.
+	RehashPassword(ctx context.Context, username string, version int64, hash []byte) error
 	ListUsers(ctx context.Context) ([]User, error) // by username
 	// DeleteUser removes the user, every grant and token of the user and
 	// its login-failure record in one transaction; ErrNotFound. A user
@@ -147,16 +201,26 @@ type Users interface {
 
 // Clients stores OAuth2 clients.
 type Clients interface {
-	CreateClient(ctx context.Context, c Client) error         // ErrAlreadyExists
+	// CreateClient inserts c with a NewVersion; ErrAlreadyExists if the id
+	// is taken, by a client or by a user: a token's subject is a username
+	// or a client id, and the two must never name the same principal
+	// (RFC 9700 §4.15). The database enforces it, so two administrators
+	// racing cannot create both.
+	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error) // ErrNotFound
 	ListClients(ctx context.Context) ([]Client, error)        // by id
 	// UpdateClient replaces SecretHash, GrantTypes, Scopes and Introspect
-	// of c.ID (CreatedAt stays); ErrNotFound. When that takes away a grant
-	// type or a scope the client had, every grant and token of the client
-	// is deleted in the same transaction: a token or refresh token must
-	// never carry more than its client may now have. A new secret alone
+	// of c.ID (CreatedAt stays) and moves the version on, if the stored
+	// version is still c.Version: ErrConflict otherwise, ErrNotFound if
+	// there is no such client. No token request authenticated against the
+	// old record can store a token after it (see Versions). When the
+	// change takes away a grant type or a scope the client had, every
+	// grant and token of the client is deleted in the same transaction: a
+	// token or refresh token must never carry more than its client may now
+	// have. A new secret alone
 	// ends no grant (users stay signed in); the old secret stops working
-	// at once because clients are read on every request.
+	// at once because clients are read on every request, and a request
+	// that authenticated with it just before gets ErrClientChanged.
 	UpdateClient(ctx context.Context, c Client) error
 	// DeleteClient removes the client with every grant and token of it in
 	// one transaction; ErrNotFound.
@@ -166,10 +230,13 @@ type Clients interface {
 // Tokens stores issued tokens by hash.
 type Tokens interface {
 	// CreateTokens inserts all tokens in one transaction (an access token and
-	// its refresh token are issued together or not at all). A refresh token
-	// starts its grant: ErrAlreadyExists if a hash is taken or the family
-	// already has a grant.
-	CreateTokens(ctx context.Context, tokens ...Token) error
+	// its refresh token are issued together or not at all), all of one
+	// client and one user (or none). A refresh token starts its grant:
+	// ErrAlreadyExists if a hash is taken or the family already has a
+	// grant. ErrClientChanged or ErrUserChanged, and nothing inserted, if
+	// the client or the user is not at the version v names any more (or
+	// is gone, or the user is disabled).
+	CreateTokens(ctx context.Context, v Versions, tokens ...Token) error
 	// GetToken returns the token whatever its expiry; the caller decides
 	// with Token.Active. A refresh token is found only while it is its
 	// grant's current one. ErrNotFound if there is no such token.
@@ -202,7 +269,9 @@ type Tokens interface {
 	// ErrNotFound if the grant has ended or its refresh token is expired at
 	// now; ErrTokenReused if oldHash is not the grant's current refresh
 	// token, in which case the whole grant has been deleted.
-	RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...Token) error
+	// ErrClientChanged or ErrUserChanged, and nothing changed, as for
+	// CreateTokens; the grant's user is the one the new tokens name.
+	RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, v Versions, newTokens ...Token) error
 	// DeleteToken removes one token (a refresh token with its grant record,
 	// leaving the grant's access tokens to expire); no error if it does not
 	// exist.
@@ -227,14 +296,13 @@ type Tokens interface {
 // Logins keeps the per-username failure state of the password grant. It lives
 // in the store so that it holds across restarts and replicas.
 type Logins interface {
-	// BeginLogin reserves one password attempt for username at now. It
-	// returns false, without counting anything, while the username is locked.
-	// Otherwise it counts the attempt as a failure before the password is
-	// checked (so N parallel guesses cannot slip past the threshold) and, if
-	// that reaches p.Threshold, locks the username from now for
-	// min(p.Lockout << previous lockouts, p.MaxLockout). The attempt that
-	// reaches the threshold is itself still allowed.
-	BeginLogin(ctx context.Context, username string, now time.Time, p LoginPolicy) (allowed bool, err error)
+	// BeginLogin reserves one password attempt for username at now, as
+	// p.Attempt decides it: refused, without counting anything, while the
+	// username is locked; otherwise counted as a failure before the
+	// password is checked (so N parallel guesses cannot slip past the
+	// threshold), the attempt that reaches the threshold locking the name
+	// (and itself still allowed).
+	BeginLogin(ctx context.Context, username string, now time.Time, p LoginPolicy) (LoginAttempt, error)
 	// LoginSucceeded clears the failure count, lock and lockout history.
 	LoginSucceeded(ctx context.Context, username string) error
 }

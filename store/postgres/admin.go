@@ -35,26 +35,27 @@ func (t flowTx) DeleteUserRecord(ctx context.Context, username string) error {
 	return nil
 }
 
-// LockClient returns clientID's record locked FOR NO KEY UPDATE: another
-// change of the client waits, while issuing tokens (whose foreign keys take
-// KEY SHARE on the row) does not.
+// LockClient returns clientID's record locked FOR UPDATE: another change of
+// the client waits, and so does an issuance for it, whose KEY SHARE lock
+// (LockPrincipals) then reads the version this change commits.
 func (t flowTx) LockClient(ctx context.Context, clientID string) (store.Client, error) {
 	c, err := scanClient(t.tx.QueryRow(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
-		FROM clients WHERE id = $1 FOR NO KEY UPDATE`, clientID))
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
+		FROM clients WHERE id = $1 FOR UPDATE`, clientID))
 	return c, translate(err)
 }
 
-// SaveClient stores c's secret hash, grants, scopes and introspect flag.
+// SaveClient stores c's secret hash, grants, scopes, introspect flag and
+// version.
 func (t flowTx) SaveClient(ctx context.Context, c store.Client) error {
 	var secretHash []byte // NULL marks a public client
 	if len(c.SecretHash) > 0 {
 		secretHash = c.SecretHash
 	}
 	_, err := t.tx.Exec(ctx, `
-		UPDATE clients SET secret_hash = $1, grant_types = $2, scopes = $3, introspect = $4
-		WHERE id = $5`,
-		secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.ID)
+		UPDATE clients SET secret_hash = $1, grant_types = $2, scopes = $3, introspect = $4, version = $5
+		WHERE id = $6`,
+		secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.Version, c.ID)
 	return translate(err)
 }
 

@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/storetest"
 )
 
 // TestDeleteClientAcrossReplicas deletes a client on one pool while another
 // keeps rotating a grant of it: whichever commits first, nothing of the
 // client is left for any replica, and the rotations fail only with the
-// contract's ErrNotFound (no deadlock, no foreign-key error).
+// contract's ErrClientChanged (no deadlock, no foreign-key error).
 func TestDeleteClientAcrossReplicas(t *testing.T) {
 	dbs := replicas(t, 2)
 	ctx := t.Context()
 	createClient(t, dbs[0])
 	current := newToken("r0", store.RefreshToken, "family-1", now.Add(time.Hour))
-	if err := dbs[0].CreateTokens(ctx, newToken("a0", store.AccessToken, "family-1", now.Add(time.Hour)), current); err != nil {
+	if err := storetest.Create(ctx, dbs[0], newToken("a0", store.AccessToken, "family-1", now.Add(time.Hour)), current); err != nil {
 		t.Fatalf("CreateTokens: %v", err)
 	}
 	var issued []store.Token
@@ -27,7 +28,7 @@ func TestDeleteClientAcrossReplicas(t *testing.T) {
 		for i := 1; ; i++ {
 			access := newToken(fmt.Sprintf("a%d", i), store.AccessToken, "family-1", now.Add(2*time.Hour))
 			refresh := newToken(fmt.Sprintf("r%d", i), store.RefreshToken, "family-1", now.Add(2*time.Hour))
-			err := dbs[1].RotateRefreshToken(ctx, "family-1", current.Hash, now, access, refresh)
+			err := storetest.Rotate(ctx, dbs[1], "family-1", current.Hash, now, access, refresh)
 			if err != nil {
 				done <- err
 				return
@@ -47,8 +48,8 @@ func TestDeleteClientAcrossReplicas(t *testing.T) {
 	if err := dbs[0].DeleteClient(ctx, "web"); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
 	}
-	if err := <-done; !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("rotation after the delete: %v, want ErrNotFound", err)
+	if err := <-done; !errors.Is(err, store.ErrClientChanged) {
+		t.Fatalf("rotation after the delete: %v, want ErrClientChanged", err)
 	}
 	t.Logf("%d rotations before the delete", len(issued)/2)
 

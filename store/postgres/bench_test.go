@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/storetest"
 )
 
 // The benchmarks measure round trips to the server at TEST_POSTGRES_URL, so
@@ -16,7 +17,7 @@ func BenchmarkGetToken(b *testing.B) {
 	db := openFresh(b)
 	createClient(b, db)
 	tok := newToken("access", store.AccessToken, "family-1", now.Add(time.Hour))
-	if err := db.CreateTokens(b.Context(), tok); err != nil {
+	if err := storetest.Create(b.Context(), db, tok); err != nil {
 		b.Fatalf("CreateTokens: %v", err)
 	}
 
@@ -47,16 +48,17 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	createClient(b, db)
 	expires := now.Add(24 * time.Hour)
 	refresh := newToken("refresh-0", store.RefreshToken, "family-1", expires)
-	if err := db.CreateTokens(b.Context(), newToken("access-0", store.AccessToken, "family-1", expires), refresh); err != nil {
+	if err := storetest.Create(b.Context(), db, newToken("access-0", store.AccessToken, "family-1", expires), refresh); err != nil {
 		b.Fatalf("CreateTokens: %v", err)
 	}
+	v := storetest.VersionsOf(b.Context(), db, refresh)
 
 	i := 0
 	for b.Loop() {
 		i++
 		access := newToken(fmt.Sprintf("access-%d", i), store.AccessToken, "family-1", expires)
 		next := newToken(fmt.Sprintf("refresh-%d", i), store.RefreshToken, "family-1", expires)
-		if err := db.RotateRefreshToken(b.Context(), "family-1", refresh.Hash, now, access, next); err != nil {
+		if err := db.RotateRefreshToken(b.Context(), "family-1", refresh.Hash, now, v, access, next); err != nil {
 			b.Fatalf("RotateRefreshToken %d: %v", i, err)
 		}
 		refresh = next

@@ -9,16 +9,17 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-// CreateClient inserts c; store.ErrAlreadyExists if the id is taken.
+// CreateClient inserts c; store.ErrAlreadyExists if the id is taken by a
+// client or a user (the names table's trigger, migration 00003).
 func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 	var secretHash []byte // NULL marks a public client
 	if len(c.SecretHash) > 0 {
 		secretHash = c.SecretHash
 	}
 	_, err := db.pool.Exec(ctx, `
-		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		c.ID, secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.CreatedAt)
+		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		c.ID, secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.CreatedAt, store.NewVersion())
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, translate(err))
 	}
@@ -28,7 +29,7 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 // GetClient returns the client; store.ErrNotFound if there is none.
 func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	c, err := scanClient(db.pool.QueryRow(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
 		FROM clients WHERE id = $1`, id))
 	if err != nil {
 		return store.Client{}, fmt.Errorf("get client %q: %w", id, translate(err))
@@ -39,7 +40,7 @@ func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error
 // ListClients returns every client by id (byte order).
 func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
 		FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", translate(err))
@@ -57,7 +58,7 @@ func scanClient(row pgx.Row) (store.Client, error) { return scanClientAnd(row) }
 // selected after them.
 func scanClientAnd(row pgx.Row, extra ...any) (store.Client, error) {
 	var c store.Client
-	dest := append([]any{&c.ID, &c.SecretHash, &c.GrantTypes, &c.Scopes, &c.Introspect, &c.CreatedAt}, extra...)
+	dest := append([]any{&c.ID, &c.SecretHash, &c.GrantTypes, &c.Scopes, &c.Introspect, &c.CreatedAt, &c.Version}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}

@@ -21,12 +21,12 @@ import (
 // through before the lock. The row is created first if missing (INSERT ...
 // ON CONFLICT DO NOTHING waits for a concurrent insert of the same username
 // to commit), so even the very first attempts have a row to lock.
-func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (a store.LoginAttempt, err error) {
 	err = db.retry(ctx, func() (err error) {
-		allowed, err = sqlflow.BeginLogin(ctx, db.begin, username, now, p)
+		a, err = sqlflow.BeginLogin(ctx, db.begin, username, now, p)
 		return err
 	})
-	return allowed, err
+	return a, err
 }
 
 // LoginSucceeded clears the failure count, lock and lockout history.

@@ -196,10 +196,15 @@ func newToken(name string, kind store.TokenKind, family string, expiresAt time.T
 	}
 }
 
+// createClient creates the client "web" and the user "alice" that
+// newToken's tokens name (issuing checks both: see store.Versions).
 func createClient(t testing.TB, db *AuthDB) {
 	t.Helper()
 	if err := db.CreateClient(context.Background(), store.Client{ID: "web", CreatedAt: now}); err != nil {
 		t.Fatalf("CreateClient: %v", err)
+	}
+	if err := db.CreateUser(context.Background(), store.User{Username: "alice", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
 	}
 }
 
@@ -209,7 +214,7 @@ func TestRotateAcrossReplicas(t *testing.T) {
 	dbs := replicas(t, 2)
 	createClient(t, dbs[0])
 	old := newToken("r1", store.RefreshToken, "family-1", now.Add(time.Hour))
-	if err := dbs[0].CreateTokens(t.Context(), newToken("a1", store.AccessToken, "family-1", now.Add(time.Hour)), old); err != nil {
+	if err := storetest.Create(t.Context(), dbs[0], newToken("a1", store.AccessToken, "family-1", now.Add(time.Hour)), old); err != nil {
 		t.Fatalf("CreateTokens: %v", err)
 	}
 
@@ -223,7 +228,7 @@ func TestRotateAcrossReplicas(t *testing.T) {
 		refresh := newToken(fmt.Sprintf("r2-%d", i), store.RefreshToken, "family-1", now.Add(2*time.Hour))
 		wg.Go(func() {
 			<-start
-			errs[i] = db.RotateRefreshToken(t.Context(), "family-1", old.Hash, now, access, refresh)
+			errs[i] = storetest.Rotate(t.Context(), db, "family-1", old.Hash, now, access, refresh)
 		})
 	}
 	close(start)
@@ -267,11 +272,11 @@ func TestReuseRacesRotation(t *testing.T) {
 			return newToken(family+name, kind, family, expires)
 		}
 		r1 := token("r1", store.RefreshToken)
-		if err := dbs[0].CreateTokens(ctx, token("a1", store.AccessToken), r1); err != nil {
+		if err := storetest.Create(ctx, dbs[0], token("a1", store.AccessToken), r1); err != nil {
 			t.Fatalf("CreateTokens: %v", err)
 		}
 		r2 := token("r2", store.RefreshToken)
-		if err := dbs[0].RotateRefreshToken(ctx, family, r1.Hash, now, token("a2", store.AccessToken), r2); err != nil {
+		if err := storetest.Rotate(ctx, dbs[0], family, r1.Hash, now, token("a2", store.AccessToken), r2); err != nil {
 			t.Fatalf("RotateRefreshToken: %v", err)
 		}
 
@@ -280,11 +285,11 @@ func TestReuseRacesRotation(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			<-start
-			rotateErr = dbs[0].RotateRefreshToken(ctx, family, r2.Hash, now, token("a3", store.AccessToken), token("r3", store.RefreshToken))
+			rotateErr = storetest.Rotate(ctx, dbs[0], family, r2.Hash, now, token("a3", store.AccessToken), token("r3", store.RefreshToken))
 		})
 		wg.Go(func() {
 			<-start
-			reuseErr = dbs[1].RotateRefreshToken(ctx, family, r1.Hash, now, token("a4", store.AccessToken), token("r4", store.RefreshToken))
+			reuseErr = storetest.Rotate(ctx, dbs[1], family, r1.Hash, now, token("a4", store.AccessToken), token("r4", store.RefreshToken))
 		})
 		close(start)
 		wg.Wait()
@@ -321,11 +326,11 @@ func TestBeginLoginAcrossReplicas(t *testing.T) {
 		db := dbs[i%2]
 		wg.Go(func() {
 			<-start
-			ok, err := db.BeginLogin(t.Context(), "alice", now, policy)
+			a, err := db.BeginLogin(t.Context(), "alice", now, policy)
 			if err != nil {
 				t.Errorf("BeginLogin: %v", err)
 			}
-			if ok {
+			if a.Allowed {
 				allowed.Add(1)
 			}
 		})
@@ -337,14 +342,14 @@ func TestBeginLoginAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d of %d parallel attempts allowed, want the threshold %d", got, 2*perReplica, policy.Threshold)
 	}
 	for i, db := range dbs {
-		ok, err := db.BeginLogin(t.Context(), "alice", now.Add(policy.Lockout-time.Microsecond), policy)
-		if err != nil || ok {
-			t.Errorf("replica %d: BeginLogin while locked = %v, %v; want false", i, ok, err)
+		a, err := db.BeginLogin(t.Context(), "alice", now.Add(policy.Lockout-time.Microsecond), policy)
+		if err != nil || a.Allowed {
+			t.Errorf("replica %d: BeginLogin while locked = %+v, %v; want refused", i, a, err)
 		}
 	}
-	ok, err := dbs[0].BeginLogin(t.Context(), "alice", now.Add(policy.Lockout), policy)
-	if err != nil || !ok {
-		t.Errorf("BeginLogin once the lock has passed = %v, %v; want true", ok, err)
+	a, err := dbs[0].BeginLogin(t.Context(), "alice", now.Add(policy.Lockout), policy)
+	if err != nil || !a.Allowed {
+		t.Errorf("BeginLogin once the lock has passed = %+v, %v; want allowed", a, err)
 	}
 }
 
@@ -362,7 +367,7 @@ func TestDeleteExpiredAcrossReplicas(t *testing.T) {
 	for i := range live {
 		tokens = append(tokens, newToken(fmt.Sprintf("live-%d", i), store.AccessToken, fmt.Sprintf("f%d", i%7), now.Add(time.Duration(i)*time.Second)))
 	}
-	if err := dbs[0].CreateTokens(t.Context(), tokens...); err != nil {
+	if err := storetest.Create(t.Context(), dbs[0], tokens...); err != nil {
 		t.Fatalf("CreateTokens: %v", err)
 	}
 
@@ -440,7 +445,7 @@ func TestErrorsHideServerDetail(t *testing.T) {
 	db := openFresh(t)
 	createClient(t, db)
 	tok := newToken("bad-kind", "bogus", "f", now.Add(time.Hour)) // violates the CHECK on kind
-	err := db.CreateTokens(t.Context(), tok)
+	err := storetest.Create(t.Context(), db, tok)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
 		t.Fatalf("CreateTokens of kind bogus: %v, want a check violation", err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,17 +17,42 @@ import (
 // refresh tokens, so no error message here carries either; translate also
 // strips the server's Detail, which can quote a row.
 //
-// Lock order (see sqlflow.Tx): grant records before token rows, several
-// grant records in id order, several token rows in hash order. Every
+// Lock order (see sqlflow.Tx): the user record, then the client record,
+// then grant records (several in id order), then token rows (several in
+// hash order). Every
 // statement below that locks more than one row locks them in that order
 // through a sorted SELECT ... FOR UPDATE, so no two transactions of this
 // package wait on each other in a cycle; retry covers what remains.
 
-// CreateTokens inserts all tokens in one transaction; a refresh token
-// starts its grant's record. store.ErrAlreadyExists, and nothing inserted,
-// if any hash or grant is taken.
-func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
-	return db.retry(ctx, func() error { return sqlflow.CreateTokens(ctx, db.begin, tokens) })
+// CreateTokens inserts all tokens in one transaction if their client and
+// user are still at the versions v names; a refresh token starts its
+// grant's record. store.ErrAlreadyExists, store.ErrClientChanged or
+// store.ErrUserChanged, and nothing inserted, if any hash or grant is
+// taken or a version moved on.
+func (db *AuthDB) CreateTokens(ctx context.Context, v store.Versions, tokens ...store.Token) error {
+	return db.retry(ctx, func() error { return sqlflow.CreateTokens(ctx, db.begin, v, tokens) })
+}
+
+// LockPrincipals returns the versions of the client and of the enabled
+// user (0 where there is none), each row locked FOR KEY SHARE, the user's
+// first (the lock order): a change or deletion of either (which locks it
+// FOR UPDATE) that committed first is read here, as READ COMMITTED reads
+// a row it waited for; one that comes later waits until this transaction
+// has committed its tokens, and then ends them.
+func (t flowTx) LockPrincipals(ctx context.Context, clientID, username string) (clientVersion, userVersion int64, err error) {
+	if username != "" {
+		err := t.tx.QueryRow(ctx, `
+			SELECT CASE WHEN disabled THEN 0 ELSE version END
+			FROM users WHERE username = $1 FOR KEY SHARE`, username).Scan(&userVersion)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return 0, 0, translate(err)
+		}
+	}
+	err = t.tx.QueryRow(ctx, `SELECT version FROM clients WHERE id = $1 FOR KEY SHARE`, clientID).Scan(&clientVersion)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, translate(err)
+	}
+	return clientVersion, userVersion, nil
 }
 
 // GetToken returns the access token, spent legacy refresh token or current
@@ -82,7 +108,7 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 	// every call). No stored token has an empty hash, so the columns of a
 	// missing token read back as the zero Token.
 	c, err := scanClientAnd(db.pool.QueryRow(ctx, `
-		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version,
 			coalesce(t.hash, g.refresh_hash, ''),
 			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
 			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
@@ -127,9 +153,9 @@ func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, e
 // READ COMMITTED hands each waiter the record as the previous holder
 // committed it (or nothing, once the grant was revoked), exactly as the same
 // race plays out one transaction at a time on SQLite.
-func (db *AuthDB) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...store.Token) error {
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, v store.Versions, newTokens ...store.Token) error {
 	return db.retry(ctx, func() error {
-		return sqlflow.RotateRefreshToken(ctx, db.begin, familyID, oldHash, now, newTokens)
+		return sqlflow.RotateRefreshToken(ctx, db.begin, familyID, oldHash, now, v, newTokens)
 	})
 }
 

@@ -38,13 +38,12 @@ func (t flowTx) DeleteUserRecord(ctx context.Context, username string) error {
 // LockClient returns clientID's record; the IMMEDIATE transaction already
 // holds the write lock.
 func (t flowTx) LockClient(ctx context.Context, clientID string) (store.Client, error) {
-	c, err := scanClient(t.tx.QueryRowContext(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
-		FROM clients WHERE id = ?`, clientID))
+	c, err := scanClient(t.tx.QueryRowContext(ctx, selectClient, clientID))
 	return c, translate(err)
 }
 
-// SaveClient stores c's secret hash, grants, scopes and introspect flag.
+// SaveClient stores c's secret hash, grants, scopes, introspect flag and
+// version.
 func (t flowTx) SaveClient(ctx context.Context, c store.Client) error {
 	grantTypes, err := encodeList(c.GrantTypes)
 	if err != nil {
@@ -59,9 +58,9 @@ func (t flowTx) SaveClient(ctx context.Context, c store.Client) error {
 		secretHash = c.SecretHash
 	}
 	_, err = t.tx.ExecContext(ctx, `
-		UPDATE clients SET secret_hash = ?, grant_types = ?, scopes = ?, introspect = ?
+		UPDATE clients SET secret_hash = ?, grant_types = ?, scopes = ?, introspect = ?, version = ?
 		WHERE id = ?`,
-		secretHash, grantTypes, scopes, boolInt(c.Introspect), c.ID)
+		secretHash, grantTypes, scopes, boolInt(c.Introspect), c.Version, c.ID)
 	return translate(err)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/storetest"
 	"github.com/example/authsvc/store/sqlite"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkIntrospectionReads(b *testing.B) {
 	}
 	tok := store.Token{Hash: store.HashToken("t"), Kind: store.AccessToken, FamilyID: "f", ClientID: "rs",
 		Username: "alice", Scope: "items:read", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := db.CreateTokens(ctx, tok); err != nil {
+	if err := storetest.Create(ctx, db, tok); err != nil {
 		b.Fatal(err)
 	}
 
@@ -74,6 +75,7 @@ func BenchmarkCreateTokensConcurrent(b *testing.B) {
 			if err := db.CreateClient(ctx, store.Client{ID: "web", CreatedAt: now}); err != nil {
 				b.Fatal(err)
 			}
+			v := storetest.VersionsOf(ctx, db, store.Token{ClientID: "web"})
 			var n atomic.Int64
 			b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 			if callers == 1 {
@@ -85,7 +87,7 @@ func BenchmarkCreateTokensConcurrent(b *testing.B) {
 					i := n.Add(1)
 					tok := store.Token{Hash: fmt.Sprintf("a%063x", i), Kind: store.AccessToken, FamilyID: fmt.Sprint(i),
 						ClientID: "web", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-					if err := db.CreateTokens(ctx, tok); err != nil {
+					if err := db.CreateTokens(ctx, v, tok); err != nil {
 						b.Error(err)
 						return
 					}

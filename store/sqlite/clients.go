@@ -8,7 +8,8 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-// CreateClient inserts c; store.ErrAlreadyExists if the id is taken.
+// CreateClient inserts c; store.ErrAlreadyExists if the id is taken by a
+// client or a user (the names table's trigger, migration 00003).
 func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 	grantTypes, err := encodeList(c.GrantTypes)
 	if err != nil {
@@ -23,9 +24,9 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 		secretHash = c.SecretHash
 	}
 	_, err = db.db.ExecContext(ctx, `
-		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		c.ID, secretHash, grantTypes, scopes, boolInt(c.Introspect), micros(c.CreatedAt))
+		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, secretHash, grantTypes, scopes, boolInt(c.Introspect), micros(c.CreatedAt), store.NewVersion())
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, translate(err))
 	}
@@ -42,13 +43,13 @@ func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error
 }
 
 const selectClient = `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
 		FROM clients WHERE id = ?`
 
 // ListClients returns every client by id (byte order).
 func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.db.QueryContext(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
 		FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
@@ -76,7 +77,7 @@ func scanClient(s scanner, extra ...any) (store.Client, error) {
 		grantTypes, scopes string
 		createdAt          int64
 	)
-	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt}, extra...)
+	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt, &c.Version}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}

@@ -31,8 +31,8 @@ type tokenInserts struct {
 }
 
 type tokenInsert struct {
-	tokens []store.Token
-	done   chan error // capacity 1: the call's result
+	call sqlflow.TokenCall
+	done chan error // capacity 1: the call's result
 }
 
 func (q *tokenInserts) add(r *tokenInsert) {
@@ -64,20 +64,22 @@ func (q *tokenInserts) withdraw(r *tokenInsert) bool {
 	return true
 }
 
-// CreateTokens inserts all tokens in one transaction; a refresh token
-// starts its grant's record. store.ErrAlreadyExists, and nothing inserted,
-// if any hash or grant is taken. Concurrent calls share a commit (see
+// CreateTokens inserts all tokens in one transaction if their client and
+// user are still at the versions v names; a refresh token starts its
+// grant's record. store.ErrAlreadyExists, store.ErrClientChanged or
+// store.ErrUserChanged, and nothing inserted, if any hash or grant is
+// taken or a version moved on. Concurrent calls share a commit (see
 // above). A call whose context ends while it waits returns the context's
 // error and inserts nothing, unless a transaction has taken it already:
 // then it returns that transaction's result.
-func (db *AuthDB) CreateTokens(ctx context.Context, tokens ...store.Token) error {
+func (db *AuthDB) CreateTokens(ctx context.Context, v store.Versions, tokens ...store.Token) error {
 	if len(tokens) == 0 {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create tokens: %w", err)
 	}
-	r := &tokenInsert{tokens: tokens, done: make(chan error, 1)}
+	r := &tokenInsert{call: sqlflow.TokenCall{Versions: v, Tokens: tokens}, done: make(chan error, 1)}
 	db.inserts.add(r)
 	for {
 		select {
@@ -122,9 +124,9 @@ func (db *AuthDB) commitInserts(ctx context.Context) {
 			}
 		}
 	}()
-	calls := make([][]store.Token, len(batch))
+	calls := make([]sqlflow.TokenCall, len(batch))
 	for i, r := range batch {
-		calls[i] = r.tokens
+		calls[i] = r.call
 	}
 	// The transaction is every waiting caller's: it must not end because
 	// this caller's request did.

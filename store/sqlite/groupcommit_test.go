@@ -13,6 +13,17 @@ import (
 	"github.com/example/authsvc/store"
 )
 
+// webVersions are the versions of a request for the client "web" that
+// checked it just before (client tokens have no user).
+func webVersions(t *testing.T, db *AuthDB) store.Versions {
+	t.Helper()
+	c, err := db.GetClient(t.Context(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.Versions{Client: c.Version}
+}
+
 func openGroupCommit(t *testing.T) *AuthDB {
 	t.Helper()
 	db, err := OpenAuth(t.Context(), filepath.Join(t.TempDir(), "auth.db"))
@@ -60,7 +71,8 @@ func waitPending(t *testing.T, db *AuthDB, n int) {
 func TestGroupCommitGivesEachCallItsOwnResult(t *testing.T) {
 	db := openGroupCommit(t)
 	ctx := t.Context()
-	if err := db.CreateTokens(ctx, accessToken("taken")); err != nil {
+	v := webVersions(t, db)
+	if err := db.CreateTokens(ctx, v, accessToken("taken")); err != nil {
 		t.Fatal(err)
 	}
 	spent := accessToken("spent")
@@ -74,6 +86,7 @@ func TestGroupCommitGivesEachCallItsOwnResult(t *testing.T) {
 		"rotated":   {spent},
 		"no-client": {noClient},
 		"ok-3":      {accessToken("ok-3")},
+		"stale":     {accessToken("stale")},
 	}
 
 	release := holdWriter(t, db)
@@ -82,7 +95,11 @@ func TestGroupCommitGivesEachCallItsOwnResult(t *testing.T) {
 	var wg sync.WaitGroup
 	for name, tokens := range calls {
 		wg.Go(func() {
-			err := db.CreateTokens(ctx, tokens...)
+			v := v
+			if name == "stale" {
+				v.Client-- // checked against the client as it was before a change
+			}
+			err := db.CreateTokens(ctx, v, tokens...)
 			mu.Lock()
 			errs[name] = err
 			mu.Unlock()
@@ -105,12 +122,15 @@ func TestGroupCommitGivesEachCallItsOwnResult(t *testing.T) {
 	if !errors.Is(errs["duplicate"], store.ErrAlreadyExists) {
 		t.Errorf("duplicate: %v, want ErrAlreadyExists", errs["duplicate"])
 	}
+	if !errors.Is(errs["stale"], store.ErrClientChanged) {
+		t.Errorf("stale: %v, want ErrClientChanged", errs["stale"])
+	}
 	for _, name := range []string{"rotated", "no-client"} {
 		if errs[name] == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	for _, hash := range []string{"dup-fresh", "spent", "no-client"} {
+	for _, hash := range []string{"dup-fresh", "spent", "no-client", "stale"} {
 		if _, err := db.GetToken(ctx, hash); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("token %s of a failed call: %v, want ErrNotFound", hash, err)
 		}
@@ -122,7 +142,8 @@ func TestGroupCommitCallCanceledWhileWaitingInsertsNothing(t *testing.T) {
 	release := holdWriter(t, db)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- db.CreateTokens(ctx, accessToken("abandoned")) }()
+	v := webVersions(t, db)
+	go func() { done <- db.CreateTokens(ctx, v, accessToken("abandoned")) }()
 	waitPending(t, db, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -130,7 +151,7 @@ func TestGroupCommitCallCanceledWhileWaitingInsertsNothing(t *testing.T) {
 	}
 	release()
 	waitPending(t, db, 0)
-	if err := db.CreateTokens(t.Context(), accessToken("later")); err != nil {
+	if err := db.CreateTokens(t.Context(), v, accessToken("later")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.GetToken(t.Context(), "later"); err != nil {
@@ -147,8 +168,9 @@ func TestGroupCommitManyCallers(t *testing.T) {
 	release := holdWriter(t, db)
 	n := 2*maxInsertsPerCommit + 5
 	errs := make(chan error, n)
+	v := webVersions(t, db)
 	for i := range n {
-		go func() { errs <- db.CreateTokens(t.Context(), accessToken(fmt.Sprint("many-", i))) }()
+		go func() { errs <- db.CreateTokens(t.Context(), v, accessToken(fmt.Sprint("many-", i))) }()
 	}
 	waitPending(t, db, n)
 	release()

@@ -15,7 +15,7 @@ import (
 // store.Logins. The read and the write are one IMMEDIATE transaction, so
 // parallel attempts are counted one after the other and no more than
 // p.Threshold of them get through before the lock.
-func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+func (db *AuthDB) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (store.LoginAttempt, error) {
 	return sqlflow.BeginLogin(ctx, db.begin, username, now, p)
 }
 

@@ -76,7 +76,7 @@ func OpenAuth(ctx context.Context, path string, opts ...store.OpenOption) (*Auth
 		return nil, err
 	}
 	if err := c.prepare(ctx, selectClient, selectUser, selectToken, selectTokenForIntrospection, selectIntrospection,
-		insertToken, insertGrant, savepoint, rollbackToSavepoint, releaseSavepoint); err != nil {
+		insertToken, insertGrant, selectPrincipals, savepoint, rollbackToSavepoint, releaseSavepoint); err != nil {
 		return nil, err
 	}
 	return &AuthDB{conn: c, inserts: &tokenInserts{}}, nil
@@ -326,6 +326,14 @@ func (t flowTx) exec(ctx context.Context, query string, args ...any) (sql.Result
 		return t.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// queryRow is exec for a single-row read of the transaction.
+func (t flowTx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if stmt, ok := t.prepared[query]; ok {
+		return t.tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 var _ sqlflow.Tx = flowTx{}

@@ -90,7 +90,7 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 // No stored token has an empty hash, so the columns of a missing token read
 // back as the zero Token.
 const selectIntrospection = `
-		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at,
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version,
 			coalesce(t.hash, g.refresh_hash, ''),
 			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
 			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
@@ -118,9 +118,23 @@ func (db *AuthDB) GetGrant(ctx context.Context, familyID string) (store.Token, e
 // for newTokens in one transaction; see store.Tokens for the outcomes.
 // Because every write transaction begins IMMEDIATE, concurrent rotations
 // run one after the other, each on what the previous one committed.
-func (db *AuthDB) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...store.Token) error {
-	return sqlflow.RotateRefreshToken(ctx, db.begin, familyID, oldHash, now, newTokens)
+func (db *AuthDB) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, v store.Versions, newTokens ...store.Token) error {
+	return sqlflow.RotateRefreshToken(ctx, db.begin, familyID, oldHash, now, v, newTokens)
 }
+
+// LockPrincipals returns the versions of the client and of the enabled
+// user (0 where there is none); the IMMEDIATE transaction already holds the
+// write lock, so neither can change before it ends.
+func (t flowTx) LockPrincipals(ctx context.Context, clientID, username string) (clientVersion, userVersion int64, err error) {
+	err = t.queryRow(ctx, selectPrincipals, clientID, username).Scan(&clientVersion, &userVersion)
+	return clientVersion, userVersion, err
+}
+
+// selectPrincipals is LockPrincipals' query: ?1 the client id, ?2 the
+// username ('' matches no user).
+const selectPrincipals = `
+		SELECT coalesce((SELECT version FROM clients WHERE id = ?1), 0),
+			coalesce((SELECT version FROM users WHERE username = ?2 AND disabled = 0), 0)`
 
 // DeleteToken removes one token, a refresh token with its grant record; no
 // error if it does not exist.

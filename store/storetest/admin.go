@@ -17,12 +17,12 @@ func testDeleteUser(t *testing.T, s store.AuthStore) {
 	setupUsersAndClients(t, s)
 	g := grantsOf(t, s, []string{"alice", "bob"}, []string{"web"})
 	policy := store.LoginPolicy{Threshold: 1, Lockout: time.Hour, MaxLockout: time.Hour}
-	allowed, err := s.BeginLogin(ctx, "alice", base, policy)
+	a, err := s.BeginLogin(ctx, "alice", base, policy)
 	ok(t, "BeginLogin", err)
-	if !allowed {
+	if !a.Allowed {
 		t.Fatal("first attempt refused")
 	}
-	if allowed, _ = s.BeginLogin(ctx, "alice", base, policy); allowed {
+	if a, _ = s.BeginLogin(ctx, "alice", base, policy); a.Allowed {
 		t.Fatal("alice is not locked before the delete")
 	}
 	present(t, s, g["alice/web"][0], g["alice/web"][1], g["bob/web"][0], g["bob/web"][1])
@@ -34,9 +34,9 @@ func testDeleteUser(t *testing.T, s store.AuthStore) {
 	present(t, s, g["bob/web"][0], g["bob/web"][1])
 
 	ok(t, "CreateUser again", s.CreateUser(ctx, newUser("alice")))
-	allowed, err = s.BeginLogin(ctx, "alice", base, policy)
+	a, err = s.BeginLogin(ctx, "alice", base, policy)
 	ok(t, "BeginLogin after re-create", err)
-	if !allowed {
+	if !a.Allowed {
 		t.Error("the deleted user's lockout survived the delete")
 	}
 
@@ -60,9 +60,13 @@ func testUpdateClient(t *testing.T, s store.AuthStore) {
 	got, err := s.GetClient(ctx, "web")
 	ok(t, "GetClient", err)
 	checkClient(t, got, c)
+	if got.Version == c.Version {
+		t.Errorf("UpdateClient left the version at %d", got.Version)
+	}
 	present(t, s, g["alice/web"][0], g["alice/web"][1])
 
 	// To public and back.
+	c = got
 	c.SecretHash = nil
 	ok(t, "UpdateClient public", s.UpdateClient(ctx, c))
 	got, err = s.GetClient(ctx, "web")

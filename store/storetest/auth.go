@@ -134,12 +134,15 @@ func testUserUpdate(t *testing.T, s store.AuthStore) {
 	orig := newUser("alice")
 	ok(t, "CreateUser", s.CreateUser(ctx, orig))
 
+	read, err := s.GetUser(ctx, "alice")
+	ok(t, "GetUser", err)
 	update := store.User{
 		Username:     "alice",
 		PasswordHash: []byte("new hash"),
 		Disabled:     true,
 		CreatedAt:    base.Add(-48 * time.Hour), // not updatable
 		UpdatedAt:    base.Add(time.Minute),
+		Version:      read.Version,
 	}
 	ok(t, "UpdateUser", s.UpdateUser(ctx, update))
 	got, err := s.GetUser(ctx, "alice")
@@ -147,9 +150,13 @@ func testUserUpdate(t *testing.T, s store.AuthStore) {
 	want := update
 	want.CreatedAt = orig.CreatedAt
 	checkUser(t, got, want)
+	if got.Version == read.Version {
+		t.Errorf("UpdateUser left the version at %d", got.Version)
+	}
 
 	update.Disabled = false
 	update.UpdatedAt = base.Add(2 * time.Minute)
+	update.Version = got.Version
 	ok(t, "UpdateUser to enabled", s.UpdateUser(ctx, update))
 	got, err = s.GetUser(ctx, "alice")
 	ok(t, "GetUser", err)

@@ -62,13 +62,13 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 	}
 	// The login row survived: alice is still locked.
 	p := store.LoginPolicy{Threshold: 3, Lockout: time.Minute, MaxLockout: time.Hour}
-	if allowed, err := auth.BeginLogin(ctx, "alice", now, p); err != nil || allowed {
-		t.Errorf("BeginLogin of the locked user after upgrade = %v, %v; want refused", allowed, err)
+	if a, err := auth.BeginLogin(ctx, "alice", now, p); err != nil || a.Allowed {
+		t.Errorf("BeginLogin of the locked user after upgrade = %+v, %v; want refused", a, err)
 	}
 	// The auth service works: the old refresh token rotates.
 	next := store.Token{Hash: "refresh-2", Kind: store.RefreshToken, FamilyID: "f1", ClientID: "web",
 		Username: "alice", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := auth.RotateRefreshToken(ctx, "f1", "refresh-hash", now, next); err != nil {
+	if err := Rotate(ctx, auth, "f1", "refresh-hash", now, next); err != nil {
 		t.Errorf("RotateRefreshToken after upgrade: %v", err)
 	}
 	// Its value does not name its grant, so the store keeps its hash, spent,
@@ -76,7 +76,7 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 	if tok, err := auth.GetToken(ctx, "refresh-hash"); err != nil || tok.Active(now) {
 		t.Errorf("GetToken of the rotated legacy token = %+v, %v; want it spent", tok, err)
 	}
-	if err := auth.RotateRefreshToken(ctx, "f1", "refresh-hash", now, next); !errors.Is(err, store.ErrTokenReused) {
+	if err := Rotate(ctx, auth, "f1", "refresh-hash", now, next); !errors.Is(err, store.ErrTokenReused) {
 		t.Errorf("RotateRefreshToken of the legacy token again: %v, want ErrTokenReused", err)
 	}
 	if _, err := auth.GetToken(ctx, "refresh-2"); !errors.Is(err, store.ErrNotFound) {
@@ -94,7 +94,15 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 		t.Errorf("ListItems after upgrade = %+v, %v; want both items", got, err)
 	}
 
-	// The auth history is the legacy version 1, then 00002 (grants); the
+	// The names table knows the names that were there before it: a client
+	// may not take a legacy user's name, nor a user a legacy client's.
+	err := auth.CreateClient(ctx, store.Client{ID: "alice", GrantTypes: []string{store.GrantRefreshToken}, CreatedAt: now})
+	wantErr(t, "CreateClient with a legacy user's name", err, store.ErrAlreadyExists)
+	err = auth.CreateUser(ctx, store.User{Username: "web", PasswordHash: []byte("h"), CreatedAt: now, UpdatedAt: now})
+	wantErr(t, "CreateUser with a legacy client's name", err, store.ErrAlreadyExists)
+
+	// The auth history is the legacy version 1, then 00002 (grants) and
+	// 00003 (versions and the names table); the
 	// items history starts at its own version 1 and may go on from there
 	// (how far is each backend's business).
 	for _, s := range []sqlflow.Schema{sqlflow.AuthSchema, sqlflow.ItemsSchema} {
@@ -103,8 +111,8 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 		switch {
 		case err != nil:
 			t.Errorf("read %s: %v", s.VersionTable, err)
-		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 2):
-			t.Errorf("%s holds %d applied versions from %d; want 2 for auth, from 1 on for items", s.VersionTable, n, first)
+		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 3):
+			t.Errorf("%s holds %d applied versions from %d; want 3 for auth, from 1 on for items", s.VersionTable, n, first)
 		}
 	}
 }

@@ -9,22 +9,30 @@ import (
 	"github.com/example/authsvc/store"
 )
 
-// begin calls BeginLogin and fails t unless it answers want.
-func begin(t *testing.T, s store.AuthStore, username string, now time.Time, p store.LoginPolicy, want bool) {
+// begin calls BeginLogin and fails t unless it answers want; it returns
+// whether the attempt started a lock.
+func begin(t *testing.T, s store.AuthStore, username string, now time.Time, p store.LoginPolicy, want bool) (locked bool) {
 	t.Helper()
-	allowed, err := s.BeginLogin(t.Context(), username, now, p)
+	a, err := s.BeginLogin(t.Context(), username, now, p)
 	ok(t, fmt.Sprintf("BeginLogin(%q, base%+v)", username, now.Sub(base)), err)
-	if allowed != want {
-		t.Fatalf("BeginLogin(%q, base%+v) = %v, want %v", username, now.Sub(base), allowed, want)
+	if a.Allowed != want {
+		t.Fatalf("BeginLogin(%q, base%+v) = %+v, want allowed %v", username, now.Sub(base), a, want)
 	}
+	if a.Locked && !a.Allowed {
+		t.Fatalf("BeginLogin(%q, base%+v) = %+v: a refused attempt cannot start a lock", username, now.Sub(base), a)
+	}
+	return a.Locked
 }
 
 // lockOut makes p.Threshold attempts at now, all allowed, the last of which
-// locks username, and checks that the next attempt is refused.
+// (and only it) reports that it locked username, and checks that the next
+// attempt is refused.
 func lockOut(t *testing.T, s store.AuthStore, username string, now time.Time, p store.LoginPolicy) {
 	t.Helper()
-	for range p.Threshold {
-		begin(t, s, username, now, p, true)
+	for i := range p.Threshold {
+		if locked := begin(t, s, username, now, p, true); locked != (i == p.Threshold-1) {
+			t.Fatalf("attempt %d of %d: locked = %v", i+1, p.Threshold, locked)
+		}
 	}
 	begin(t, s, username, now, p, false)
 }
@@ -122,7 +130,9 @@ func testLoginConcurrent(t *testing.T, s store.AuthStore) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			allowed[i], errs[i] = s.BeginLogin(t.Context(), "alice", base, p)
+			var a store.LoginAttempt
+			a, errs[i] = s.BeginLogin(t.Context(), "alice", base, p)
+			allowed[i] = a.Allowed
 		})
 	}
 	wg.Wait()

@@ -37,12 +37,15 @@
 package storetest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/authsvc/store"
 )
 
 // base is the suite's "now": a whole number of microseconds, far from the
@@ -114,4 +117,46 @@ func sameStrings(got, want []string) bool {
 		}
 	}
 	return true
+}
+
+// VersionsOf returns the versions that tok's client and user are at now,
+// as a request that had just checked them would pass them on; zero for one
+// that does not exist. Backends' own tests use it too.
+func VersionsOf(ctx context.Context, s store.AuthStore, tok store.Token) store.Versions {
+	var v store.Versions
+	if c, err := s.GetClient(ctx, tok.ClientID); err == nil {
+		v.Client = c.Version
+	}
+	if u, err := s.GetUser(ctx, tok.Username); err == nil && tok.Username != "" {
+		v.User = u.Version
+	}
+	return v
+}
+
+// reread returns u as stored now, failing t if it is not.
+func reread(t *testing.T, s store.AuthStore, u store.User) store.User {
+	t.Helper()
+	got, err := s.GetUser(t.Context(), u.Username)
+	ok(t, "GetUser "+u.Username, err)
+	return got
+}
+
+// Create is CreateTokens as a request makes it that checked the client and
+// the user just before.
+func Create(ctx context.Context, s store.AuthStore, tokens ...store.Token) error {
+	var v store.Versions
+	if len(tokens) > 0 {
+		v = VersionsOf(ctx, s, tokens[0])
+	}
+	return s.CreateTokens(ctx, v, tokens...)
+}
+
+// Rotate is RotateRefreshToken as a request makes it that checked the
+// client and the user just before.
+func Rotate(ctx context.Context, s store.AuthStore, familyID, oldHash string, now time.Time, newTokens ...store.Token) error {
+	var v store.Versions
+	if len(newTokens) > 0 {
+		v = VersionsOf(ctx, s, newTokens[0])
+	}
+	return s.RotateRefreshToken(ctx, familyID, oldHash, now, v, newTokens...)
 }

@@ -88,7 +88,7 @@ func testTokenCreateGet(t *testing.T, s store.AuthStore) {
 	setupTokens(t, s)
 	access, refresh := pair("family-1", "t1", base.In(elsewhere))
 	refresh.Scope = "items:read"
-	ok(t, "CreateTokens", s.CreateTokens(ctx, access, refresh))
+	ok(t, "CreateTokens", Create(ctx, s, access, refresh))
 
 	// A client-credentials token: no username, no refresh token.
 	cc := store.Token{
@@ -100,9 +100,9 @@ func testTokenCreateGet(t *testing.T, s store.AuthStore) {
 		IssuedAt:  base.Add(time.Microsecond),
 		ExpiresAt: base.Add(time.Hour + 999999*time.Microsecond),
 	}
-	ok(t, "CreateTokens client credentials", s.CreateTokens(ctx, cc))
+	ok(t, "CreateTokens client credentials", Create(ctx, s, cc))
 	// An empty batch is no error.
-	ok(t, "CreateTokens none", s.CreateTokens(ctx))
+	ok(t, "CreateTokens none", Create(ctx, s))
 
 	present(t, s, access, refresh, cc)
 }
@@ -111,20 +111,20 @@ func testTokenCreateAtomic(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 
 	// A batch with a taken hash inserts nothing.
 	a2, r2 := pair("family-2", "t2", base)
 	dup := r1
 	dup.FamilyID = "family-2"
-	err := s.CreateTokens(ctx, a2, r2, dup)
+	err := Create(ctx, s, a2, r2, dup)
 	wantErr(t, "CreateTokens with a taken hash", err, store.ErrAlreadyExists, a2.Hash, r2.Hash, dup.Hash)
 	absent(t, s, a2, r2)
 	present(t, s, a1, r1)
 
 	// So does a batch that repeats a hash of its own.
 	a3, r3 := pair("family-3", "t3", base)
-	err = s.CreateTokens(ctx, a3, r3, a3)
+	err = Create(ctx, s, a3, r3, a3)
 	wantErr(t, "CreateTokens with a repeated hash", err, store.ErrAlreadyExists, a3.Hash, r3.Hash)
 	absent(t, s, a3, r3)
 }
@@ -133,7 +133,7 @@ func testTokenNotFound(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	absent(t, s, store.Token{Hash: hashOf("never issued")})
 }
 
@@ -141,7 +141,7 @@ func testTokenActive(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	access, refresh := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, access, refresh))
+	ok(t, "CreateTokens", Create(ctx, s, access, refresh))
 
 	got, err := s.GetToken(ctx, access.Hash)
 	ok(t, "GetToken", err)
@@ -160,7 +160,7 @@ func testTokenActive(t *testing.T, s store.AuthStore) {
 	}
 
 	a2, r2 := pair("family-1", "t2", base.Add(time.Minute))
-	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "family-1", refresh.Hash, base.Add(time.Minute), a2, r2))
+	ok(t, "RotateRefreshToken", Rotate(ctx, s, "family-1", refresh.Hash, base.Add(time.Minute), a2, r2))
 	// A rotated refresh token is no token any more: its grant record
 	// holds the new one.
 	absent(t, s, refresh)
@@ -170,13 +170,13 @@ func testRotate(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	otherA, otherR := pair("family-other", "other", base)
-	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
+	ok(t, "CreateTokens other family", Create(ctx, s, otherA, otherR))
 
 	now := base.Add(10 * time.Minute)
 	a2, r2 := pair("family-1", "t2", now)
-	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, r2)
+	err := Rotate(ctx, s, "family-1", r1.Hash, now, a2, r2)
 	noSecrets(t, "RotateRefreshToken", err, r1.Hash, a2.Hash, r2.Hash)
 	ok(t, "RotateRefreshToken", err)
 
@@ -189,7 +189,7 @@ func testRotate(t *testing.T, s store.AuthStore) {
 	// The new refresh token rotates in turn.
 	later := now.Add(time.Hour)
 	a3, r3 := pair("family-1", "t3", later)
-	ok(t, "RotateRefreshToken of the new token", s.RotateRefreshToken(ctx, "family-1", r2.Hash, later, a3, r3))
+	ok(t, "RotateRefreshToken of the new token", Rotate(ctx, s, "family-1", r2.Hash, later, a3, r3))
 	present(t, s, a3, r3, otherA, otherR)
 	absent(t, s, a1, r1, a2, r2)
 }
@@ -198,12 +198,12 @@ func testRotateUnknown(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 
 	// A grant that does not exist (never did, or has ended).
 	unknown := hashOf("never issued")
 	a2, r2 := pair("no-such-family", "t2", base)
-	err := s.RotateRefreshToken(ctx, "no-such-family", unknown, base, a2, r2)
+	err := Rotate(ctx, s, "no-such-family", unknown, base, a2, r2)
 	wantErr(t, "RotateRefreshToken of unknown token", err, store.ErrNotFound, unknown, a2.Hash, r2.Hash)
 	absent(t, s, a2, r2)
 	present(t, s, a1, r1)
@@ -213,11 +213,11 @@ func testRotateExpired(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 
 	for _, now := range []time.Time{r1.ExpiresAt, r1.ExpiresAt.Add(time.Hour)} {
 		a2, r2 := pair("family-1", "t2", now)
-		err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, r2)
+		err := Rotate(ctx, s, "family-1", r1.Hash, now, a2, r2)
 		wantErr(t, fmt.Sprintf("RotateRefreshToken at expiry%+v", now.Sub(r1.ExpiresAt)),
 			err, store.ErrNotFound, r1.Hash, a2.Hash, r2.Hash)
 		absent(t, s, a2, r2)
@@ -228,7 +228,7 @@ func testRotateExpired(t *testing.T, s store.AuthStore) {
 	// A microsecond before expiry it still rotates.
 	now := r1.ExpiresAt.Add(-time.Microsecond)
 	a3, r3 := pair("family-1", "t3", now)
-	ok(t, "RotateRefreshToken just before expiry", s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3))
+	ok(t, "RotateRefreshToken just before expiry", Rotate(ctx, s, "family-1", r1.Hash, now, a3, r3))
 	present(t, s, a3, r3)
 	absent(t, s, r1)
 }
@@ -237,15 +237,15 @@ func testRotateAccessToken(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	otherA, otherR := pair("family-other", "other", base)
-	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
+	ok(t, "CreateTokens other family", Create(ctx, s, otherA, otherR))
 
 	// Anything presented for a live grant that is not its current refresh
 	// token, an access token included, is a token the grant has moved past
 	// or never had: it ends the grant, and only that one.
 	a2, r2 := pair("family-1", "t2", base)
-	err := s.RotateRefreshToken(ctx, "family-1", a1.Hash, base, a2, r2)
+	err := Rotate(ctx, s, "family-1", a1.Hash, base, a2, r2)
 	wantErr(t, "RotateRefreshToken of an access token", err, store.ErrTokenReused, a1.Hash, a2.Hash, r2.Hash)
 	absent(t, s, a1, r1, a2, r2)
 	present(t, s, otherA, otherR)
@@ -255,27 +255,27 @@ func testRotateReused(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	otherA, otherR := pair("family-other", "other", base)
-	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
+	ok(t, "CreateTokens other family", Create(ctx, s, otherA, otherR))
 
 	now := base.Add(time.Minute)
 	a2, r2 := pair("family-1", "t2", now)
-	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, r2))
+	ok(t, "RotateRefreshToken", Rotate(ctx, s, "family-1", r1.Hash, now, a2, r2))
 
 	// r1 presented again, by whoever stole it or by its owner: the grant
 	// is over for both (RFC 9700 §4.14.2).
 	now = now.Add(time.Minute)
 	a3, r3 := pair("family-1", "t3", now)
-	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3)
+	err := Rotate(ctx, s, "family-1", r1.Hash, now, a3, r3)
 	wantErr(t, "RotateRefreshToken reused", err, store.ErrTokenReused, r1.Hash, a3.Hash, r3.Hash)
 	absent(t, s, r1, a2, r2, a3, r3)
 	present(t, s, otherA, otherR)
 
 	// The evidence went with the family: a third try finds nothing.
-	err = s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3)
+	err = Rotate(ctx, s, "family-1", r1.Hash, now, a3, r3)
 	wantErr(t, "RotateRefreshToken after revocation", err, store.ErrNotFound, r1.Hash)
-	err = s.RotateRefreshToken(ctx, "family-1", r2.Hash, now, a3, r3)
+	err = Rotate(ctx, s, "family-1", r2.Hash, now, a3, r3)
 	wantErr(t, "RotateRefreshToken of the revoked successor", err, store.ErrNotFound, r2.Hash)
 	absent(t, s, a3, r3)
 }
@@ -284,16 +284,16 @@ func testRotateReusedOlder(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	a2, r2 := pair("family-1", "t2", base.Add(time.Minute))
-	ok(t, "RotateRefreshToken 1", s.RotateRefreshToken(ctx, "family-1", r1.Hash, base.Add(time.Minute), a2, r2))
+	ok(t, "RotateRefreshToken 1", Rotate(ctx, s, "family-1", r1.Hash, base.Add(time.Minute), a2, r2))
 	a3, r3 := pair("family-1", "t3", base.Add(2*time.Minute))
-	ok(t, "RotateRefreshToken 2", s.RotateRefreshToken(ctx, "family-1", r2.Hash, base.Add(2*time.Minute), a3, r3))
+	ok(t, "RotateRefreshToken 2", Rotate(ctx, s, "family-1", r2.Hash, base.Add(2*time.Minute), a3, r3))
 
 	// Reusing a token two rotations back ends the current pair too.
 	now := base.Add(3 * time.Minute)
 	a4, r4 := pair("family-1", "t4", now)
-	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a4, r4)
+	err := Rotate(ctx, s, "family-1", r1.Hash, now, a4, r4)
 	wantErr(t, "RotateRefreshToken of an older token", err, store.ErrTokenReused, r1.Hash)
 	absent(t, s, r1, r2, a3, r3, a4, r4)
 }
@@ -302,23 +302,23 @@ func testRotateAtomic(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	otherA, otherR := pair("family-other", "other", base)
-	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
+	ok(t, "CreateTokens other family", Create(ctx, s, otherA, otherR))
 
 	// A new token whose hash is taken fails the whole rotation.
 	now := base.Add(time.Minute)
 	a2, _ := pair("family-1", "t2", now)
 	clash := otherR
 	clash.FamilyID = "family-1"
-	err := s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a2, clash)
+	err := Rotate(ctx, s, "family-1", r1.Hash, now, a2, clash)
 	wantErr(t, "RotateRefreshToken with a taken hash", err, store.ErrAlreadyExists, r1.Hash, a2.Hash, clash.Hash)
 	absent(t, s, a2)
 	present(t, s, a1, r1, otherA, otherR)
 
 	// r1 is still unrotated, so a retry is not reuse.
 	a3, r3 := pair("family-1", "t3", now)
-	ok(t, "RotateRefreshToken retry", s.RotateRefreshToken(ctx, "family-1", r1.Hash, now, a3, r3))
+	ok(t, "RotateRefreshToken retry", Rotate(ctx, s, "family-1", r1.Hash, now, a3, r3))
 	present(t, s, a3, r3)
 	absent(t, s, r1)
 }
@@ -332,7 +332,7 @@ func testRotateConcurrent(t *testing.T, s store.AuthStore) {
 func rotateConcurrent(t *testing.T, s store.AuthStore, family string) {
 	ctx := t.Context()
 	a1, r1 := pair(family, family+"-t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 
 	const n = 20
 	now := base.Add(time.Minute)
@@ -343,7 +343,7 @@ func rotateConcurrent(t *testing.T, s store.AuthStore, family string) {
 		a, r := pair(family, fmt.Sprintf("%s-t2-%d", family, i), now)
 		newTokens[i] = [2]store.Token{a, r}
 		wg.Go(func() {
-			errs[i] = s.RotateRefreshToken(ctx, family, r1.Hash, now, a, r)
+			errs[i] = Rotate(ctx, s, family, r1.Hash, now, a, r)
 		})
 	}
 	wg.Wait()

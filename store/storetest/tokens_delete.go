@@ -14,7 +14,7 @@ func testDeleteToken(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 
 	for range 2 { // idempotent
 		err := s.DeleteToken(ctx, a1.Hash)
@@ -31,11 +31,11 @@ func testDeleteFamily(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupTokens(t, s)
 	a1, r1 := pair("family-1", "t1", base)
-	ok(t, "CreateTokens", s.CreateTokens(ctx, a1, r1))
+	ok(t, "CreateTokens", Create(ctx, s, a1, r1))
 	a2, r2 := pair("family-1", "t2", base.Add(time.Minute))
-	ok(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "family-1", r1.Hash, base.Add(time.Minute), a2, r2))
+	ok(t, "RotateRefreshToken", Rotate(ctx, s, "family-1", r1.Hash, base.Add(time.Minute), a2, r2))
 	otherA, otherR := pair("family-other", "other", base)
-	ok(t, "CreateTokens other family", s.CreateTokens(ctx, otherA, otherR))
+	ok(t, "CreateTokens other family", Create(ctx, s, otherA, otherR))
 
 	for range 2 { // idempotent
 		ok(t, "DeleteFamily", s.DeleteFamily(ctx, "family-1"))
@@ -92,7 +92,7 @@ func testDeleteExpired(t *testing.T, s store.AuthStore) {
 		}
 		live = append(live, tok)
 	}
-	ok(t, "CreateTokens", s.CreateTokens(ctx, append(append([]store.Token{}, expired...), live...)...))
+	ok(t, "CreateTokens", Create(ctx, s, append(append([]store.Token{}, expired...), live...)...))
 
 	const limit = 10
 	var calls []int

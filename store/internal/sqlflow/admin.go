@@ -26,13 +26,18 @@ func DeleteUser(ctx context.Context, begin Begin, username string) error {
 }
 
 // UpdateClient is store.Clients.UpdateClient: the revocation a narrowing
-// entails commits with it or not at all.
+// entails commits with it or not at all, and so does the new version that
+// keeps tokens authenticated against the old record out.
 func UpdateClient(ctx context.Context, begin Begin, c store.Client) error {
 	err := inTx(ctx, begin, func(tx Tx) error {
 		old, err := tx.LockClient(ctx, c.ID)
 		if err != nil {
 			return err
 		}
+		if old.Version != c.Version {
+			return store.ErrConflict
+		}
+		c.Version++
 		if err := tx.SaveClient(ctx, c); err != nil {
 			return err
 		}

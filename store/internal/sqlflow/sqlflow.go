@@ -21,7 +21,8 @@ import (
 // is the first half of every refresh token of its grant).
 //
 // Lock order, which every flow keeps so that PostgreSQL cannot deadlock:
-// grant records before token rows, several grant records in id order.
+// the user record, then the client record, then grant records (several in
+// id order), then token rows.
 type Tx interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
@@ -45,10 +46,17 @@ type Tx interface {
 	// token; store.ErrAlreadyExists if a hash or a grant is taken.
 	InsertTokens(ctx context.Context, tokens []store.Token) error
 
+	// LockPrincipals returns the versions of clientID and, unless username
+	// is empty, of username, each 0 if there is no such record (and the
+	// user's 0 too if the user is disabled), read so that no change or
+	// deletion of either can commit until the transaction ends.
+	// Issuing tokens calls it first (see checkVersions).
+	LockPrincipals(ctx context.Context, clientID, username string) (clientVersion, userVersion int64, err error)
+
 	// LockUser returns username's record, locked until the transaction
 	// ends; store.ErrNotFound if there is none.
 	LockUser(ctx context.Context, username string) (store.User, error)
-	// SaveUser stores u's PasswordHash, Disabled and UpdatedAt.
+	// SaveUser stores u's PasswordHash, Disabled, UpdatedAt and Version.
 	SaveUser(ctx context.Context, u store.User) error
 	// DeleteUserRecord deletes username's row and login record.
 	DeleteUserRecord(ctx context.Context, username string) error
@@ -56,7 +64,8 @@ type Tx interface {
 	// change of it (but not against issuing tokens) until the transaction
 	// ends; store.ErrNotFound if there is none.
 	LockClient(ctx context.Context, clientID string) (store.Client, error)
-	// SaveClient stores c's SecretHash, GrantTypes, Scopes and Introspect.
+	// SaveClient stores c's SecretHash, GrantTypes, Scopes, Introspect and
+	// Version.
 	SaveClient(ctx context.Context, c store.Client) error
 	// DeleteClientRecord deletes clientID's row.
 	DeleteClientRecord(ctx context.Context, clientID string) error
@@ -106,27 +115,67 @@ func inTx[T txn](ctx context.Context, begin func(context.Context) (T, error), fn
 }
 
 // CreateTokens is store.Tokens.CreateTokens.
-func CreateTokens(ctx context.Context, begin Begin, tokens []store.Token) error {
+func CreateTokens(ctx context.Context, begin Begin, v store.Versions, tokens []store.Token) error {
 	if len(tokens) == 0 {
 		return nil
 	}
 	if err := checkNewTokens(tokens); err != nil {
 		return err
 	}
-	err := inTx(ctx, begin, func(tx Tx) error { return tx.InsertTokens(ctx, tokens) })
+	err := inTx(ctx, begin, func(tx Tx) error { return insertChecked(ctx, tx, v, tokens) })
 	if err != nil {
 		return fmt.Errorf("create tokens: %w", err)
 	}
 	return nil
 }
 
+// insertChecked inserts tokens if their client and user are still at the
+// versions v names.
+func insertChecked(ctx context.Context, tx Tx, v store.Versions, tokens []store.Token) error {
+	if err := checkVersions(ctx, tx, v, tokens[0]); err != nil {
+		return err
+	}
+	return tx.InsertTokens(ctx, tokens)
+}
+
+// checkVersions is the guard of every issuance (see store.Versions): the
+// client and the user of t must still be at the versions v names, and stay
+// so until the transaction ends. A change that committed first is seen
+// here; one that comes later waits for this transaction and then ends
+// what it stored.
+func checkVersions(ctx context.Context, tx Tx, v store.Versions, t store.Token) error {
+	clientVersion, userVersion, err := tx.LockPrincipals(ctx, t.ClientID, t.Username)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check versions: %w", err)
+	case clientVersion == 0 || clientVersion != v.Client:
+		return store.ErrClientChanged
+	case t.Username != "" && (userVersion == 0 || userVersion != v.User):
+		return store.ErrUserChanged
+	}
+	return nil
+}
+
+// checkNewTokens refuses what no issuance makes: a token spent already, or
+// tokens of several clients or users in one call, whose versions one
+// store.Versions could not name.
 func checkNewTokens(tokens []store.Token) error {
 	for _, t := range tokens {
-		if t.Rotated {
+		switch {
+		case t.Rotated:
 			return errors.New("create tokens: a new token cannot be rotated already")
+		case t.ClientID != tokens[0].ClientID || t.Username != tokens[0].Username:
+			return errors.New("create tokens: tokens of one call must share their client and user")
 		}
 	}
 	return nil
+}
+
+// TokenCall is one CreateTokens call: its tokens and the versions they
+// were checked against.
+type TokenCall struct {
+	Versions store.Versions
+	Tokens   []store.Token
 }
 
 // SavepointTx is a Tx that can undo part of itself: Savepoint marks it,
@@ -145,7 +194,7 @@ type SavepointTx interface {
 // savepoint of their own, so that a failure of one caller (a hash or grant
 // taken, a client just deleted) undoes only that caller's rows, as its own
 // transaction would have. A failure to begin or commit is every caller's.
-func CreateTokensTogether(ctx context.Context, begin func(context.Context) (SavepointTx, error), calls [][]store.Token) (errs []error) {
+func CreateTokensTogether(ctx context.Context, begin func(context.Context) (SavepointTx, error), calls []TokenCall) (errs []error) {
 	errs = make([]error, len(calls))
 	failAll := func(err error) []error {
 		for i := range errs {
@@ -160,15 +209,18 @@ func CreateTokensTogether(ctx context.Context, begin func(context.Context) (Save
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
-	for i, tokens := range calls {
-		if err := checkNewTokens(tokens); err != nil {
+	for i, call := range calls {
+		if len(call.Tokens) == 0 {
+			continue
+		}
+		if err := checkNewTokens(call.Tokens); err != nil {
 			errs[i] = err
 			continue
 		}
 		if err := tx.Savepoint(ctx); err != nil {
 			return failAll(err)
 		}
-		if err := tx.InsertTokens(ctx, tokens); err != nil {
+		if err := insertChecked(ctx, tx, call.Versions, call.Tokens); err != nil {
 			errs[i] = fmt.Errorf("create tokens: %w", err)
 			if err := tx.RollbackToSavepoint(ctx); err != nil {
 				return failAll(err)
@@ -190,7 +242,10 @@ func CreateTokensTogether(ctx context.Context, begin func(context.Context) (Save
 // record the previous one committed. The first finds oldHash current and
 // replaces it; the next finds another hash there, which is reuse, and ends
 // the grant; any later one finds no grant (store.ErrNotFound).
-func RotateRefreshToken(ctx context.Context, begin Begin, familyID, oldHash string, now time.Time, newTokens []store.Token) error {
+func RotateRefreshToken(ctx context.Context, begin Begin, familyID, oldHash string, now time.Time, v store.Versions, newTokens []store.Token) error {
+	if err := checkNewTokens(newTokens); err != nil {
+		return fmt.Errorf("rotate refresh token: %w", err)
+	}
 	var next *store.Token
 	for i, t := range newTokens {
 		switch {
@@ -210,9 +265,17 @@ func RotateRefreshToken(ctx context.Context, begin Begin, familyID, oldHash stri
 	}
 	var reused bool
 	err := inTx(ctx, begin, func(tx Tx) error {
+		// The user and the client before the grant: see the lock order.
+		if err := checkVersions(ctx, tx, v, *next); err != nil {
+			return err
+		}
 		current, legacy, err := tx.LockGrant(ctx, familyID)
 		if err != nil {
 			return err
+		}
+		if current.ClientID != next.ClientID || current.Username != next.Username {
+			// The versions checked were another grant's principals.
+			return fmt.Errorf("grant of another client or user: %w", store.ErrNotFound)
 		}
 		// The hash of a secret is compared; constant time costs nothing.
 		if subtle.ConstantTimeCompare([]byte(current.Hash), []byte(oldHash)) != 1 {
@@ -258,13 +321,18 @@ func RotateRefreshToken(ctx context.Context, begin Begin, familyID, oldHash stri
 }
 
 // UpdateUser is store.Users.UpdateUser: the revocation that a password
-// change or a disable entails commits with it or not at all.
+// change or a disable entails commits with it or not at all, and so does
+// the new version that keeps tokens checked against the old record out.
 func UpdateUser(ctx context.Context, begin Begin, u store.User) error {
 	err := inTx(ctx, begin, func(tx Tx) error {
 		old, err := tx.LockUser(ctx, u.Username)
 		if err != nil {
 			return err
 		}
+		if old.Version != u.Version {
+			return store.ErrConflict
+		}
+		u.Version++
 		if err := tx.SaveUser(ctx, u); err != nil {
 			return err
 		}
@@ -277,6 +345,26 @@ func UpdateUser(ctx context.Context, begin Begin, u store.User) error {
 	})
 	if err != nil {
 		return fmt.Errorf("update user %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+// RehashPassword is store.Users.RehashPassword: the same password under a
+// new hash, so the version stays and nothing is revoked.
+func RehashPassword(ctx context.Context, begin Begin, username string, version int64, hash []byte) error {
+	err := inTx(ctx, begin, func(tx Tx) error {
+		u, err := tx.LockUser(ctx, username)
+		if err != nil {
+			return err
+		}
+		if u.Version != version {
+			return store.ErrConflict
+		}
+		u.PasswordHash = hash
+		return tx.SaveUser(ctx, u)
+	})
+	if err != nil {
+		return fmt.Errorf("rehash password of user %q: %w", username, err)
 	}
 	return nil
 }
@@ -311,25 +399,25 @@ func DeleteFamily(ctx context.Context, begin Begin, familyID string) error {
 // BeginLogin is store.Logins.BeginLogin: the decision is p.Attempt; the
 // backend's LockLogin makes parallel attempts take turns, so no more than
 // p.Threshold of them get through before the lock.
-func BeginLogin(ctx context.Context, begin Begin, username string, now time.Time, p store.LoginPolicy) (allowed bool, err error) {
+func BeginLogin(ctx context.Context, begin Begin, username string, now time.Time, p store.LoginPolicy) (a store.LoginAttempt, err error) {
 	if err := p.Validate(); err != nil {
 		// Fail closed: a zero policy would otherwise never lock.
-		return false, fmt.Errorf("begin login %q: %w", username, err)
+		return store.LoginAttempt{}, fmt.Errorf("begin login %q: %w", username, err)
 	}
 	err = inTx(ctx, begin, func(tx Tx) error {
 		s, err := tx.LockLogin(ctx, username, now)
 		if err != nil {
 			return err
 		}
-		if s, allowed = p.Attempt(s, now); !allowed {
+		if s, a = p.Attempt(s, now); !a.Allowed {
 			return nil // locked: count nothing
 		}
 		return tx.SaveLogin(ctx, username, s, now)
 	})
 	if err != nil {
-		return false, fmt.Errorf("begin login %q: %w", username, err)
+		return store.LoginAttempt{}, fmt.Errorf("begin login %q: %w", username, err)
 	}
-	return allowed, nil
+	return a, nil
 }
 
 // DeleteExpired is store.Tokens.DeleteExpired: at most limit expired tokens
