@@ -34,13 +34,14 @@ const (
 	abuseRSSecret = "rs-secret-rs-secret-rs-secret-rs-secret"
 )
 
-// gateStore can hold every BeginLogin (which runs holding a password slot)
-// until released, and counts the calls that reach the store.
+// gateStore can hold every GetUser (a password check's first store call,
+// made holding a password slot) until released, and counts the calls that
+// reach the store.
 type gateStore struct {
 	store.AuthStore
 	mu          sync.Mutex
 	gate        chan struct{} // nil: no holding
-	entered     chan string   // usernames, as BeginLogin is entered
+	entered     chan string   // usernames, as GetUser is entered
 	beginLogins atomic.Int64
 	getClients  atomic.Int64
 	getTokens   atomic.Int64
@@ -55,18 +56,9 @@ func (g *gateStore) saw(v string) bool {
 	return ok
 }
 
-func (g *gateStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (bool, error) {
+func (g *gateStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (store.LoginAttempt, error) {
 	g.beginLogins.Add(1)
 	g.seen.Store(u, true)
-	g.mu.Lock()
-	gate, entered := g.gate, g.entered
-	g.mu.Unlock()
-	if entered != nil {
-		entered <- u
-	}
-	if gate != nil {
-		<-gate
-	}
 	return g.AuthStore.BeginLogin(ctx, u, now, p)
 }
 
@@ -98,6 +90,15 @@ func (g *gateStore) GetToken(ctx context.Context, hash string) (store.Token, err
 func (g *gateStore) GetUser(ctx context.Context, name string) (store.User, error) {
 	g.getUsers.Add(1)
 	g.seen.Store(name, true)
+	g.mu.Lock()
+	gate, entered := g.gate, g.entered
+	g.mu.Unlock()
+	if entered != nil {
+		entered <- name
+	}
+	if gate != nil {
+		<-gate
+	}
 	return g.AuthStore.GetUser(ctx, name)
 }
 
@@ -286,7 +287,8 @@ func TestHangUpWhileWaitingCostsNothing(t *testing.T) {
 		c.PasswordConcurrency, c.PasswordQueue, c.PasswordQueueTimeout = 1, 64, time.Minute
 	})
 	release := e.holdSlot("192.0.2.1:1")
-	before := e.st.beginLogins.Load()
+	checks := func() int64 { return e.st.getUsers.Load() + e.st.beginLogins.Load() }
+	before := checks()
 	var wg sync.WaitGroup
 	cancels := make([]context.CancelFunc, 20)
 	for i := range cancels {
@@ -302,8 +304,10 @@ func TestHangUpWhileWaitingCostsNothing(t *testing.T) {
 	wg.Wait() // they returned although the slot is still held
 	e.waitQueued(0)
 	expectAnswer(t, release(), 200, "")
-	if n := e.st.beginLogins.Load() - before; n != 0 {
-		t.Errorf("%d abandoned requests reached the store", n)
+	// Only the held login went on to count its attempt (its GetUser was
+	// before the hold); no abandoned one read a user or counted one.
+	if n := checks() - before; n != 1 {
+		t.Errorf("%d password-check store calls after the hold, want the held login's BeginLogin only", n)
 	}
 	// Nor did they count as failures of their sources.
 	if !e.s.throttle.clean(mustAddr("198.51.100.1")) {
@@ -363,7 +367,7 @@ func TestOneSourceCannotFillThePool(t *testing.T) {
 		go func() { results <- e.login(context.Background(), fmt.Sprintf("203.0.113.7:%d", i), abuseUser, "guess") }()
 		e.waitQueued(i + 1)
 	}
-	before := e.st.beginLogins.Load()
+	before := e.st.getUsers.Load()
 	for range 5 {
 		expectAnswer(t, e.login(context.Background(), "203.0.113.7:9", abuseUser, "guess"), 503, "temporarily_unavailable")
 	}
@@ -377,7 +381,7 @@ func TestOneSourceCannotFillThePool(t *testing.T) {
 		expectAnswer(t, <-results, 429, "") // throttled while waiting: no bcrypt spent
 	}
 	expectAnswer(t, <-other, 200, "")
-	if n := e.st.beginLogins.Load() - before; n != 1 {
+	if n := e.st.getUsers.Load() - before; n != 1 {
 		t.Errorf("%d logins reached the store, want 1 (the other source's)", n)
 	}
 }

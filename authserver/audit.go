@@ -10,9 +10,12 @@ import (
 // field, at info level under the message "audit". None carries a secret,
 // a password or a token.
 const (
-	eventLoginSucceeded       = "login_succeeded"
-	eventLoginFailed          = "login_failed"
-	eventLoginLocked          = "login_locked"
+	eventLoginSucceeded = "login_succeeded"
+	eventLoginFailed    = "login_failed"
+	eventLoginLocked    = "login_locked"
+	// eventLoginRaced: the password was right, but the user changed
+	// (passwd, disable, delete) before the tokens were stored; none were.
+	eventLoginRaced           = "login_raced"
 	eventTokenIssued          = "token_issued"
 	eventRefreshReuseDetected = "refresh_reuse_detected"
 	eventTokenRevoked         = "token_revoked"
@@ -26,8 +29,9 @@ func (s *server) audit(ctx context.Context, event string, args ...any) {
 	case eventLoginFailed:
 		s.metrics.loginFailures.Inc()
 	case eventLoginLocked:
+		// Lock starts and refusals of locked names are counted where the
+		// attempt is decided (beginLogin).
 		s.metrics.loginFailures.Inc()
-		s.metrics.lockouts.Inc()
 	case eventRefreshReuseDetected:
 		s.metrics.refreshReuse.Inc()
 	case eventTokenIssued:

@@ -75,7 +75,7 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 		return issuer.Issued{}, errThrottled(retry)
 	}
 	// From here on the login counters change: see grant.
-	locked, err := func() (bool, error) {
+	user, locked, err := func() (store.User, bool, error) {
 		defer s.pool.release() // even if the check panics
 		return g.checkPassword(context.WithoutCancel(ctx), username, password)
 	}()
@@ -106,13 +106,23 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 	s.audit(ctx, eventLoginSucceeded, "client_id", req.client.ID, "username", username)
 	setLogUser(ctx, username)
 
+	// The tokens are stored only if the user is still as checked: a
+	// password change or a disable that committed since then wins, and
+	// this login gets the answer a wrong password gets (store.Versions).
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,
 		Secret:      req.secret,
 		Username:    username,
+		UserVersion: user.Version,
 		Scope:       scope,
 		WithRefresh: true,
 	})
+	if errors.Is(err, store.ErrUserChanged) {
+		e := errBadCredentials()
+		e.cause = err
+		s.audit(ctx, eventLoginRaced, "client_id", req.client.ID, "username", username)
+		return issuer.Issued{}, e
+	}
 	if err != nil {
 		return issuer.Issued{}, fmt.Errorf("issue password grant: %w", err)
 	}
@@ -120,46 +130,50 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 }
 
 // checkPassword counts the attempt before spending bcrypt on it, so parallel
-// guesses cannot slip past the lockout threshold. It runs holding a
+// guesses cannot slip past the lockout threshold, and returns the user as
+// checked, whose version the issuance must still find. It runs holding a
 // password-pool slot; locked reports a refusal that skipped bcrypt.
-func (g passwordGrant) checkPassword(ctx context.Context, username, password string) (locked bool, err error) {
+func (g passwordGrant) checkPassword(ctx context.Context, username, password string) (_ store.User, locked bool, err error) {
 	s := g.s
-	allowed, err := s.store.BeginLogin(ctx, username, s.now(), s.cfg.Lockout)
-	if err != nil {
-		return false, fmt.Errorf("begin login: %w", err)
+	user, err := s.store.GetUser(ctx, username)
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, false, fmt.Errorf("load user: %w", err)
 	}
-	if !allowed {
-		return true, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", description: errBadCredentials().description,
+	attempt, err := s.beginLogin(ctx, username, known)
+	if err != nil {
+		return store.User{}, false, fmt.Errorf("begin login: %w", err)
+	}
+	if !attempt.Allowed {
+		return store.User{}, true, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", description: errBadCredentials().description,
 			cause: errors.New("username locked")}
 	}
-	user, err := s.store.GetUser(ctx, username)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	if !known {
 		s.comparePassword(s.dummyUser, password)
 		e := errBadCredentials()
 		e.cause = errNoSuchUser
-		return false, e
-	case err != nil:
-		return false, fmt.Errorf("load user: %w", err)
+		return store.User{}, false, e
 	}
 	// Compare even for a disabled user, so the answer takes the same time.
 	if !s.comparePassword(user, password) || user.Disabled {
-		return false, errBadCredentials()
+		return store.User{}, false, errBadCredentials()
 	}
 	if err := s.store.LoginSucceeded(ctx, username); err != nil {
-		return false, fmt.Errorf("reset login failures: %w", err)
+		return store.User{}, false, fmt.Errorf("reset login failures: %w", err)
 	}
 	// A hash made at another cost is redone at the configured one, so every
 	// user's check costs what the dummy comparison for unknown names costs.
+	// The password is the same, so the version stays and no grant ends;
+	// a change since the read wins (ErrConflict), and the rehash waits
+	// for the next login.
 	if user.NeedsRehash(s.cfg.BcryptCost) {
 		if h, err := store.HashPassword(password, s.cfg.BcryptCost); err == nil {
-			user.PasswordHash, user.UpdatedAt = h, s.now()
-			if err := s.store.UpdateUser(ctx, user); err != nil {
+			if err := s.store.RehashPassword(ctx, username, user.Version, h); err != nil {
 				s.logger.WarnContext(ctx, "rehash password", "username", username, "err", err)
 			}
 		}
 	}
-	return false, nil
+	return user, false, nil
 }
 
 // comparePassword is one bcrypt comparison, timed for the refusals that

@@ -49,6 +49,7 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 	if !old.Active(s.now()) {
 		return issuer.Issued{}, invalid
 	}
+	var userVersion int64
 	if old.Username != "" {
 		u, err := s.store.GetUser(ctx, old.Username)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
@@ -57,6 +58,9 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		if err != nil {
 			return issuer.Issued{}, fmt.Errorf("load user: %w", err)
 		}
+		// The rotation stores nothing unless the user is still as read
+		// here: a disable racing this refresh wins (store.Versions).
+		userVersion = u.Version
 	}
 
 	setLogUser(ctx, old.Username)
@@ -67,8 +71,10 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		}
 	}
 
-	issued, err := s.issuer.Rotate(ctx, req.client, old, refresh, scope)
+	issued, err := s.issuer.Rotate(ctx, req.client, old, userVersion, refresh, scope)
 	switch {
+	case errors.Is(err, store.ErrUserChanged):
+		return issuer.Issued{}, invalid
 	case errors.Is(err, issuer.ErrGrantTooOld):
 		return issuer.Issued{}, errInvalidGrant("the grant has reached its maximum age; sign in again")
 	case errors.Is(err, store.ErrTokenReused):

@@ -14,6 +14,7 @@ type metrics struct {
 	tokensIssued     *prometheus.CounterVec
 	loginFailures    prometheus.Counter
 	lockouts         prometheus.Counter
+	lockedRefusals   prometheus.Counter
 	refreshReuse     prometheus.Counter
 	passwordInFlight prometheus.Gauge
 	passwordWait     prometheus.Histogram
@@ -37,7 +38,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "login_failures_total",
 			Help: "Password grant attempts refused for bad credentials (unknown user, wrong password, disabled or locked user)."}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "lockouts_total",
-			Help: "Password grant attempts refused because the username is locked out."}),
+			Help: "Lockouts started: password attempts that reached the failure threshold and locked their username."}),
+		lockedRefusals: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "login_locked_refusals_total",
+			Help: "Password attempts refused, without a password check, because their username is locked."}),
 		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "refresh_reuse_detected_total",
 			Help: "Spent refresh tokens presented again; each revoked its grant."}),
 		passwordInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "password_checks_in_flight",
@@ -55,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.throttled.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.tokensIssued, m.loginFailures, m.lockouts, m.refreshReuse,
+		reg.MustRegister(m.tokensIssued, m.loginFailures, m.lockouts, m.lockedRefusals, m.refreshReuse,
 			m.passwordInFlight, m.passwordWait, m.throttled)
 	}
 	return m

@@ -187,7 +187,9 @@ type server struct {
 	pool       *passwordPool
 	bcryptTime *durationAverage
 	metrics    *metrics
-	metadata   metadataCache
+	// unknownLogins counts the password attempts at names no user has.
+	unknownLogins *unknownLogins
+	metadata      metadataCache
 	// dummyUser's password is compared against when the user does not
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.
@@ -239,6 +241,8 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 		sources:   sourceResolver{trusted: cfg.TrustedProxies},
 		throttle:  newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
 		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
+
+		unknownLogins: newUnknownLogins(maxUnknownLogins),
 	}
 	s.bcryptTime = bcryptTime
 	s.grants = newGrants(s)

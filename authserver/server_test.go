@@ -45,7 +45,7 @@ type countingStore struct {
 	onBeginLogin  func()      // runs after BeginLogin; not concurrency-safe to change mid-test
 }
 
-func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (bool, error) {
+func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (store.LoginAttempt, error) {
 	s.beginLogins.Add(1)
 	ok, err := s.AuthStore.BeginLogin(ctx, u, now, p)
 	if s.onBeginLogin != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/example/authsvc/authserver/internal/issuer"
+	"github.com/example/authsvc/store"
 )
 
 // tokenResponse is RFC 6749 §5.1.
@@ -48,8 +49,13 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	issued, err := g.issue(r.Context(), tokenRequest{form: form, client: client, secret: secret, source: src})
-	if errors.Is(err, issuer.ErrInvalidClient) {
-		return errInvalidClient()
+	// A client deleted, or given a new secret or new rights, after it
+	// authenticated here gets no token: the store checked its version
+	// when it would have stored one (store.Versions).
+	if errors.Is(err, issuer.ErrInvalidClient) || errors.Is(err, store.ErrClientChanged) {
+		e := errInvalidClient()
+		e.cause = err
+		return e
 	}
 	if err != nil {
 		return err

@@ -72,51 +72,67 @@ func (s *Service) Users(ctx context.Context) ([]store.User, error) {
 	return users, nil
 }
 
-// CheckNewUsername refuses a name that is taken, by a user
-// (store.ErrAlreadyExists) or by a client (ErrInvalid): a token's sub is
-// the username or, for client credentials, the client id, and the two must
-// never name the same principal (RFC 9700 §4.15). authctl asks before it
-// prompts for a password; CreateUser and ImportUser ask again.
+// CheckNewUsername refuses a name that is taken, by a user or by a client
+// (store.ErrAlreadyExists either way): a token's sub is the username or,
+// for client credentials, the client id, and the two must never name the
+// same principal (RFC 9700 §4.15). authctl asks before it prompts for a
+// password; the store enforces it when CreateUser or ImportUser inserts.
 func (s *Service) CheckNewUsername(ctx context.Context, name string) error {
+	return s.nameFree(ctx, kindUser, name)
+}
+
+// The two kinds of principal that share one namespace of names.
+const (
+	kindUser   = "user"
+	kindClient = "client"
+)
+
+// nameFree returns nil if neither a user nor a client holds name, and
+// otherwise nameTaken's answer. It only spares an administrator a prompt or
+// a hash: the store's names table is what refuses the second of two
+// creations racing for one name.
+func (s *Service) nameFree(ctx context.Context, kind, name string) error {
+	_, userErr := s.store.GetUser(ctx, name)
+	_, clientErr := s.store.GetClient(ctx, name)
+	for what, err := range map[string]error{"user": userErr, "client": clientErr} {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("look up %s %q: %w", what, name, err)
+		}
+	}
+	if userErr == nil || clientErr == nil {
+		return s.nameTaken(ctx, kind, name)
+	}
+	return nil
+}
+
+// nameTaken explains why a kind may not have name, the store having
+// answered store.ErrAlreadyExists (or nameFree having found it held): the
+// error says which kind holds it, and wraps store.ErrAlreadyExists.
+func (s *Service) nameTaken(ctx context.Context, kind, name string) error {
+	holder := ""
 	if _, err := s.store.GetUser(ctx, name); err == nil {
-		return fmt.Errorf("user %q: %w", name, store.ErrAlreadyExists)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("look up user %q: %w", name, err)
+		holder = kindUser
+	} else if _, err := s.store.GetClient(ctx, name); err == nil {
+		holder = kindClient
 	}
-	return s.notAClient(ctx, name)
-}
-
-// notAClient refuses a username that is a client's id.
-func (s *Service) notAClient(ctx context.Context, name string) error {
-	_, err := s.store.GetClient(ctx, name)
-	switch {
-	case err == nil:
-		return invalid(fmt.Errorf("user %q: a client has that id, and the two would share one token subject", name))
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("look up client %q: %w", name, err)
+	switch holder {
+	case kind:
+		return fmt.Errorf("%s %q %w", kind, name, store.ErrAlreadyExists)
+	case "":
+		// Deleted again since: the name was taken when it was asked for.
+		return fmt.Errorf("%s %q: the name was taken: %w", kind, name, store.ErrAlreadyExists)
 	}
-	return nil
-}
-
-// notAUser refuses a client id that is a user's name.
-func (s *Service) notAUser(ctx context.Context, id string) error {
-	_, err := s.store.GetUser(ctx, id)
-	switch {
-	case err == nil:
-		return invalid(fmt.Errorf("client %q: a user has that name, and the two would share one token subject", id))
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("look up user %q: %w", id, err)
-	}
-	return nil
+	return fmt.Errorf("%s %q: a %s has that name, and the two would share one token subject: %w",
+		kind, name, holder, store.ErrAlreadyExists)
 }
 
 // CreateUser creates a user with a new password; store.ErrAlreadyExists if
-// the name is taken, ErrInvalid if it is a client's id.
+// the name is taken by a user or a client.
 func (s *Service) CreateUser(ctx context.Context, name, password string) error {
 	if err := store.ValidateUsername(name); err != nil {
 		return invalid(err)
 	}
-	if err := s.notAClient(ctx, name); err != nil {
+	if err := s.nameFree(ctx, kindUser, name); err != nil {
 		return err
 	}
 	hash, err := s.hashPassword(password)
@@ -127,13 +143,13 @@ func (s *Service) CreateUser(ctx context.Context, name, password string) error {
 }
 
 // ImportUser creates a user from an existing bcrypt hash (bootstrap's
-// password_hash); store.ErrAlreadyExists if the name is taken, ErrInvalid
-// if it is a client's id.
+// password_hash); store.ErrAlreadyExists if the name is taken by a user or
+// a client.
 func (s *Service) ImportUser(ctx context.Context, name string, hash []byte) error {
 	if err := errors.Join(store.ValidateUsername(name), store.ValidatePasswordHash(hash)); err != nil {
 		return invalid(err)
 	}
-	if err := s.notAClient(ctx, name); err != nil {
+	if err := s.nameFree(ctx, kindUser, name); err != nil {
 		return err
 	}
 	return s.insertUser(ctx, name, slices.Clone(hash))
@@ -141,7 +157,11 @@ func (s *Service) ImportUser(ctx context.Context, name string, hash []byte) erro
 
 func (s *Service) insertUser(ctx context.Context, name string, hash []byte) error {
 	now := s.now().UTC()
-	if err := s.store.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
+	err := s.store.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return s.nameTaken(ctx, kindUser, name)
+	}
+	if err != nil {
 		return fmt.Errorf("create user %q: %w", name, err)
 	}
 	s.audit(ctx, eventUserCreated, "username", name)
@@ -177,7 +197,8 @@ func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) (
 }
 
 // updateUser applies change to the stored user and saves it when change
-// reports a difference.
+// reports a difference, over the version it read: if another change came
+// in between, nothing is written and the error says so (store.ErrConflict).
 func (s *Service) updateUser(ctx context.Context, name, event string, change func(*store.User) bool) error {
 	u, err := s.User(ctx, name)
 	if err != nil {
@@ -188,7 +209,7 @@ func (s *Service) updateUser(ctx context.Context, name, event string, change fun
 	}
 	u.UpdatedAt = s.now().UTC()
 	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return fmt.Errorf("update user %q: %w", name, err)
+		return fmt.Errorf("update user %q: %w", name, conflict(err))
 	}
 	s.audit(ctx, event, "username", name)
 	return nil
@@ -229,6 +250,15 @@ func (s *Service) DeleteUser(ctx context.Context, name string) error {
 	}
 	s.audit(ctx, eventUserDeleted, "username", name)
 	return nil
+}
+
+// conflict makes store.ErrConflict say what happened and what to do; it
+// still matches store.ErrConflict.
+func conflict(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("changed by someone else meanwhile, so nothing was written; look again and retry: %w", err)
+	}
+	return err
 }
 
 func (s *Service) hashPassword(password string) ([]byte, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/storetest"
 )
 
 var t0 = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -53,7 +54,7 @@ func (e adminEnv) grant(t *testing.T, name, user string) []store.Token {
 		refresh.Hash, refresh.Kind, refresh.ExpiresAt = store.HashToken(name+"-refresh"), store.RefreshToken, t0.Add(24*time.Hour)
 		tokens = append(tokens, refresh)
 	}
-	if err := e.st.CreateTokens(context.Background(), tokens...); err != nil {
+	if err := storetest.Create(context.Background(), e.st, tokens...); err != nil {
 		t.Fatal(err)
 	}
 	return tokens
@@ -167,8 +168,8 @@ func TestUserAndClientNamesNeverCollide(t *testing.T) {
 		},
 		"CheckNewUsername": func() error { return e.svc.CheckNewUsername(ctx, "web") },
 	} {
-		if err := create(); !errors.Is(err, admin.ErrInvalid) || !strings.Contains(err.Error(), "client") {
-			t.Errorf("%s named like client web: %v, want ErrInvalid", name, err)
+		if err := create(); !errors.Is(err, store.ErrAlreadyExists) || !strings.Contains(err.Error(), "a client has that name") {
+			t.Errorf("%s named like client web: %v, want ErrAlreadyExists naming the client", name, err)
 		}
 	}
 	if _, err := e.st.GetUser(ctx, "web"); !errors.Is(err, store.ErrNotFound) {
@@ -177,8 +178,8 @@ func TestUserAndClientNamesNeverCollide(t *testing.T) {
 
 	// A client named like a user.
 	_, err = e.svc.CreateClient(ctx, admin.NewClient{ID: "alice", Grants: []string{"client_credentials"}})
-	if !errors.Is(err, admin.ErrInvalid) || !strings.Contains(err.Error(), "user") {
-		t.Errorf("CreateClient named like user alice: %v, want ErrInvalid", err)
+	if !errors.Is(err, store.ErrAlreadyExists) || !strings.Contains(err.Error(), "a user has that name") {
+		t.Errorf("CreateClient named like user alice: %v, want ErrAlreadyExists naming the user", err)
 	}
 	if _, err := e.st.GetClient(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a client alice exists after the refusal: %v", err)

@@ -199,9 +199,12 @@ func (s *Service) ensureUser(ctx context.Context, u bootstrapUser) (created bool
 		err = s.ImportUser(ctx, u.Username, []byte(u.PasswordHash))
 	}
 	if errors.Is(err, store.ErrAlreadyExists) {
-		// Another replica bootstrapping at the same moment won the race.
-		s.logger.InfoContext(ctx, "bootstrap: user exists, left unchanged", "username", u.Username)
-		return false, nil
+		if _, uerr := s.User(ctx, u.Username); uerr == nil {
+			// Another replica bootstrapping at the same moment won the race.
+			s.logger.InfoContext(ctx, "bootstrap: user exists, left unchanged", "username", u.Username)
+			return false, nil
+		}
+		return false, err // a client holds the name
 	}
 	return err == nil, err
 }
@@ -223,8 +226,11 @@ func (s *Service) ensureClient(ctx context.Context, c bootstrapClient) (created 
 	}
 	_, err = s.CreateClient(ctx, nc)
 	if errors.Is(err, store.ErrAlreadyExists) {
-		s.logger.InfoContext(ctx, "bootstrap: client exists, left unchanged", "client_id", c.ID)
-		return false, nil
+		if _, cerr := s.Client(ctx, c.ID); cerr == nil {
+			s.logger.InfoContext(ctx, "bootstrap: client exists, left unchanged", "client_id", c.ID)
+			return false, nil
+		}
+		return false, err // a user holds the name
 	}
 	return err == nil, err
 }

@@ -64,13 +64,13 @@ func (nc NewClient) record(secretHash []byte) store.Client {
 }
 
 // CreateClient creates a client and returns its secret when it generated
-// one (empty otherwise); store.ErrAlreadyExists if the id is taken,
-// ErrInvalid if it is a user's name.
+// one (empty otherwise); store.ErrAlreadyExists if the id is taken by a
+// client or a user.
 func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated string, err error) {
 	if err := nc.Validate(); err != nil {
 		return "", err
 	}
-	if err := s.notAUser(ctx, nc.ID); err != nil {
+	if err := s.nameFree(ctx, kindClient, nc.ID); err != nil {
 		return "", err
 	}
 	var hash []byte
@@ -87,7 +87,11 @@ func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated str
 	}
 	c := nc.record(hash)
 	c.CreatedAt = s.now().UTC()
-	if err := s.store.CreateClient(ctx, c); err != nil {
+	err = s.store.CreateClient(ctx, c)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return "", s.nameTaken(ctx, kindClient, nc.ID)
+	}
+	if err != nil {
 		return "", fmt.Errorf("create client %q: %w", nc.ID, err)
 	}
 	s.audit(ctx, eventClientCreated, "client_id", nc.ID, "public", nc.Public,
@@ -157,8 +161,10 @@ func (s *Service) UpdateClient(ctx context.Context, id string, change ClientChan
 	if err := next.Validate(); err != nil {
 		return false, invalid(err)
 	}
+	// Over the version read: a change that came in between wins, and this
+	// one writes nothing (store.ErrConflict).
 	if err := s.store.UpdateClient(ctx, next); err != nil {
-		return false, fmt.Errorf("update client %q: %w", id, err)
+		return false, fmt.Errorf("update client %q: %w", id, conflict(err))
 	}
 	grantsRevoked = old.Narrows(next)
 	s.audit(ctx, eventClientUpdated, "client_id", id, "grants", next.GrantTypes, "scopes", next.Scopes,
@@ -185,7 +191,7 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
 	}
 	c.SecretHash = hash
 	if err := s.store.UpdateClient(ctx, c); err != nil {
-		return "", fmt.Errorf("rotate secret of client %q: %w", id, err)
+		return "", fmt.Errorf("rotate secret of client %q: %w", id, conflict(err))
 	}
 	s.audit(ctx, eventClientSecretRotated, "client_id", id)
 	return secret, nil

@@ -86,9 +86,6 @@ alone, on stdout, or with --secret-stdin read from the first line of stdin. A
 		}
 		return c.withAdmin(ctx, func(svc *admin.Service) error {
 			secret, err := svc.CreateClient(ctx, nc)
-			if errors.Is(err, store.ErrAlreadyExists) {
-				return fmt.Errorf("client %q already exists", id)
-			}
 			if err != nil {
 				return err
 			}

@@ -369,14 +369,14 @@ func TestUserUnlock(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if ok, _ := st.BeginLogin(context.Background(), "alice", now, policy); ok {
+		if a, _ := st.BeginLogin(context.Background(), "alice", now, policy); a.Allowed {
 			t.Fatal("alice should be locked")
 		}
 		st.Close()
 	}()
 	e.mustRun(t, "", "user", "unlock", "alice")
-	if ok, err := e.store(t).BeginLogin(context.Background(), "alice", now, policy); err != nil || !ok {
-		t.Fatalf("after unlock: allowed=%v err=%v", ok, err)
+	if a, err := e.store(t).BeginLogin(context.Background(), "alice", now, policy); err != nil || !a.Allowed {
+		t.Fatalf("after unlock: %+v err=%v", a, err)
 	}
 	if r := e.run(t, "", "user", "unlock", "nobody"); r.code != 1 || !strings.Contains(r.msg, `"nobody" not found`) {
 		t.Fatalf("unknown user: %+v", r)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/storetest"
 )
 
 // grantOf stores an access and a refresh token of user at client (only an
@@ -23,7 +24,7 @@ func grantOf(t *testing.T, st store.AuthStore, family, client, user string) []st
 		refresh.Hash, refresh.Kind = store.HashToken(family+"-r"), store.RefreshToken
 		tokens = append(tokens, refresh)
 	}
-	if err := st.CreateTokens(context.Background(), tokens...); err != nil {
+	if err := storetest.Create(context.Background(), st, tokens...); err != nil {
 		t.Fatal(err)
 	}
 	var hashes []string

@@ -53,20 +53,14 @@ func (c *cli) userCommand() *cobra.Command {
 
 func (c *cli) userAdd(ctx context.Context, svc *admin.Service, name string) error {
 	// Look first so that nobody types a password for nothing.
-	if err := svc.CheckNewUsername(ctx, name); errors.Is(err, store.ErrAlreadyExists) {
-		return fmt.Errorf("user %q already exists", name)
-	} else if err != nil {
+	if err := svc.CheckNewUsername(ctx, name); err != nil {
 		return err
 	}
 	password, err := c.newPassword(ctx, svc)
 	if err != nil {
 		return err
 	}
-	err = svc.CreateUser(ctx, name, password)
-	if errors.Is(err, store.ErrAlreadyExists) {
-		return fmt.Errorf("user %q already exists", name)
-	}
-	if err != nil {
+	if err := svc.CreateUser(ctx, name, password); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "user %q created\n", name)

@@ -66,13 +66,16 @@ func New(tokens store.Tokens, accessTTL, refreshTTL, grantMaxAge time.Duration, 
 var ErrGrantTooOld = fmt.Errorf("grant past its maximum age: %w", store.ErrNotFound)
 
 // Grant is a new grant to issue tokens for: the client (authenticated by
-// the caller with Secret), the user ("" for client credentials) and the
-// scope decided by the caller.
+// the caller with Secret), the user ("" for client credentials) at the
+// version the caller checked, and the scope decided by the caller. The
+// store issues nothing unless the client and the user are still at the
+// versions the caller read them at (store.Versions).
 type Grant struct {
-	Client   store.Client
-	Secret   string
-	Username string
-	Scope    string
+	Client      store.Client
+	Secret      string
+	Username    string
+	UserVersion int64
+	Scope       string
 	// WithRefresh asks for a refresh token; one is issued only if the
 	// client may also use the refresh_token grant.
 	WithRefresh bool
@@ -92,7 +95,8 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
 	if err != nil {
 		return Issued{}, err
 	}
-	call := &call{issuer: i, client: g.Client, family: family}
+	call := &call{issuer: i, client: g.Client, family: family,
+		versions: store.Versions{Client: g.Client.Version, User: g.UserVersion}}
 	gt, cfg := oauth2.ClientCredentials, &manage.Config{AccessTokenExp: i.accessTTL}
 	if g.Username != "" {
 		gt = oauth2.PasswordCredentials
@@ -116,16 +120,19 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
 }
 
 // Rotate exchanges old, a refresh token the caller has loaded and found
-// active and bound to client, for a new pair in its family. scope narrows
+// active and bound to client, for a new pair in its family, if client and
+// old's user (checked by the caller at userVersion) have not changed
+// since (store.ErrClientChanged, store.ErrUserChanged). scope narrows
 // the new access token ("" keeps old's scope); the new refresh token keeps
 // old's scope (RFC 6749 §6). The store's rotation is atomic: of concurrent
 // rotations of old exactly one succeeds, and a rotated token presented
 // again ends the family with store.ErrTokenReused.
-func (i *Issuer) Rotate(ctx context.Context, client store.Client, old store.Token, presented, scope string) (Issued, error) {
+func (i *Issuer) Rotate(ctx context.Context, client store.Client, old store.Token, userVersion int64, presented, scope string) (Issued, error) {
 	if !i.now().Before(old.GrantedAt.Add(i.grantMaxAge)) {
 		return Issued{}, ErrGrantTooOld
 	}
-	call := &call{issuer: i, client: client, family: old.FamilyID, rotating: &old, presented: presented}
+	call := &call{issuer: i, client: client, family: old.FamilyID, rotating: &old, presented: presented,
+		versions: store.Versions{Client: client.Version, User: userVersion}}
 	m := call.manager()
 	// Rotation happens atomically inside call.Create; the manager's own
 	// remove-after-create steps would reopen the race, so they stay off.
@@ -151,6 +158,7 @@ func (i *Issuer) Rotate(ctx context.Context, client store.Client, old store.Toke
 type call struct {
 	issuer    *Issuer
 	client    store.Client
+	versions  store.Versions // what the caller checked
 	family    string
 	rotating  *store.Token // the refresh token being rotated; nil for a new grant
 	presented string       // its value
@@ -311,9 +319,9 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	}
 	var err error
 	if c.rotating != nil {
-		err = c.issuer.tokens.RotateRefreshToken(ctx, c.family, c.rotating.Hash, now, tokens...)
+		err = c.issuer.tokens.RotateRefreshToken(ctx, c.family, c.rotating.Hash, now, c.versions, tokens...)
 	} else {
-		err = c.issuer.tokens.CreateTokens(ctx, tokens...)
+		err = c.issuer.tokens.CreateTokens(ctx, c.versions, tokens...)
 	}
 	if err != nil {
 		return fmt.Errorf("store tokens: %w", err)

@@ -28,21 +28,24 @@ var (
 type recordingTokens struct {
 	store.Tokens // nil: any other method panics, showing an unexpected call
 	created      [][]store.Token
+	versions     []store.Versions // of each call that created tokens
 	rotated      []string
 	rotateErr    error
 }
 
-func (r *recordingTokens) CreateTokens(_ context.Context, tokens ...store.Token) error {
+func (r *recordingTokens) CreateTokens(_ context.Context, v store.Versions, tokens ...store.Token) error {
 	r.created = append(r.created, tokens)
+	r.versions = append(r.versions, v)
 	return nil
 }
 
-func (r *recordingTokens) RotateRefreshToken(_ context.Context, _, oldHash string, _ time.Time, tokens ...store.Token) error {
+func (r *recordingTokens) RotateRefreshToken(_ context.Context, _, oldHash string, _ time.Time, v store.Versions, tokens ...store.Token) error {
 	if r.rotateErr != nil {
 		return r.rotateErr
 	}
 	r.rotated = append(r.rotated, oldHash)
 	r.created = append(r.created, tokens)
+	r.versions = append(r.versions, v)
 	return nil
 }
 
@@ -79,9 +82,15 @@ func TestManagerVerifiesSecretThroughVerifier(t *testing.T) {
 func TestIssueStoresOurTimesAndHashes(t *testing.T) {
 	rec := &recordingTokens{}
 	i := newIssuer(t, rec)
-	got, err := i.Issue(context.Background(), Grant{Client: confCli, Secret: secret, Username: "alice", Scope: "a b", WithRefresh: true})
+	client := confCli
+	client.Version = 5
+	got, err := i.Issue(context.Background(), Grant{Client: client, Secret: secret, Username: "alice", UserVersion: 42, Scope: "a b", WithRefresh: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The store is told what was checked, to refuse if it has changed.
+	if want := (store.Versions{Client: 5, User: 42}); len(rec.versions) != 1 || rec.versions[0] != want {
+		t.Errorf("versions passed to the store: %+v, want [%+v]", rec.versions, want)
 	}
 	if got.Access == "" || got.Refresh == "" || got.Access == got.Refresh || len(got.Access) != 43 {
 		t.Fatalf("issued %+v: want two distinct 43-character values", got)
@@ -153,7 +162,10 @@ func TestRotate(t *testing.T) {
 	old := store.Token{Hash: store.HashToken(presented), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf",
 		Username: "alice", Scope: "a b", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), GrantedAt: t0}
 
-	got, err := i.Rotate(context.Background(), confCli, old, presented, "a")
+	got, err := i.Rotate(context.Background(), confCli, old, 7, presented, "a")
+	if want := (store.Versions{Client: confCli.Version, User: 7}); err == nil && (len(rec.versions) != 1 || rec.versions[0] != want) {
+		t.Errorf("versions passed to the store: %+v, want [%+v]", rec.versions, want)
+	}
 	if err != nil {
 		t.Fatalf("rotate: %v", err)
 	}
@@ -176,7 +188,7 @@ func TestRotate(t *testing.T) {
 
 	// With no scope asked for, the access token keeps the original.
 	rec2 := &recordingTokens{}
-	if got, err := newIssuer(t, rec2).Rotate(context.Background(), confCli, old, presented, ""); err != nil || got.Scope != "a b" {
+	if got, err := newIssuer(t, rec2).Rotate(context.Background(), confCli, old, 7, presented, ""); err != nil || got.Scope != "a b" {
 		t.Errorf("rotate without scope: %+v, %v; want scope a b", got, err)
 	}
 }
@@ -186,7 +198,7 @@ func TestRotate(t *testing.T) {
 func TestRotatePassesStoreVerdicts(t *testing.T) {
 	old := store.Token{Hash: store.HashToken("v"), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf", Scope: "a", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), GrantedAt: t0}
 	for _, want := range []error{store.ErrTokenReused, store.ErrNotFound} {
-		_, err := newIssuer(t, &recordingTokens{rotateErr: want}).Rotate(context.Background(), confCli, old, "v", "")
+		_, err := newIssuer(t, &recordingTokens{rotateErr: want}).Rotate(context.Background(), confCli, old, 7, "v", "")
 		if !errors.Is(err, want) {
 			t.Errorf("got %v, want %v", err, want)
 		}
@@ -216,7 +228,7 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	// Young grant: a full refresh lifetime.
 	rec := &recordingTokens{}
 	old.GrantedAt = t0.Add(-time.Hour)
-	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, presented, ""); err != nil {
+	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, ""); err != nil {
 		t.Fatalf("rotate a young grant: %v", err)
 	}
 	if got := rec.created[0][1].ExpiresAt; !got.Equal(t0.Add(time.Hour)) {
@@ -226,7 +238,7 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	// Half an hour before its maximum age: the lifetime is cut short.
 	rec = &recordingTokens{}
 	old.GrantedAt = t0.Add(-24*time.Hour + 30*time.Minute)
-	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, presented, ""); err != nil {
+	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, ""); err != nil {
 		t.Fatalf("rotate an old grant: %v", err)
 	}
 	if got := rec.created[0][1].ExpiresAt; !got.Equal(t0.Add(30 * time.Minute)) {
@@ -236,7 +248,7 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	// At its maximum age: refused, and nothing stored.
 	rec = &recordingTokens{}
 	old.GrantedAt = t0.Add(-24 * time.Hour)
-	_, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, presented, "")
+	_, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, "")
 	if !errors.Is(err, ErrGrantTooOld) || !errors.Is(err, store.ErrNotFound) || len(rec.created) != 0 {
 		t.Errorf("rotate at the maximum age: %v, stored %v; want ErrGrantTooOld and nothing", err, rec.created)
 	}

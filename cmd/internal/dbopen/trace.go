@@ -68,10 +68,10 @@ func (s tracedAuth) ListClients(ctx context.Context) (_ []store.Client, err erro
 	return s.AuthStore.ListClients(ctx)
 }
 
-func (s tracedAuth) CreateTokens(ctx context.Context, tokens ...store.Token) (err error) {
+func (s tracedAuth) CreateTokens(ctx context.Context, v store.Versions, tokens ...store.Token) (err error) {
 	ctx, end := s.span(ctx, "CreateTokens")
 	defer func() { end(err) }()
-	return s.AuthStore.CreateTokens(ctx, tokens...)
+	return s.AuthStore.CreateTokens(ctx, v, tokens...)
 }
 
 func (s tracedAuth) GetToken(ctx context.Context, hash string) (_ store.Token, err error) {
@@ -92,10 +92,10 @@ func (s tracedAuth) GetGrant(ctx context.Context, familyID string) (_ store.Toke
 	return s.AuthStore.GetGrant(ctx, familyID)
 }
 
-func (s tracedAuth) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, newTokens ...store.Token) (err error) {
+func (s tracedAuth) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, v store.Versions, newTokens ...store.Token) (err error) {
 	ctx, end := s.span(ctx, "RotateRefreshToken")
 	defer func() { end(err) }()
-	return s.AuthStore.RotateRefreshToken(ctx, familyID, oldHash, now, newTokens...)
+	return s.AuthStore.RotateRefreshToken(ctx, familyID, oldHash, now, v, newTokens...)
 }
 
 func (s tracedAuth) DeleteToken(ctx context.Context, hash string) (err error) {
@@ -116,7 +116,7 @@ func (s tracedAuth) IntrospectionLookup(ctx context.Context, clientID, tokenHash
 	return s.AuthStore.IntrospectionLookup(ctx, clientID, tokenHash)
 }
 
-func (s tracedAuth) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (_ bool, err error) {
+func (s tracedAuth) BeginLogin(ctx context.Context, username string, now time.Time, p store.LoginPolicy) (_ store.LoginAttempt, err error) {
 	ctx, end := s.span(ctx, "BeginLogin")
 	defer func() { end(err) }()
 	return s.AuthStore.BeginLogin(ctx, username, now, p)
