@@ -58,6 +58,17 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Clients/UpdateNarrowingRevokes", testUpdateClientNarrows},
 		{"Clients/Delete", testDeleteClient},
 
+		{"Versions/IssueAfterUserChange", testIssueAfterUserChange},
+		{"Versions/IssueAfterClientChange", testIssueAfterClientChange},
+		{"Versions/RotateAfterChange", testRotateAfterChange},
+		{"Versions/UpdateConflicts", testUpdateConflicts},
+		{"Versions/AfterRecreate", testVersionAfterRecreate},
+		{"Names/Shared", testNamesShared},
+		{"Names/Race", testNamesRace},
+		{"Races/IssueVersusPasswd", testRaceIssueVersusPasswd},
+		{"Races/IssueVersusClientDelete", testRaceIssueVersusClientDelete},
+		{"Races/RefreshVersusDisable", testRaceRefreshVersusDisable},
+
 		{"Logins/Threshold", testLoginThreshold},
 		{"Logins/LockoutGrowth", testLoginLockoutGrowth},
 		{"Logins/SucceededResets", testLoginSucceededResets},
