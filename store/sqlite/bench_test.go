@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/example/authsvc/store"
-	"github.com/example/authsvc/store/storetest"
 	"github.com/example/authsvc/store/sqlite"
+	"github.com/example/authsvc/store/storetest"
 )
 
 // BenchmarkIntrospectionReads compares what an introspection reads from the

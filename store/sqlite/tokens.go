@@ -131,7 +131,7 @@ func (t flowTx) LockPrincipals(ctx context.Context, clientID, username string) (
 }
 
 // selectPrincipals is LockPrincipals' query: ?1 the client id, ?2 the
-// username ('' matches no user).
+// username (an empty one matches no user).
 const selectPrincipals = `
 		SELECT coalesce((SELECT version FROM clients WHERE id = ?1), 0),
 			coalesce((SELECT version FROM users WHERE username = ?2 AND disabled = 0), 0)`

@@ -131,8 +131,6 @@ func testIntrospectionLookup(t *testing.T, s store.AuthStore) {
 		t.Errorf("current refresh token not found: %+v", got)
 	}
 
-
-
 	// An unknown client is ErrNotFound, whether or not the token exists,
 	// and the error names no token hash.
 	for _, hash := range []string{access.Hash, hashOf("nope"), ""} {
