@@ -43,6 +43,23 @@ type countingStore struct {
 	listClients   atomic.Int64
 	failGetClient atomic.Bool // GetClient and IntrospectionLookup fail
 	onBeginLogin  func()      // runs after BeginLogin; not concurrency-safe to change mid-test
+	// beforeStore runs before CreateTokens and RotateRefreshToken: between
+	// a grant's checks and its insert, where a racing change would land.
+	beforeStore func()
+}
+
+func (s *countingStore) CreateTokens(ctx context.Context, v store.Versions, tokens ...store.Token) error {
+	if s.beforeStore != nil {
+		s.beforeStore()
+	}
+	return s.AuthStore.CreateTokens(ctx, v, tokens...)
+}
+
+func (s *countingStore) RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, v store.Versions, tokens ...store.Token) error {
+	if s.beforeStore != nil {
+		s.beforeStore()
+	}
+	return s.AuthStore.RotateRefreshToken(ctx, familyID, oldHash, now, v, tokens...)
 }
 
 func (s *countingStore) BeginLogin(ctx context.Context, u string, now time.Time, p store.LoginPolicy) (store.LoginAttempt, error) {
