@@ -145,20 +145,29 @@ func TestMetricsAndAuditEvents(t *testing.T) {
 func TestLockoutAndThrottleMetrics(t *testing.T) {
 	e, reg, logs := opsEnv(t, func(s *envSetup) {
 		s.cfg.Lockout.Threshold = 1
-		s.cfg.ThrottleBurst = 3
+		s.cfg.ThrottleBurst = 5
 	})
-	// One failure locks alice; the next attempt is refused as locked.
+	// One failure locks a name, a user's or not; each later attempt is
+	// refused as locked: two lock starts, three refusals.
 	for range 2 {
+		e.login("conf", confSecret, "ghost", "wrong", "")
+	}
+	for range 3 {
 		e.login("conf", confSecret, "alice", "wrong", "")
 	}
-	// The source has used up its 3 failures with a third: then 429.
-	e.login("conf", confSecret, "alice", "wrong", "")
+	// The source has used up its 5 failures: then 429.
 	if r := e.login("conf", confSecret, "alice", "wrong", ""); r.status != http.StatusTooManyRequests {
 		t.Fatalf("want 429, got %d", r.status)
 	}
 	m := scrape(t, reg)
-	if v, _ := m.Value("authsvc_lockouts_total", nil); v < 1 {
-		t.Errorf("lockouts_total = %v, want ≥ 1", v)
+	for name, want := range map[string]float64{
+		"authsvc_lockouts_total":              2,
+		"authsvc_login_locked_refusals_total": 3,
+		"authsvc_login_failures_total":        5,
+	} {
+		if v, _ := m.Value(name, nil); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
 	}
 	if v, _ := m.Value("authsvc_throttled_total", map[string]string{"reason": "throttled"}); v != 1 {
 		t.Errorf("throttled_total{throttled} = %v, want 1", v)

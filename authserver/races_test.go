@@ -3,6 +3,7 @@ package authserver_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -153,5 +154,35 @@ func TestRefreshRacingDisableGetsNothing(t *testing.T) {
 	}
 	if got := e.introspect(access); got["active"] != false {
 		t.Errorf("the first access token after the disable: %v", got)
+	}
+}
+
+// A failed login writes a login record for a user's name only: names no
+// user has are counted in bounded memory, so a flood of made-up names
+// cannot grow the database.
+func TestLoginRecordsOnlyForUsers(t *testing.T) {
+	e := newEnv(t)
+	logins := func() int {
+		t.Helper()
+		db, err := sql.Open("sqlite", e.dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM logins`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	expectError(t, e.login("conf", confSecret, "alice", "wrong", ""), 400, "invalid_grant")
+	if n := logins(); n != 1 {
+		t.Fatalf("%d login records after a user's failed login, want 1", n)
+	}
+	for i := range 20 {
+		expectError(t, e.login("conf", confSecret, fmt.Sprint("made-up-", i), "wrong", ""), 400, "invalid_grant")
+	}
+	if n := logins(); n != 1 {
+		t.Errorf("%d login records after 20 made-up names, want still 1", n)
 	}
 }
