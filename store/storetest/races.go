@@ -167,7 +167,9 @@ func testRaceRefreshVersusDisable(t *testing.T, s store.AuthStore) {
 		family := fmt.Sprint("family-", g)
 		a, r := pair(family, fmt.Sprintf("g%d-0", g), base)
 		ok(t, "CreateTokens", Create(ctx, s, a, r))
+		mu.Lock()
 		all = append(all, a, r)
+		mu.Unlock()
 		wg.Go(func() {
 			current := r
 			for i := 1; ; i++ {
