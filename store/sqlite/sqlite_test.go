@@ -314,3 +314,42 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 		refresh = next
 	}
 }
+
+// Tokens of a disabled or a missing user can no longer be stored through the
+// store (store.Versions), but a database older than that guard, or one
+// restored from a backup, may hold some: introspection must still say the
+// user may not use them. Rows are written here behind the store's back.
+func TestIntrospectionRefusesTokensOfDisabledOrMissingUsers(t *testing.T) {
+	db, path := open(t)
+	ctx := t.Context()
+	now := time.Now()
+	if err := db.CreateClient(ctx, store.Client{ID: "rs", SecretHash: store.HashClientSecret("s"), Introspect: true, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.User{{Username: "alice", CreatedAt: now}, {Username: "dave", Disabled: true, CreatedAt: now}} {
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, user := range []string{"alice", "dave", "ghost"} {
+		_, err := raw.ExecContext(ctx, `INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at)
+			VALUES (?, 'access_token', ?, 'rs', ?, '', ?, ?)`, "hash-"+user, "f-"+user, user, now.UnixMicro(), now.Add(time.Hour).UnixMicro())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for user, want := range map[string]bool{"alice": true, "dave": false, "ghost": false} {
+		_, tok, userOK, err := db.IntrospectionLookup(ctx, "rs", "hash-"+user)
+		if err != nil || tok.Username != user || userOK != want {
+			t.Errorf("IntrospectionLookup of %s's token: %+v, userOK %v, %v; want found, userOK %v", user, tok, userOK, err, want)
+		}
+		if _, userOK, err := db.GetTokenForIntrospection(ctx, "hash-"+user); err != nil || userOK != want {
+			t.Errorf("GetTokenForIntrospection of %s's token: userOK %v, %v; want %v", user, userOK, err, want)
+		}
+	}
+}
