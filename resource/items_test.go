@@ -84,6 +84,24 @@ func TestCreateItemResponse(t *testing.T) {
 	}
 }
 
+// The zero-width joiner and non-joiner come back exactly as sent, from
+// the create and from a later read.
+func TestItemNameWithJoinersRoundTrips(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.as.set("alice", userToken("alice", "items:read items:write", e.clock.Now().Add(time.Hour)))
+	for _, name := range []string{"👩\u200d💻", "می\u200cخواهم"} {
+		created := e.createItem("alice", name)
+		if created.Name != name {
+			t.Errorf("created %q, want %q", created.Name, name)
+		}
+		rec := e.do(request{path: "/items/" + created.ID, token: "alice"})
+		var got itemJSON
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &got) != nil || got.Name != name {
+			t.Errorf("read back: %d %s, want the name %q", rec.Code, rec.Body, name)
+		}
+	}
+}
+
 // A client whose id equals a username must never reach that user's items
 // (RFC 9700 §4.15), and another owner's item is exactly a missing one.
 func TestOwnerIsolation(t *testing.T) {
@@ -152,6 +170,10 @@ func TestCreateItemValidation(t *testing.T) {
 		{"right-to-left text without controls", `{"name":"שלום مرحبا"}`, "", 201, ""},
 		{"emoji and CJK", `{"name":"🍎 りんご"}`, "", 201, ""},
 		{"escaped name", `{"na\u006de":"\u00e9t\u00e9"}`, "", 201, ""},
+		{"emoji ZWJ sequence", "{\"name\":\"👩\u200d💻\"}", "", 201, ""},
+		{"emoji ZWJ sequence escaped", `{"name":"\ud83d\udc69\u200d\ud83d\udcbb"}`, "", 201, ""},
+		{"Persian with a ZWNJ", "{\"name\":\"می\u200cخواهم\"}", "", 201, ""},
+		{"Persian with a ZWNJ escaped", `{"name":"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"}`, "", 201, ""},
 		{"duplicate key", `{"name":"a","name":"b"}`, "", 400, "invalid_request"},
 		{"duplicate key, same value", `{"name":"a","name":"a"}`, "", 400, "invalid_request"},
 		{"duplicate key through an escape", `{"name":"a","na\u006de":"b"}`, "", 400, "invalid_request"},
@@ -168,6 +190,8 @@ func TestCreateItemValidation(t *testing.T) {
 		{"pop directional isolate", `{"name":"a\u2069b"}`, "", 400, "invalid_request"},
 		{"right-to-left mark", `{"name":"a\u200fb"}`, "", 400, "invalid_request"},
 		{"zero-width space", `{"name":"a\u200bb"}`, "", 400, "invalid_request"},
+		{"word joiner", `{"name":"a\u2060b"}`, "", 400, "invalid_request"},
+		{"nothing but a joiner", `{"name":"\u200d"}`, "", 400, "invalid_request"},
 		{"byte order mark", `{"name":"\ufeffa"}`, "", 400, "invalid_request"},
 		{"line separator", `{"name":"a\u2028b"}`, "", 400, "invalid_request"},
 		{"paragraph separator", "{\"name\":\"a\u2029b\"}", "", 400, "invalid_request"},

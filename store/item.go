@@ -40,8 +40,12 @@ func (it Item) Cursor() ItemCursor {
 //   - control characters (Cc), which forge log lines and break terminals;
 //   - format characters (Cf): the bidi overrides and isolates that make a
 //     name display reversed (U+202E, U+2066..U+2069, CVE-2021-42574), the
-//     invisible zero-width ones (U+200B..U+200F, U+FEFF) that make two
-//     names look alike;
+//     invisible zero-width ones (U+200B, U+200E, U+200F, U+2060, U+FEFF)
+//     that make two names look alike. Except the zero-width non-joiner and
+//     joiner (U+200C, U+200D): Persian and Indic words need the first
+//     (می‌خواهم), emoji sequences the second (👩‍💻). Between Latin letters
+//     they are invisible too; that is the price of writing those names at
+//     all. A name of nothing but joiners and spaces is blank;
 //   - line and paragraph separators (U+2028, U+2029), newlines to many
 //     renderers and to JavaScript before ES2019;
 //   - U+FFFD, which only ever stands for bytes that were lost (invalid
@@ -56,14 +60,14 @@ func ValidateItemName(name string) error {
 		return errors.New("name must not be empty")
 	case n > MaxItemNameRunes:
 		return fmt.Errorf("name is %d characters long; the limit is %d", n, MaxItemNameRunes)
-	case strings.TrimSpace(name) == "":
+	case strings.TrimFunc(name, func(r rune) bool { return unicode.IsSpace(r) || isJoiner(r) }) == "":
 		return errors.New("name must not be blank")
 	}
 	for _, r := range name {
 		switch {
 		case unicode.IsControl(r):
 			return errors.New("name must not contain control characters")
-		case unicode.Is(unicode.Cf, r):
+		case unicode.Is(unicode.Cf, r) && !isJoiner(r):
 			return fmt.Errorf("name must not contain format characters such as U+%04X (bidi controls, zero-width characters)", r)
 		case r == '\u2028' || r == '\u2029':
 			return fmt.Errorf("name must not contain U+%04X (a line or paragraph separator)", r)
@@ -72,4 +76,10 @@ func ValidateItemName(name string) error {
 		}
 	}
 	return nil
+}
+
+// isJoiner reports whether r is the zero-width non-joiner or joiner, the
+// two format characters a name may hold.
+func isJoiner(r rune) bool {
+	return r == '\u200c' || r == '\u200d'
 }

@@ -65,7 +65,7 @@ func (c config) Validate() error {
 
 // parseConfig reads flags, environment and config file; args starts with
 // the program name. A -h answers flag.ErrHelp after printing the usage.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -95,7 +95,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"failures a source address earns back per minute (AUTH_THROTTLE_PER_MINUTE)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "",
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (AUTH_TRUSTED_PROXIES)")
-	if err := cliconf.Parse(fs, args[1:], getenv, "AUTH_"); err != nil {
+	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -107,8 +107,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 // run starts the server and blocks until ctx ends, then shuts down
 // gracefully. It prints "listening on http(s)://ADDR" to stdout once
 // serving.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, err := parseConfig(args, getenv, stderr)
+func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout, stderr io.Writer) error {
+	c, err := parseConfig(args, lookupenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if pc := dbopen.PoolCollector(st, "auth"); pc != nil {
 		reg.MustRegister(pc)
 	}
-	tracing, err := obs.NewTracing(ctx, "authserver", getenv)
+	tracing, err := obs.NewTracing(ctx, "authserver", lookupenv.Getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}

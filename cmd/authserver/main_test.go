@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/internal/testkit"
 )
 
@@ -67,12 +68,12 @@ clients:
 
 // getenvFrom serves env; the metrics listener is off unless env sets it,
 // since its default address would be shared by tests running at once.
-func getenvFrom(env map[string]string) func(string) string {
-	return func(k string) string {
+func getenvFrom(env map[string]string) cliconf.LookupEnv {
+	return func(k string) (string, bool) {
 		if v, ok := env[k]; ok || k != "AUTH_METRICS_ADDR" {
-			return v
+			return v, ok
 		}
-		return "off"
+		return "off", true
 	}
 }
 

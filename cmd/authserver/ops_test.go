@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/internal/promtest"
 	"github.com/example/authsvc/internal/testkit"
 )
@@ -204,4 +207,59 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestEmptyMetricsAddrTurnsTheListenerOff: AUTH_METRICS_ADDR set to ""
+// turns the metrics listener off, as an empty -metrics-addr and "off" do,
+// instead of counting as unset and falling back to the config file or the
+// default. The config file names a taken port, so a listener that is not
+// off is a start failure.
+func TestEmptyMetricsAddrTurnsTheListenerOff(t *testing.T) {
+	dbPath, _, _ := opsSetup(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := filepath.Join(t.TempDir(), "authserver.yaml")
+	if err := os.WriteFile(cfg, []byte("metrics-addr: "+taken.Addr().String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		listened bool
+		metrics  bool // a metrics listener started
+	}{
+		// The file's address is used while nothing overrides it, and a
+		// variable with an address overrides it.
+		{"unset: the config file's", nil, nil, false, false},
+		{"variable with an address", map[string]string{"AUTH_METRICS_ADDR": "127.0.0.1:0"}, nil, true, true},
+		{"empty variable", map[string]string{"AUTH_METRICS_ADDR": ""}, nil, true, false},
+		{"off variable", map[string]string{"AUTH_METRICS_ADDR": "off"}, nil, true, false},
+		{"empty flag", nil, []string{"-metrics-addr", ""}, true, false},
+		{"empty flag over a variable", map[string]string{"AUTH_METRICS_ADDR": "127.0.0.1:0"}, []string{"-metrics-addr="}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"AUTH_BCRYPT_COST": "4"}
+			maps.Copy(env, tc.env)
+			args := append([]string{"authserver", "-addr", "127.0.0.1:0", "-db", "sqlite:" + dbPath, "-config", cfg}, tc.args...)
+			listened, stderr, err := testkit.RunUntilListening(t, 10*time.Second, func(ctx context.Context, stdout, stderr io.Writer) error {
+				return run(ctx, args, cliconf.MapEnv(env), stdout, stderr)
+			})
+			if !tc.listened {
+				if listened || err == nil || !strings.Contains(err.Error(), "metrics listen") {
+					t.Errorf("listened %v, run = %v; want the taken metrics port's start failure", listened, err)
+				}
+				return
+			}
+			if !listened || err != nil {
+				t.Fatalf("listened %v, run = %v; want a start and a clean stop\n%s", listened, err, stderr)
+			}
+			if got := strings.Contains(stderr, "metrics listening"); got != tc.metrics {
+				t.Errorf("metrics listener started: %v, want %v; log:\n%s", got, tc.metrics, stderr)
+			}
+		})
+	}
 }

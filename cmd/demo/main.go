@@ -68,7 +68,7 @@ func (c config) Validate() error {
 
 // parseConfig reads flags and environment; args starts with the program
 // name. A -h answers flag.ErrHelp after printing the usage.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -81,16 +81,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.revokeWait, "revoke-wait", 20*time.Second,
 		"how long a revoked token may still be accepted: the resource service caches introspection answers for RESOURCE_CACHE_TTL (DEMO_REVOKE_WAIT)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each HTTP request (DEMO_TIMEOUT)")
-	if err := cliconf.Parse(fs, args[1:], getenv, "DEMO_"); err != nil {
+	if err := cliconf.Parse(fs, args[1:], lookupenv, "DEMO_"); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	// Secrets only from the environment: flags show in ps.
-	c.clientSecret = envOr(getenv, "DEMO_CLIENT_SECRET", demoClientSecret)
-	c.readonlySecret = envOr(getenv, "DEMO_READONLY_CLIENT_SECRET", demoReadonlyClientSecret)
-	c.password = envOr(getenv, "DEMO_PASSWORD", demoPassword)
+	c.clientSecret = envOr(lookupenv.Getenv, "DEMO_CLIENT_SECRET", demoClientSecret)
+	c.readonlySecret = envOr(lookupenv.Getenv, "DEMO_READONLY_CLIENT_SECRET", demoReadonlyClientSecret)
+	c.password = envOr(lookupenv.Getenv, "DEMO_PASSWORD", demoPassword)
 
 	err := c.Validate()
 	c.authURL = strings.TrimRight(c.authURL, "/")
@@ -107,8 +107,8 @@ func envOr(getenv func(string) string, name, def string) string {
 
 // run plays every step, prints the table to stdout and returns an error if
 // any step did not behave as stated.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, lookupenv, stderr)
 	if err != nil {
 		return err
 	}

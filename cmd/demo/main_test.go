@@ -20,6 +20,7 @@ import (
 
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/authserver/admin"
+	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/resource"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/sqlite"
@@ -148,7 +149,7 @@ func (s *liveServices) args(extra ...string) []string {
 	return append([]string{"demo", "-auth-url", s.auth.URL, "-resource-url", s.resource.URL, "-wait", "5s"}, extra...)
 }
 
-func noEnv(string) string { return "" }
+var noEnv = cliconf.MapEnv(nil)
 
 func TestRunAllStepsPass(t *testing.T) {
 	s := startServices(t, nil)
@@ -233,12 +234,7 @@ func TestRunFailsWhenTheResourceAcceptsABadToken(t *testing.T) {
 func TestRunFailsWhenLoginFails(t *testing.T) {
 	s := startServices(t, nil)
 	var stdout, stderr bytes.Buffer
-	getenv := func(k string) string {
-		if k == "DEMO_PASSWORD" {
-			return "wrong-password"
-		}
-		return ""
-	}
+	getenv := cliconf.MapEnv(map[string]string{"DEMO_PASSWORD": "wrong-password"})
 	err := run(t.Context(), s.args(), getenv, &stdout, &stderr)
 	out := stdout.String()
 	t.Logf("demo output:\n%s", out)
@@ -286,7 +282,7 @@ func TestParseConfig(t *testing.T) {
 		"DEMO_PASSWORD":      "bob-password",
 		"DEMO_WAIT":          "30s",
 	}
-	o, err := parseConfig([]string{"demo", "-client-id", "from-flag"}, func(k string) string { return env[k] }, io.Discard)
+	o, err := parseConfig([]string{"demo", "-client-id", "from-flag"}, cliconf.MapEnv(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

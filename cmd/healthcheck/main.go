@@ -54,7 +54,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 
 // run has the signature of every main's run; the check reads no
 // environment and prints nothing on success.
-func run(ctx context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
+func run(ctx context.Context, args []string, _ cliconf.LookupEnv, _, stderr io.Writer) error {
 	cfg, err := parseConfig(args, stderr)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/authsvc/cmd/internal/cliconf"
 )
 
 func TestRun(t *testing.T) {
@@ -39,7 +41,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		args := append([]string{"healthcheck"}, tt.args...)
-		err := run(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		err := run(t.Context(), args, cliconf.MapEnv(nil), io.Discard, io.Discard)
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("run(%q): %v", tt.args, err)

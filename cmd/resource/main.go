@@ -93,7 +93,7 @@ func (c config) Validate() error {
 
 // parseConfig reads flags, environment and config file. A -h answers
 // flag.ErrHelp after printing the usage.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -107,14 +107,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&cfg.MaxItemsPerOwner, "max-items-per-owner", resource.DefaultMaxItemsPerOwner, "how many items one owner may have; a create past it is a 409 (RESOURCE_MAX_ITEMS_PER_OWNER)")
 	ops.AddFlags(fs, &cfg.Ops, envPrefix, "127.0.0.1:9098")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of flag-name keys (RESOURCE_CONFIG)")
-	if err := cliconf.Parse(fs, args[1:], getenv, envPrefix); err != nil {
+	if err := cliconf.Parse(fs, args[1:], lookupenv, envPrefix); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 
-	secret, err := clientSecret(getenv)
+	secret, err := clientSecret(lookupenv.Getenv)
 	if err != nil {
 		return config{}, err
 	}
@@ -145,8 +145,8 @@ func clientSecret(getenv func(string) string) (string, error) {
 
 // run serves until ctx ends (main cancels it on SIGINT or SIGTERM), then
 // shuts down gracefully. A -h prints the usage and returns nil.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, lookupenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer flushLog()
 
-	mode := getenv("GIN_MODE")
+	mode := lookupenv.Getenv("GIN_MODE")
 	switch mode {
 	case "":
 		mode = gin.ReleaseMode
@@ -188,7 +188,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		reg.MustRegister(pc)
 	}
 	metrics := resource.NewMetrics(reg)
-	tracing, err := obs.NewTracing(ctx, "resource", getenv)
+	tracing, err := obs.NewTracing(ctx, "resource", lookupenv.Getenv)
 	if err != nil {
 		return err
 	}

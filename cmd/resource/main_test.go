@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/internal/testkit"
 )
 
@@ -48,12 +49,12 @@ func fakeIntrospection(t *testing.T) *httptest.Server {
 
 // mapEnv serves m; the metrics listener is off unless m sets it, since
 // its default address would be shared by tests running at once.
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string {
+func mapEnv(m map[string]string) cliconf.LookupEnv {
+	return func(k string) (string, bool) {
 		if v, ok := m[k]; ok || k != "RESOURCE_METRICS_ADDR" {
-			return v
+			return v, ok
 		}
-		return "off"
+		return "off", true
 	}
 }
 

@@ -7,7 +7,9 @@ package testkit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -85,6 +87,45 @@ func Poll(timeout time.Duration, stop <-chan struct{}, cond func() bool) bool {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// RunUntilListening calls run (a service's run, with the context, stdout
+// and stderr it is given) until it prints "listening on " on stdout, then
+// cancels its context and waits for it to return. It reports whether run
+// listened, everything it wrote to stderr, and what it returned: its
+// start failure when it returned before listening. It fails t when run
+// neither listens nor returns within timeout, or does not return within
+// timeout once cancelled.
+func RunUntilListening(t testing.TB, timeout time.Duration, run func(ctx context.Context, stdout, stderr io.Writer) error) (listened bool, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdoutBuf, stderrBuf SyncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, &stdoutBuf, &stderrBuf) }()
+	returned := false
+	listened = Poll(timeout, nil, func() bool {
+		select {
+		case err = <-done:
+			returned = true
+			return true
+		default:
+			return strings.Contains(stdoutBuf.String(), "listening on ")
+		}
+	})
+	switch {
+	case returned:
+		return false, stderrBuf.String(), err
+	case !listened:
+		t.Fatalf("run neither listened nor returned within %v; stderr:\n%s", timeout, stderrBuf.String())
+	}
+	cancel()
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		t.Fatalf("run did not return within %v of cancellation; stderr:\n%s", timeout, stderrBuf.String())
+	}
+	return true, stderrBuf.String(), err
 }
 
 // WaitHealthy polls url with GET until it answers 200, failing the test

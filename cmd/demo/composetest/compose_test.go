@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,6 +229,7 @@ func TestComposeFile(t *testing.T) {
 		if len(svc.Ports) != 1 {
 			t.Errorf("%s: want one published port, got %v", name, svc.Ports)
 		}
+		checkMetricsOnTheNetwork(t, svc, env)
 	}
 
 	pg := project.Services["postgres"]
@@ -278,6 +281,39 @@ func TestComposeFile(t *testing.T) {
 	}
 	if f := project.Services["resource"].Environment["RESOURCE_CLIENT_SECRET_FILE"]; f == nil || *f != "/run/secrets/resource_client_secret" {
 		t.Errorf("resource: want RESOURCE_CLIENT_SECRET_FILE=/run/secrets/resource_client_secret")
+	}
+}
+
+// metricsEnv names each service's metrics listen address.
+var metricsEnv = map[string]string{"authserver": "AUTH_METRICS_ADDR", "resource": "RESOURCE_METRICS_ADDR"}
+
+// checkMetricsOnTheNetwork: a service's metrics listener binds every
+// interface of its container, so that a scraper on the compose network
+// reaches it (the default, 127.0.0.1, is the container's own loopback), is
+// listed under expose, and is not published on the host.
+func checkMetricsOnTheNetwork(t *testing.T, svc types.ServiceConfig, env map[string]string) {
+	t.Helper()
+	name := metricsEnv[svc.Name]
+	addr, ok := env[name]
+	if name == "" || !ok {
+		t.Errorf("%s: %s is not set; its default, 127.0.0.1, is unreachable from the compose network", svc.Name, name)
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Errorf("%s: %s=%q: %v", svc.Name, name, addr, err)
+		return
+	}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		t.Errorf("%s: %s=%q binds %q; want every interface (\":%s\")", svc.Name, name, addr, host, port)
+	}
+	if !slices.Contains([]string(svc.Expose), port) {
+		t.Errorf("%s: metrics port %s is not under expose %v", svc.Name, port, svc.Expose)
+	}
+	for _, p := range svc.Ports {
+		if strconv.FormatUint(uint64(p.Target), 10) == port || p.Published == port {
+			t.Errorf("%s: metrics port %s is published on the host (%+v)", svc.Name, port, p)
+		}
 	}
 }
 

@@ -33,9 +33,12 @@ func EnvName(prefix, flagName string) string {
 }
 
 // Parse parses args into fs, then fills every flag not given on the command
-// line from getenv(EnvName(envPrefix, name)) if non-empty, then from the
-// config file. It reports every bad value at once.
-func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, envPrefix string) error {
+// line from the environment variable EnvName(envPrefix, name), then from
+// the config file. A variable set to "" counts as unset, so that it falls
+// back to the file and the default, except for a flag defined with
+// EmptyStringVar, whose empty value means something of its own. It
+// reports every bad value at once.
+func Parse(fs *flag.FlagSet, args []string, lookupenv LookupEnv, envPrefix string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +52,9 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, envPrefi
 			return
 		}
 		name := EnvName(envPrefix, f.Name)
-		if v := getenv(name); v != "" {
+		v, set := lookupenv(name)
+		_, emptyIsAValue := f.Value.(*emptyStringValue)
+		if v != "" || (set && emptyIsAValue) {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			}

@@ -29,7 +29,7 @@ func TestPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"AUTH_ACCESS_TTL": "2m", "AUTH_ADDR": ":2"}
-	getenv := func(k string) string { return env[k] }
+	getenv := MapEnv(env)
 
 	fs, addr, ttl, cost := newSet()
 	if err := Parse(fs, []string{"-addr", ":3", "-config", cfg}, getenv, "AUTH_"); err != nil {
@@ -46,7 +46,7 @@ func TestPrecedence(t *testing.T) {
 	}
 
 	fs, addr, _, _ = newSet()
-	if err := Parse(fs, nil, func(string) string { return "" }, "AUTH_"); err != nil {
+	if err := Parse(fs, nil, MapEnv(nil), "AUTH_"); err != nil {
 		t.Fatal(err)
 	}
 	if *addr != ":9096" {
@@ -60,12 +60,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs, addr, _, _ := newSet()
-	getenv := func(k string) string {
-		if k == "AUTH_CONFIG" {
-			return cfg
-		}
-		return ""
-	}
+	getenv := MapEnv(map[string]string{"AUTH_CONFIG": cfg})
 	if err := Parse(fs, nil, getenv, "AUTH_"); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +76,7 @@ func TestReportsEveryProblem(t *testing.T) {
 	}
 	fs, _, _, _ := newSet()
 	env := map[string]string{"AUTH_ACCESS_TTL": "soon"}
-	err := Parse(fs, []string{"-config", cfg}, func(k string) string { return env[k] }, "AUTH_")
+	err := Parse(fs, []string{"-config", cfg}, MapEnv(env), "AUTH_")
 	if err == nil {
 		t.Fatal("want error")
 	}
@@ -94,7 +89,7 @@ func TestReportsEveryProblem(t *testing.T) {
 
 func TestMissingConfigFile(t *testing.T) {
 	fs, _, _, _ := newSet()
-	if err := Parse(fs, []string{"-config", filepath.Join(t.TempDir(), "nope.yaml")}, func(string) string { return "" }, "AUTH_"); err == nil {
+	if err := Parse(fs, []string{"-config", filepath.Join(t.TempDir(), "nope.yaml")}, MapEnv(nil), "AUTH_"); err == nil {
 		t.Fatal("want error for a missing config file")
 	}
 }
@@ -122,11 +117,39 @@ func TestDurationNeedsUnit(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	DurationVar(fs, &d, "access-ttl", time.Minute, "")
-	err := Parse(fs, nil, func(k string) string { return map[string]string{"AUTH_ACCESS_TTL": "15"}[k] }, "AUTH_")
+	err := Parse(fs, nil, MapEnv(map[string]string{"AUTH_ACCESS_TTL": "15"}), "AUTH_")
 	if err == nil || !strings.Contains(err.Error(), "AUTH_ACCESS_TTL: 15: a duration needs a unit, such as 15m") {
 		t.Errorf("err = %v", err)
 	}
-	if err := Parse(fs, []string{"-access-ttl", "90s"}, func(string) string { return "" }, "AUTH_"); err != nil || d != 90*time.Second {
+	if err := Parse(fs, []string{"-access-ttl", "90s"}, MapEnv(nil), "AUTH_"); err != nil || d != 90*time.Second {
 		t.Errorf("90s: %v, %v", d, err)
+	}
+}
+
+// An empty variable counts as unset, except for an EmptyStringVar flag,
+// where it is the value "" and beats the config file.
+func TestEmptyVariable(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("addr: \":7\"\nmetrics-addr: 127.0.0.1:7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(env map[string]string) (addr, metrics string) {
+		t.Helper()
+		fs, a, _, _ := newSet()
+		var m string
+		EmptyStringVar(fs, &m, "metrics-addr", "127.0.0.1:9097", "")
+		if err := Parse(fs, []string{"-config", cfg}, MapEnv(env), "AUTH_"); err != nil {
+			t.Fatal(err)
+		}
+		return *a, m
+	}
+	if addr, metrics := parse(nil); addr != ":7" || metrics != "127.0.0.1:7" {
+		t.Errorf("unset: addr %q, metrics %q; want the file's :7 and 127.0.0.1:7", addr, metrics)
+	}
+	if addr, metrics := parse(map[string]string{"AUTH_ADDR": ":8", "AUTH_METRICS_ADDR": "127.0.0.1:8"}); addr != ":8" || metrics != "127.0.0.1:8" {
+		t.Errorf("set: addr %q, metrics %q; want the variables' :8 and 127.0.0.1:8", addr, metrics)
+	}
+	if addr, metrics := parse(map[string]string{"AUTH_ADDR": "", "AUTH_METRICS_ADDR": ""}); addr != ":7" || metrics != "" {
+		t.Errorf("empty: addr %q, metrics %q; want the file's :7 and \"\"", addr, metrics)
 	}
 }

@@ -14,8 +14,28 @@ import (
 )
 
 // RunFunc is the shape of every service's run: everything from the
-// outside world is passed in, so tests call it as main does.
-type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+// outside world is passed in, so tests call it as main does. lookupenv has
+// the shape of os.LookupEnv rather than os.Getenv because a few settings
+// tell a variable set to "" from an unset one (see EmptyStringVar).
+type RunFunc func(ctx context.Context, args []string, lookupenv LookupEnv, stdout, stderr io.Writer) error
+
+// LookupEnv reads one environment variable, and whether it is set at all:
+// os.LookupEnv, or a map in tests.
+type LookupEnv func(name string) (string, bool)
+
+// Getenv is the value alone, "" when unset, for code that needs no more.
+func (l LookupEnv) Getenv(name string) string {
+	v, _ := l(name)
+	return v
+}
+
+// MapEnv serves m: a tests' environment.
+func MapEnv(m map[string]string) LookupEnv {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
 
 // Main is the whole of a service's main: --version (or -version) prints
 // the version and exits 0; otherwise a context cancelled by SIGINT or
@@ -27,7 +47,7 @@ func Main(name string, run RunFunc) {
 		os.Exit(0)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args, os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(ExitCode(name, err, os.Stderr))
 }

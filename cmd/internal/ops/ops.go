@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/internal/obs"
 )
 
@@ -34,8 +35,10 @@ type Settings struct {
 func AddFlags(fs *flag.FlagSet, s *Settings, envPrefix, metricsAddr string) {
 	fs.StringVar(&s.LogFormat, "log-format", obs.FormatText, "text or json ("+envPrefix+"LOG_FORMAT)")
 	fs.TextVar(&s.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error ("+envPrefix+"LOG_LEVEL)")
-	fs.StringVar(&s.MetricsAddr, "metrics-addr", metricsAddr,
-		"listen address of the Prometheus /metrics listener; empty or off disables it ("+envPrefix+"METRICS_ADDR)")
+	// Empty turns the listener off from the environment too, as from a
+	// flag or the config file.
+	cliconf.EmptyStringVar(fs, &s.MetricsAddr, "metrics-addr", metricsAddr,
+		"listen `address` of the Prometheus /metrics listener; empty or off disables it ("+envPrefix+"METRICS_ADDR, also when set to \"\")")
 	fs.BoolVar(&s.Pprof, "pprof", false,
 		"also serve the Go profiler at /debug/pprof/ on the metrics listener ("+envPrefix+"PPROF)")
 	fs.StringVar(&s.CORSOrigins, "cors-origins", "", "comma-separated origins browser clients may call from ("+envPrefix+"CORS_ORIGINS)")
