@@ -1,21 +1,58 @@
 #!/usr/bin/env bash
 # `make run`: the authorization server (:9096) and the resource service
 # (:8080) on embedded SQLite files under data/, with the demo users and
-# clients of configs/demo-bootstrap.yaml. The credentials below are the
-# demo's, public in this repository: never reuse them. Ctrl-C stops both.
+# clients of configs/demo-bootstrap.yaml, and their metrics listeners
+# (127.0.0.1:9097, 127.0.0.1:9098). The credentials below are the demo's,
+# public in this repository: never reuse them. Ctrl-C stops both.
 #
-# A service counts as started only once it printed its own "listening on"
-# line: a port answered by another process (a second `make run`) is not
-# ours. A start failure, or a service that stops on its own, is reported
-# and ends the script with status 1; Ctrl-C stops both and ends it with 0.
+# The services' own variables move the listeners: AUTH_ADDR, RESOURCE_ADDR,
+# AUTH_METRICS_ADDR, RESOURCE_METRICS_ADDR (empty or "off" turns a metrics
+# listener off). The issuer and the introspection URL follow AUTH_ADDR's
+# port unless AUTH_ISSUER or RESOURCE_INTROSPECT_URL is set.
+# RUN_LOCAL_BIN_DIR (default ./bin) is where the binaries are, for tests.
+#
+# All four ports are checked before anything starts, so a second `make run`
+# fails without touching the database. A service still counts as started
+# only once it printed its own "listening on" line: a port taken between
+# the check and the start is reported too. A start failure, or a service
+# that fails on its own, is reported and ends the script with status 1;
+# Ctrl-C stops both and ends it with 0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+bin_dir=${RUN_LOCAL_BIN_DIR:-./bin}
+export AUTH_ADDR=${AUTH_ADDR:-:9096}
+export RESOURCE_ADDR=${RESOURCE_ADDR:-:8080}
+# "-", not ":-": an empty metrics address means off, as in the services.
+export AUTH_METRICS_ADDR=${AUTH_METRICS_ADDR-127.0.0.1:9097}
+export RESOURCE_METRICS_ADDR=${RESOURCE_METRICS_ADDR-127.0.0.1:9098}
+export AUTH_ISSUER=${AUTH_ISSUER:-http://localhost:${AUTH_ADDR##*:}}
+export RESOURCE_INTROSPECT_URL=${RESOURCE_INTROSPECT_URL:-http://localhost:${AUTH_ADDR##*:}/introspect}
 export AUTH_BOOTSTRAP=${AUTH_BOOTSTRAP:-configs/demo-bootstrap.yaml}
 export RESOURCE_CLIENT_ID=${RESOURCE_CLIENT_ID:-resource-server}
 if [[ -z ${RESOURCE_CLIENT_SECRET:-} && -z ${RESOURCE_CLIENT_SECRET_FILE:-} ]]; then
 	export RESOURCE_CLIENT_SECRET=resource-secret-demo # demo only
 fi
+
+# port_taken ADDR: something accepts connections on ADDR (HOST:PORT; an
+# empty or wildcard host is tried on loopback).
+port_taken() {
+	local host=${1%:*} port=${1##*:}
+	host=${host#\[} host=${host%\]}
+	[[ -z $host || $host == 0.0.0.0 || $host == :: ]] && host=127.0.0.1
+	(exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+taken=0
+for var in AUTH_ADDR RESOURCE_ADDR AUTH_METRICS_ADDR RESOURCE_METRICS_ADDR; do
+	addr=${!var} port=${!var##*:}
+	[[ -z $addr || $addr == off || $port == 0 ]] && continue
+	if port_taken "$addr"; then
+		echo "run-local: port $port ($var=$addr) is in use: stop what holds it (another make run?)," \
+			"or move it, e.g. $var=${addr%:*}:$(((port + 10000) % 65536)) make run" >&2
+		taken=1
+	fi
+done
+((taken)) && { echo "run-local: nothing started" >&2; exit 1; }
 
 run_dir=$(mktemp -d)
 pids=()
@@ -30,14 +67,23 @@ fail() {
 	stop
 	exit 1
 }
-# Ctrl-C reaches the services too (same process group); they shut down
+# Ctrl-C reaches the services too (one process group); they shut down
 # gracefully, and so does this script.
 trap 'trap - INT TERM; stop; exit 0' INT TERM
+
+# stopped_by_signal STATUS: the trap is not enough. A shell started with
+# SIGINT ignored (a background job of a non-interactive shell, such as
+# `make run &` in a script) cannot trap it, while the services, which ask
+# for SIGINT, still get it and stop cleanly: `wait -n` then returns their
+# status and the trap never runs. A service exits 0 only once a signal
+# asked it to (its run returns nil only then), so a clean exit is such a
+# stop, not a failure.
+stopped_by_signal() { (($1 == 0)); }
 
 # start NAME BINARY: run it, and wait for its "listening on" line.
 start() {
 	local name=$1 out="$run_dir/$1.out"
-	"./bin/$2" >"$out" &
+	"$bin_dir/$2" >"$out" &
 	local pid=$!
 	pids+=("$pid")
 	for _ in $(seq 1 200); do
@@ -45,7 +91,12 @@ start() {
 			sed 's/^/'"$name"': /' "$out" >&2
 			return 0
 		fi
-		kill -0 "$pid" 2>/dev/null || fail "$name failed to start (see its log above)"
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			local status=$?
+			stopped_by_signal "$status" && { trap - INT TERM; stop; exit 0; }
+			fail "$name failed to start (status $status; see its log above)"
+		fi
 		sleep 0.1
 	done
 	fail "$name did not start within 20s"
@@ -56,7 +107,12 @@ start authserver authserver
 # start it once that listens.
 start resource resource
 
-echo "authserver on http://localhost:9096, resource on http://localhost:8080 (Ctrl-C stops both)" >&2
+echo "authserver on $AUTH_ISSUER, resource on http://localhost:${RESOURCE_ADDR##*:} (Ctrl-C stops both)" >&2
 wait -n
 status=$?
+if stopped_by_signal "$status"; then
+	trap - INT TERM
+	stop
+	exit 0
+fi
 fail "a service stopped on its own (status $status)"
