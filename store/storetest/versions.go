@@ -156,6 +156,7 @@ func testUpdateConflicts(t *testing.T, s store.AuthStore) {
 	if got.Disabled || string(got.PasswordHash) != string(first.PasswordHash) {
 		t.Errorf("user after the conflict = %+v, want the first update only", got)
 	}
+	absent(t, s, g["alice/web"][0], g["alice/web"][1]) // ended by the first
 
 	// A rehash: same version, nothing revoked; over an old version,
 	// nothing written.
