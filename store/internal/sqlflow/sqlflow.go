@@ -122,7 +122,7 @@ func CreateTokens(ctx context.Context, begin Begin, v store.Versions, tokens []s
 	if err := checkNewTokens(tokens); err != nil {
 		return err
 	}
-	err := inTx(ctx, begin, func(tx Tx) error { return insertChecked(ctx, tx, v, tokens) })
+	err := inTx(ctx, begin, func(tx Tx) error { return insertChecked(ctx, tx, tx, v, tokens) })
 	if err != nil {
 		return fmt.Errorf("create tokens: %w", err)
 	}
@@ -131,8 +131,8 @@ func CreateTokens(ctx context.Context, begin Begin, v store.Versions, tokens []s
 
 // insertChecked inserts tokens if their client and user are still at the
 // versions v names.
-func insertChecked(ctx context.Context, tx Tx, v store.Versions, tokens []store.Token) error {
-	if err := checkVersions(ctx, tx, v, tokens[0]); err != nil {
+func insertChecked(ctx context.Context, tx Tx, principals principalLocker, v store.Versions, tokens []store.Token) error {
+	if err := checkVersions(ctx, principals, v, tokens[0]); err != nil {
 		return err
 	}
 	return tx.InsertTokens(ctx, tokens)
@@ -143,8 +143,8 @@ func insertChecked(ctx context.Context, tx Tx, v store.Versions, tokens []store.
 // so until the transaction ends. A change that committed first is seen
 // here; one that comes later waits for this transaction and then ends
 // what it stored.
-func checkVersions(ctx context.Context, tx Tx, v store.Versions, t store.Token) error {
-	clientVersion, userVersion, err := tx.LockPrincipals(ctx, t.ClientID, t.Username)
+func checkVersions(ctx context.Context, principals principalLocker, v store.Versions, t store.Token) error {
+	clientVersion, userVersion, err := principals.LockPrincipals(ctx, t.ClientID, t.Username)
 	switch {
 	case err != nil:
 		return fmt.Errorf("check versions: %w", err)
@@ -169,6 +169,31 @@ func checkNewTokens(tokens []store.Token) error {
 		}
 	}
 	return nil
+}
+
+// principalLocker is what checkVersions needs: Tx.LockPrincipals.
+type principalLocker interface {
+	LockPrincipals(ctx context.Context, clientID, username string) (clientVersion, userVersion int64, err error)
+}
+
+// lockedPrincipals is a transaction's LockPrincipals, asked once per
+// client and user: a second read in the same transaction would find what
+// the first one locked.
+type lockedPrincipals struct {
+	tx   Tx
+	seen map[[2]string][2]int64
+}
+
+func (p *lockedPrincipals) LockPrincipals(ctx context.Context, clientID, username string) (int64, int64, error) {
+	key := [2]string{clientID, username}
+	if v, ok := p.seen[key]; ok {
+		return v[0], v[1], nil
+	}
+	clientVersion, userVersion, err := p.tx.LockPrincipals(ctx, clientID, username)
+	if err == nil {
+		p.seen[key] = [2]int64{clientVersion, userVersion}
+	}
+	return clientVersion, userVersion, err
 }
 
 // TokenCall is one CreateTokens call: its tokens and the versions they
@@ -209,6 +234,10 @@ func CreateTokensTogether(ctx context.Context, begin func(context.Context) (Save
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback(ctx) // error ignored: a no-op after Commit
+	// The calls of a batch mostly name the same client (and user): read
+	// each pair's versions once. Nothing can change them before the
+	// transaction ends, the first read having locked both rows.
+	principals := &lockedPrincipals{tx: tx, seen: map[[2]string][2]int64{}}
 	for i, call := range calls {
 		if len(call.Tokens) == 0 {
 			continue
@@ -220,7 +249,7 @@ func CreateTokensTogether(ctx context.Context, begin func(context.Context) (Save
 		if err := tx.Savepoint(ctx); err != nil {
 			return failAll(err)
 		}
-		if err := insertChecked(ctx, tx, call.Versions, call.Tokens); err != nil {
+		if err := insertChecked(ctx, tx, principals, call.Versions, call.Tokens); err != nil {
 			errs[i] = fmt.Errorf("create tokens: %w", err)
 			if err := tx.RollbackToSavepoint(ctx); err != nil {
 				return failAll(err)
