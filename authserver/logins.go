@@ -2,81 +2,48 @@ package authserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
-	"sync"
-	"time"
-
-	"github.com/jellydator/ttlcache/v3"
 
 	"github.com/example/authsvc/store"
 )
 
 // Login attempts are counted before the password is checked (store.Logins),
 // so every attempt writes a login record. For a name that a user has, that
-// record must hold across restarts and replicas: it is what keeps a guesser
-// out. For a name that no user has, it protects nothing; it only has to make
-// the answers look the same as for a real name, and every answer (wrong
-// password, unknown name, locked name) is the same text after the same
-// bcrypt time. Stored, such records were a table anyone could grow with
-// made-up names. So the attempts at names no user has are counted here, in
-// memory, by the same rule (store.LoginPolicy.Attempt), in an LRU bounded
-// by maxUnknownLogins: a flood of names evicts the oldest, and an evicted
-// or restarted count only starts again from zero, which a name without an
-// account can afford.
+// record is what keeps a guesser out, across restarts and replicas. For a
+// name that no user has it protects nothing: it only has to cost the same,
+// so that neither the answer nor its timing tells the two apart. Stored
+// under the name itself, such records were a table anyone could grow
+// without bound by trying made-up names.
+//
+// So an attempt at a name no user has is counted, through the same store
+// write, under one of unknownLoginBuckets records chosen by a hash of the
+// name: the table holds at most that many such records, and the cost of
+// the attempt is the cost of a real one. A bucket locks like a name does
+// (its lock is answered as every lock is, after a bcrypt time); that locks
+// no account.
 
-// maxUnknownLogins bounds the names counted in memory: at most 255 bytes of
-// name and a few dozen of state each, so about 30 MB when full.
-const maxUnknownLogins = 100_000
+// unknownLoginBuckets bounds the login records of names no user has.
+const unknownLoginBuckets = 1 << 16
 
-// unknownLogins counts the password attempts at names no user has.
-type unknownLogins struct {
-	mu    sync.Mutex // one attempt at a time, as the store's row lock does
-	names *ttlcache.Cache[string, store.LoginState]
+// unknownLoginKey is the login record counting name, a name no user has.
+// It starts with a control character, which no username may contain
+// (store.ValidateUsername), so it can never be a user's record.
+func unknownLoginKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return fmt.Sprintf("\x01unknown-%04x", binary.BigEndian.Uint32(sum[:])%unknownLoginBuckets)
 }
 
-func newUnknownLogins(capacity int) *unknownLogins {
-	return &unknownLogins{names: ttlcache.New(
-		// As store.StaleLoginAge for stored records; a lock outlives it
-		// only if p.MaxLockout does, and then the entry's TTL is the
-		// lock's (see begin).
-		ttlcache.WithTTL[string, store.LoginState](store.StaleLoginAge),
-		ttlcache.WithCapacity[string, store.LoginState](uint64(capacity)),
-	)}
-}
-
-// begin is store.Logins.BeginLogin for a name no user has.
-func (l *unknownLogins) begin(name string, now time.Time, p store.LoginPolicy) (store.LoginAttempt, error) {
-	if err := p.Validate(); err != nil {
-		return store.LoginAttempt{}, fmt.Errorf("begin login: %w", err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var s store.LoginState
-	if item := l.names.Get(name); item != nil {
-		s = item.Value()
-	}
-	next, a := p.Attempt(s, now)
-	if a.Allowed {
-		l.names.Set(name, next, max(store.StaleLoginAge, next.LockedUntil.Sub(now)))
-	}
-	return a, nil
-}
-
-// len is the number of names counted.
-func (l *unknownLogins) len() int { return l.names.Len() }
-
-// beginLogin reserves one password attempt at username: in the store for
-// a user's name, in memory for a name no user has (see unknownLogins).
+// beginLogin reserves one password attempt at username in the store: under
+// the name itself for a user's name, under its bucket for a name no user
+// has (see unknownLoginKey). It counts lock starts and locked refusals.
 func (s *server) beginLogin(ctx context.Context, username string, known bool) (store.LoginAttempt, error) {
-	var (
-		a   store.LoginAttempt
-		err error
-	)
-	if known {
-		a, err = s.store.BeginLogin(ctx, username, s.now(), s.cfg.Lockout)
-	} else {
-		a, err = s.unknownLogins.begin(username, s.now(), s.cfg.Lockout)
+	key := username
+	if !known {
+		key = unknownLoginKey(username)
 	}
+	a, err := s.store.BeginLogin(ctx, key, s.now(), s.cfg.Lockout)
 	if err != nil {
 		return store.LoginAttempt{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/example/authsvc/authserver/admin"
@@ -157,32 +158,49 @@ func TestRefreshRacingDisableGetsNothing(t *testing.T) {
 	}
 }
 
-// A failed login writes a login record for a user's name only: names no
-// user has are counted in bounded memory, so a flood of made-up names
-// cannot grow the database.
-func TestLoginRecordsOnlyForUsers(t *testing.T) {
+// A failed login at a name no user has costs the same store write as one
+// at a user's name, but under one of a bounded number of bucket records,
+// never under the name: a flood of made-up names cannot grow the database,
+// nor write those names down.
+func TestLoginRecordsOfUnknownNamesAreBounded(t *testing.T) {
 	e := newEnv(t)
-	logins := func() int {
+	records := func() []string {
 		t.Helper()
 		db, err := sql.Open("sqlite", e.dbPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM logins`).Scan(&n); err != nil {
+		rows, err := db.Query(`SELECT username FROM logins ORDER BY username`)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		return names
 	}
 	expectError(t, e.login("conf", confSecret, "alice", "wrong", ""), 400, "invalid_grant")
-	if n := logins(); n != 1 {
-		t.Fatalf("%d login records after a user's failed login, want 1", n)
+	if got := records(); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("login records after a user's failed login: %q, want alice's", got)
 	}
-	for i := range 20 {
+	before := e.st.beginLogins.Load()
+	const n = 20
+	for i := range n {
 		expectError(t, e.login("conf", confSecret, fmt.Sprint("made-up-", i), "wrong", ""), 400, "invalid_grant")
 	}
-	if n := logins(); n != 1 {
-		t.Errorf("%d login records after 20 made-up names, want still 1", n)
+	if got := e.st.beginLogins.Load() - before; got != n {
+		t.Errorf("%d attempts at made-up names counted in the store, want %d (the same write as a user's)", got, n)
+	}
+	for _, name := range records() {
+		if name != "alice" && !strings.HasPrefix(name, "\x01unknown-") {
+			t.Errorf("login record %q: a name was written down", name)
+		}
 	}
 }

@@ -187,9 +187,7 @@ type server struct {
 	pool       *passwordPool
 	bcryptTime *durationAverage
 	metrics    *metrics
-	// unknownLogins counts the password attempts at names no user has.
-	unknownLogins *unknownLogins
-	metadata      metadataCache
+	metadata   metadataCache
 	// dummyUser's password is compared against when the user does not
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.
@@ -241,8 +239,6 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 		sources:   sourceResolver{trusted: cfg.TrustedProxies},
 		throttle:  newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
 		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
-
-		unknownLogins: newUnknownLogins(maxUnknownLogins),
 	}
 	s.bcryptTime = bcryptTime
 	s.grants = newGrants(s)
