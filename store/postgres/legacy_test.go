@@ -29,6 +29,10 @@ func TestLegacyCombinedSchemaUpgrades(t *testing.T) {
 	}{
 		{`INSERT INTO users (username, password_hash, created_at, updated_at) VALUES ('alice', 'hash', $1, $1)`, []any{now}},
 		{`INSERT INTO clients (id, grant_types, created_at) VALUES ('web', '{refresh_token}', $1)`, []any{now}},
+		// A user and a client of one name, as two racing admins could make
+		// before migration 00003.
+		{`INSERT INTO users (username, password_hash, created_at, updated_at) VALUES ('dupy', 'hash', $1, $1)`, []any{now}},
+		{`INSERT INTO clients (id, grant_types, created_at) VALUES ('dupy', '{client_credentials}', $1)`, []any{now}},
 		{`INSERT INTO tokens (hash, kind, family_id, client_id, username, issued_at, expires_at)
 			VALUES ('refresh-hash', 'refresh_token', 'f1', 'web', 'alice', $1, $2)`, []any{now, now.Add(time.Hour)}},
 		{`INSERT INTO logins (username, failures, lockouts, locked_until, updated_at) VALUES ('alice', 0, 1, $1, $2)`, []any{now.Add(time.Hour), now}},

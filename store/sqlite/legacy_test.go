@@ -32,6 +32,10 @@ func TestLegacyCombinedSchemaUpgrades(t *testing.T) {
 	}{
 		{`INSERT INTO users (username, password_hash, disabled, created_at, updated_at) VALUES ('alice', X'68617368', 0, ?, ?)`, []any{us, us}},
 		{`INSERT INTO clients (id, grant_types, scopes, introspect, created_at) VALUES ('web', '["refresh_token"]', '[]', 0, ?)`, []any{us}},
+		// A user and a client of one name, as two racing admins could make
+		// before migration 00003.
+		{`INSERT INTO users (username, password_hash, disabled, created_at, updated_at) VALUES ('dupy', X'68617368', 0, ?, ?)`, []any{us, us}},
+		{`INSERT INTO clients (id, grant_types, scopes, introspect, created_at) VALUES ('dupy', '["client_credentials"]', '[]', 0, ?)`, []any{us}},
 		{`INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
 			VALUES ('refresh-hash', 'refresh_token', 'f1', 'web', 'alice', '', ?, ?, 0)`, []any{us, us + hour}},
 		{`INSERT INTO logins (username, failures, lockouts, locked_until, updated_at) VALUES ('alice', 0, 1, ?, ?)`, []any{us + hour, us}},

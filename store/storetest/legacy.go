@@ -101,6 +101,14 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 	err = auth.CreateUser(ctx, store.User{Username: "web", PasswordHash: []byte("h"), CreatedAt: now, UpdatedAt: now})
 	wantErr(t, "CreateUser with a legacy client's name", err, store.ErrAlreadyExists)
 
+	// A name held by both a user and a client before the names table stays
+	// taken as long as either holds it.
+	ok(t, "DeleteUser dupy", auth.DeleteUser(ctx, "dupy"))
+	err = auth.CreateUser(ctx, store.User{Username: "dupy", PasswordHash: []byte("h"), CreatedAt: now, UpdatedAt: now})
+	wantErr(t, "CreateUser of a name a legacy client still holds", err, store.ErrAlreadyExists)
+	ok(t, "DeleteClient dupy", auth.DeleteClient(ctx, "dupy"))
+	ok(t, "CreateUser once both are gone", auth.CreateUser(ctx, store.User{Username: "dupy", PasswordHash: []byte("h"), CreatedAt: now, UpdatedAt: now}))
+
 	// The auth history is the legacy version 1, then 00002 (grants) and
 	// 00003 (versions and the names table); the
 	// items history starts at its own version 1 and may go on from there

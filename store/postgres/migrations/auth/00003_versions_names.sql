@@ -12,11 +12,18 @@
 -- other), and its primary key makes the database refuse the second of two
 -- racing creations, where a check before the insert could not (under READ
 -- COMMITTED neither would see the other's uncommitted row). Should an older
--- database hold such a pair already, the user keeps the name here.
+-- database hold such a pair already, the user keeps the name here, and the
+-- client takes it over when the user is deleted, so that the name is never
+-- free while one of them holds it.
 
 -- +goose Up
 ALTER TABLE users ADD COLUMN version bigint NOT NULL DEFAULT 1;
 ALTER TABLE clients ADD COLUMN version bigint NOT NULL DEFAULT 1;
+-- Only the existing rows start at 1: a replica of an older release, which
+-- knows no version, fails to create a user or client instead of creating
+-- one at a version that repeats (see store.NewVersion).
+ALTER TABLE users ALTER COLUMN version DROP DEFAULT;
+ALTER TABLE clients ALTER COLUMN version DROP DEFAULT;
 
 CREATE TABLE names (
     name text COLLATE "C" NOT NULL PRIMARY KEY,
@@ -34,6 +41,9 @@ BEGIN
         INSERT INTO names (name, kind) VALUES (NEW.username, 'user');
     ELSE
         DELETE FROM names WHERE name = OLD.username AND kind = 'user';
+        INSERT INTO names (name, kind)
+        SELECT OLD.username, 'client' WHERE EXISTS (SELECT 1 FROM clients WHERE id = OLD.username)
+        ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
 END;
@@ -46,6 +56,9 @@ BEGIN
         INSERT INTO names (name, kind) VALUES (NEW.id, 'client');
     ELSE
         DELETE FROM names WHERE name = OLD.id AND kind = 'client';
+        INSERT INTO names (name, kind)
+        SELECT OLD.id, 'user' WHERE EXISTS (SELECT 1 FROM users WHERE username = OLD.id)
+        ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
 END;

@@ -10,7 +10,9 @@
 -- username must never equal a client id (a token's subject is one or the
 -- other), and its primary key makes the database refuse the second of two
 -- racing creations, where a check before the insert could not. Should an
--- older database hold such a pair already, the user keeps the name here.
+-- older database hold such a pair already, the user keeps the name here,
+-- and the client takes it over when the user is deleted, so that the name
+-- is never free while one of them holds it.
 
 -- +goose Up
 ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
@@ -35,6 +37,8 @@ END;
 CREATE TRIGGER users_name_freed AFTER DELETE ON users
 BEGIN
     DELETE FROM names WHERE name = OLD.username AND kind = 'user';
+    INSERT INTO names (name, kind)
+    SELECT OLD.username, 'client' WHERE EXISTS (SELECT 1 FROM clients WHERE id = OLD.username);
 END;
 -- +goose StatementEnd
 -- +goose StatementBegin
@@ -47,6 +51,9 @@ END;
 CREATE TRIGGER clients_name_freed AFTER DELETE ON clients
 BEGIN
     DELETE FROM names WHERE name = OLD.id AND kind = 'client';
+    INSERT INTO names (name, kind)
+    SELECT OLD.id, 'user' WHERE EXISTS (SELECT 1 FROM users WHERE username = OLD.id)
+    ON CONFLICT DO NOTHING;
 END;
 -- +goose StatementEnd
 
