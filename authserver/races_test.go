@@ -133,15 +133,62 @@ func TestClientCredentialsRacingAClientChangeGetsNothing(t *testing.T) {
 	}
 }
 
+// A login whose client's secret is rotated between its checks and its
+// insert gets invalid_client, and the user's tokens are not stored.
+func TestLoginRacingRotateSecretGetsNothing(t *testing.T) {
+	e := newEnv(t)
+	svc := adminOf(t, e)
+	e.st.beforeStore = func() {
+		e.st.beforeStore = nil
+		if _, err := svc.RotateSecret(context.Background(), "conf"); err != nil {
+			t.Error(err)
+		}
+	}
+	expectError(t, e.login("conf", confSecret, "alice", alicePass, ""), 401, "invalid_client")
+	if n := rowsOf(t, e, "alice"); n != 0 {
+		t.Errorf("%d rows of alice stored by the login that lost", n)
+	}
+}
+
+// A client changed in another way than its credentials (here, its
+// introspection right) while its request was in flight is told to retry,
+// not that its credentials failed; the retry succeeds.
+func TestClientCredentialsRacingAnotherChangeRetries(t *testing.T) {
+	e := newEnv(t)
+	svc := adminOf(t, e)
+	form := url.Values{"grant_type": {"client_credentials"}}
+	introspect := true
+	e.st.beforeStore = func() {
+		e.st.beforeStore = nil
+		if _, err := svc.UpdateClient(context.Background(), "conf", admin.ClientChange{Introspect: &introspect}); err != nil {
+			t.Error(err)
+		}
+	}
+	r := e.token(basic("conf", confSecret), form)
+	expectError(t, r, 503, "temporarily_unavailable")
+	if r.header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q, want 1", r.header.Get("Retry-After"))
+	}
+	if n := rowsOf(t, e, ""); n != 0 {
+		t.Errorf("%d client tokens stored by the request that lost", n)
+	}
+	if r := e.token(basic("conf", confSecret), form); r.status != 200 {
+		t.Fatalf("retry: %d %s", r.status, r.raw)
+	}
+}
+
 func TestRefreshRacingDisableGetsNothing(t *testing.T) {
 	e := newEnv(t)
 	svc := adminOf(t, e)
-	access, refresh := e.mustLogin()
+	_, refresh := e.mustLogin()
 	r := e.token(basic("conf", confSecret), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.raw)
 	}
-	refresh = r.body["refresh_token"].(string)
+	access, refresh := r.body["access_token"].(string), r.body["refresh_token"].(string)
+	if got := e.introspect(access); got["active"] != true {
+		t.Fatalf("the refreshed access token before the disable: %v", got)
+	}
 	e.st.beforeStore = func() {
 		e.st.beforeStore = nil
 		if _, err := svc.SetDisabled(context.Background(), "alice", true); err != nil {
@@ -154,7 +201,7 @@ func TestRefreshRacingDisableGetsNothing(t *testing.T) {
 		t.Errorf("%d rows of alice left after the disable", n)
 	}
 	if got := e.introspect(access); got["active"] != false {
-		t.Errorf("the first access token after the disable: %v", got)
+		t.Errorf("the refreshed access token after the disable: %v", got)
 	}
 }
 

@@ -2,7 +2,9 @@ package authserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/example/authsvc/authserver/internal/issuer"
 	"github.com/example/authsvc/store"
@@ -15,6 +17,27 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	Scope        string `json:"scope"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// clientChanged answers a request whose client changed between its
+// authentication and the store's check. If the client is gone, or the
+// secret it presented no longer verifies, its authentication has failed
+// after all (invalid_client). Otherwise it changed in some other way (its
+// scopes, its introspection right): nothing is wrong with the request but
+// the timing, so it is told to try again, where invalid_client would tell
+// it that its credentials are bad.
+func (s *server) clientChanged(r *http.Request, id, secret string, cause error) error {
+	c, err := s.store.GetClient(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !c.VerifySecret(secret)):
+		e := errInvalidClient()
+		e.cause = cause
+		return e
+	case err != nil:
+		return fmt.Errorf("reload changed client: %w", err)
+	}
+	return &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+		description: "the client was changed while this request was processed; retry", retryAfter: time.Second, cause: cause}
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2). The client is
@@ -49,13 +72,14 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	issued, err := g.issue(r.Context(), tokenRequest{form: form, client: client, secret: secret, source: src})
-	// A client deleted, or given a new secret or new rights, after it
-	// authenticated here gets no token: the store checked its version
-	// when it would have stored one (store.Versions).
-	if errors.Is(err, issuer.ErrInvalidClient) || errors.Is(err, store.ErrClientChanged) {
-		e := errInvalidClient()
-		e.cause = err
-		return e
+	if errors.Is(err, issuer.ErrInvalidClient) {
+		return errInvalidClient()
+	}
+	// A client deleted, or changed in any way, after it authenticated here
+	// gets no token: the store checked its version when it would have
+	// stored one (store.Versions).
+	if errors.Is(err, store.ErrClientChanged) {
+		return s.clientChanged(r, client.ID, secret, err)
 	}
 	if err != nil {
 		return err

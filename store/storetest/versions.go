@@ -129,9 +129,21 @@ func testRotateAfterChange(t *testing.T, s store.AuthStore) {
 	ok(t, "RotateRefreshToken checked again", Rotate(ctx, s, "family-1", r1.Hash, base.Add(time.Minute), a2, r2))
 	present(t, s, a2, r2)
 
+	// A change of the user that revokes nothing (the same hash, still
+	// enabled) still moves the version on: the rotation checked against the
+	// old one stores nothing, and the grant is left as it was.
 	a3, r3 := pair("family-1", "t3", base.Add(2*time.Minute))
 	checked = VersionsOf(ctx, s, r2)
 	u := reread(t, s, store.User{Username: "alice"})
+	u.UpdatedAt = base.Add(time.Hour)
+	ok(t, "UpdateUser, nothing revoked", s.UpdateUser(ctx, u))
+	err = s.RotateRefreshToken(ctx, "family-1", r2.Hash, base.Add(2*time.Minute), checked, a3, r3)
+	wantErr(t, "RotateRefreshToken after a change of the user", err, store.ErrUserChanged, r2.Hash)
+	present(t, s, a2, r2)
+	absent(t, s, a3, r3)
+
+	checked = VersionsOf(ctx, s, r2)
+	u = reread(t, s, u)
 	u.Disabled = true
 	ok(t, "UpdateUser disable", s.UpdateUser(ctx, u))
 	err = s.RotateRefreshToken(ctx, "family-1", r2.Hash, base.Add(2*time.Minute), checked, a3, r3)
