@@ -22,8 +22,7 @@ func TestUnknownLoginKeys(t *testing.T) {
 	if len(keys) > unknownLoginBuckets || len(keys) < unknownLoginBuckets*9/10 {
 		t.Errorf("%d keys for %d names, want about %d (the bound)", len(keys), 4*unknownLoginBuckets, unknownLoginBuckets)
 	}
-	// The key of a name is the same whichever process asks (no per-process
-	// salt), so replicas count a name under one record.
+	// A control character, then four hex digits: 65,536 keys at most.
 	if got, want := unknownLoginKey("alice"), "\x01unknown-2bd8"; !strings.HasPrefix(got, "\x01unknown-") || len(got) != len(want) {
 		t.Errorf("key %q, want the shape %q", got, want)
 	}
