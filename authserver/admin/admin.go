@@ -88,38 +88,50 @@ const (
 )
 
 // nameFree returns nil if neither a user nor a client holds name, and
-// otherwise nameTaken's answer. It only spares an administrator a prompt or
-// a hash: the store's names table is what refuses the second of two
+// otherwise the nameTaken answer. It only spares an administrator a prompt
+// or a hash: the store's names table is what refuses the second of two
 // creations racing for one name.
 func (s *Service) nameFree(ctx context.Context, kind, name string) error {
-	_, userErr := s.store.GetUser(ctx, name)
-	_, clientErr := s.store.GetClient(ctx, name)
-	for what, err := range map[string]error{"user": userErr, "client": clientErr} {
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("look up %s %q: %w", what, name, err)
-		}
+	holder, err := s.holderOf(ctx, name)
+	if err != nil {
+		return err
 	}
-	if userErr == nil || clientErr == nil {
-		return s.nameTaken(ctx, kind, name)
+	if holder != "" {
+		return nameTaken(kind, name, holder)
 	}
 	return nil
 }
 
-// nameTaken explains why a kind may not have name, the store having
-// answered store.ErrAlreadyExists (or nameFree having found it held): the
-// error says which kind holds it, and wraps store.ErrAlreadyExists.
-func (s *Service) nameTaken(ctx context.Context, kind, name string) error {
-	holder := ""
+// refusedName explains a store.ErrAlreadyExists for a kind creating name:
+// which kind holds the name.
+func (s *Service) refusedName(ctx context.Context, kind, name string) error {
+	holder, _ := s.holderOf(ctx, name) // on error, the answer just names no holder
+	return nameTaken(kind, name, holder)
+}
+
+// holderOf reports which kind holds name: kindUser, kindClient or "".
+func (s *Service) holderOf(ctx context.Context, name string) (string, error) {
 	if _, err := s.store.GetUser(ctx, name); err == nil {
-		holder = kindUser
-	} else if _, err := s.store.GetClient(ctx, name); err == nil {
-		holder = kindClient
+		return kindUser, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("look up user %q: %w", name, err)
 	}
+	if _, err := s.store.GetClient(ctx, name); err == nil {
+		return kindClient, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("look up client %q: %w", name, err)
+	}
+	return "", nil
+}
+
+// nameTaken is the answer to a kind that may not have name, held by holder
+// (or, if holder is empty, by whoever held it a moment ago); it wraps
+// store.ErrAlreadyExists.
+func nameTaken(kind, name, holder string) error {
 	switch holder {
 	case kind:
 		return fmt.Errorf("%s %q %w", kind, name, store.ErrAlreadyExists)
 	case "":
-		// Deleted again since: the name was taken when it was asked for.
 		return fmt.Errorf("%s %q: the name was taken: %w", kind, name, store.ErrAlreadyExists)
 	}
 	return fmt.Errorf("%s %q: a %s has that name, and the two would share one token subject: %w",
@@ -159,7 +171,7 @@ func (s *Service) insertUser(ctx context.Context, name string, hash []byte) erro
 	now := s.now().UTC()
 	err := s.store.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, store.ErrAlreadyExists) {
-		return s.nameTaken(ctx, kindUser, name)
+		return s.refusedName(ctx, kindUser, name)
 	}
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", name, err)

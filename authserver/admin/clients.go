@@ -89,7 +89,7 @@ func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated str
 	c.CreatedAt = s.now().UTC()
 	err = s.store.CreateClient(ctx, c)
 	if errors.Is(err, store.ErrAlreadyExists) {
-		return "", s.nameTaken(ctx, kindClient, nc.ID)
+		return "", s.refusedName(ctx, kindClient, nc.ID)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create client %q: %w", nc.ID, err)

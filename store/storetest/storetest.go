@@ -127,7 +127,10 @@ func VersionsOf(ctx context.Context, s store.AuthStore, tok store.Token) store.V
 	if c, err := s.GetClient(ctx, tok.ClientID); err == nil {
 		v.Client = c.Version
 	}
-	if u, err := s.GetUser(ctx, tok.Username); err == nil && tok.Username != "" {
+	if tok.Username == "" {
+		return v
+	}
+	if u, err := s.GetUser(ctx, tok.Username); err == nil {
 		v.User = u.Version
 	}
 	return v

@@ -53,16 +53,17 @@ type Tx interface {
 	// Issuing tokens calls it first (see checkVersions).
 	LockPrincipals(ctx context.Context, clientID, username string) (clientVersion, userVersion int64, err error)
 
-	// LockUser returns username's record, locked until the transaction
-	// ends; store.ErrNotFound if there is none.
+	// LockUser returns username's record, locked against every other
+	// change of it and against issuing tokens for it (LockPrincipals)
+	// until the transaction ends; store.ErrNotFound if there is none.
 	LockUser(ctx context.Context, username string) (store.User, error)
 	// SaveUser stores u's PasswordHash, Disabled, UpdatedAt and Version.
 	SaveUser(ctx context.Context, u store.User) error
 	// DeleteUserRecord deletes username's row and login record.
 	DeleteUserRecord(ctx context.Context, username string) error
 	// LockClient returns clientID's record, locked against every other
-	// change of it (but not against issuing tokens) until the transaction
-	// ends; store.ErrNotFound if there is none.
+	// change of it and against issuing tokens for it (LockPrincipals)
+	// until the transaction ends; store.ErrNotFound if there is none.
 	LockClient(ctx context.Context, clientID string) (store.Client, error)
 	// SaveClient stores c's SecretHash, GrantTypes, Scopes, Introspect and
 	// Version.
@@ -281,8 +282,6 @@ func RotateRefreshToken(ctx context.Context, begin Begin, familyID, oldHash stri
 		case t.FamilyID != familyID:
 			// A token outside the grant would survive reuse detection.
 			return fmt.Errorf("rotate refresh token: new %s belongs to another family", t.Kind)
-		case t.Rotated:
-			return errors.New("rotate refresh token: a new token cannot be rotated already")
 		case t.Kind == store.RefreshToken && next != nil:
 			return errors.New("rotate refresh token: a grant has one refresh token")
 		case t.Kind == store.RefreshToken:
