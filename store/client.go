@@ -19,11 +19,13 @@ const (
 )
 
 // GrantTypes lists every grant type a client may be allowed.
-var GrantTypes = []string{GrantPassword, GrantClientCredentials, GrantRefreshToken}
+var GrantTypes = []string{GrantPassword, GrantClientCredentials, GrantRefreshToken, GrantAuthorizationCode, GrantDeviceCode}
 
 // publicGrantTypes are the grants a client without a secret may use: a
 // public client cannot authenticate, so it may not act on its own behalf.
-var publicGrantTypes = []string{GrantPassword, GrantRefreshToken}
+// The code and device grants are made for public clients (RFC 8252,
+// RFC 8628); the password grant stays allowed to them as before.
+var publicGrantTypes = []string{GrantPassword, GrantRefreshToken, GrantAuthorizationCode, GrantDeviceCode}
 
 // MinClientSecretLength is the length under which a client secret chosen by
 // an administrator earns a warning: a generated one is 43 characters (256
@@ -113,6 +115,20 @@ func (c Client) Validate() error {
 	}
 	if d := firstDuplicate(c.Scopes); d != "" {
 		errs = append(errs, fmt.Errorf("scope %q listed twice", d))
+	}
+	if len(c.RedirectURIs) > MaxRedirectURIs {
+		errs = append(errs, fmt.Errorf("at most %d redirect URIs", MaxRedirectURIs))
+	}
+	for _, u := range c.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d := firstDuplicate(c.RedirectURIs); d != "" {
+		errs = append(errs, fmt.Errorf("redirect URI %q listed twice", d))
+	}
+	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		errs = append(errs, errors.New("the authorization_code grant needs at least one redirect URI"))
 	}
 	return errors.Join(errs...)
 }

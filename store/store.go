@@ -71,6 +71,12 @@ type Client struct {
 	GrantTypes []string // e.g. "password", "client_credentials", "refresh_token"
 	Scopes     []string // the scopes the client may ask for
 	Introspect bool     // may call the introspection endpoint
+	// RedirectURIs are where /authorize may send the user back
+	// (ValidateRedirectURI, Client.MatchRedirectURI).
+	RedirectURIs []string
+	// FirstParty clients are the operator's own: the user is not asked to
+	// consent to them.
+	FirstParty bool
 	CreatedAt  time.Time
 	// Version moves on with every change of the record (see Versions),
 	// as User.Version does.
@@ -193,8 +199,9 @@ type Users interface {
 	// so the version stays and no grant ends.
 	RehashPassword(ctx context.Context, username string, version int64, hash []byte) error
 	ListUsers(ctx context.Context) ([]User, error) // by username
-	// DeleteUser removes the user, every grant and token of the user and
-	// its login-failure record in one transaction; ErrNotFound. A user
+	// DeleteUser removes the user, every grant, token, code, session and
+	// consent of the user and its login-failure record in one
+	// transaction; ErrNotFound. A user
 	// created again under the name starts with nothing of the old one.
 	DeleteUser(ctx context.Context, username string) error
 }
@@ -209,8 +216,8 @@ type Clients interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error) // ErrNotFound
 	ListClients(ctx context.Context) ([]Client, error)        // by id
-	// UpdateClient replaces SecretHash, GrantTypes, Scopes and Introspect
-	// of c.ID (CreatedAt stays) and moves the version on, if the stored
+	// UpdateClient replaces SecretHash, GrantTypes, Scopes, Introspect,
+	// RedirectURIs and FirstParty of c.ID (CreatedAt stays) and moves the version on, if the stored
 	// version is still c.Version: ErrConflict otherwise, ErrNotFound if
 	// there is no such client. No token request authenticated against the
 	// old record can store a token after it (see Versions). When the
@@ -222,8 +229,9 @@ type Clients interface {
 	// at once because clients are read on every request, and a request
 	// that authenticated with it just before gets ErrClientChanged.
 	UpdateClient(ctx context.Context, c Client) error
-	// DeleteClient removes the client with every grant and token of it in
-	// one transaction; ErrNotFound.
+	// DeleteClient removes the client with every grant, token, code,
+	// device authorization and consent of it in one transaction;
+	// ErrNotFound.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -280,14 +288,19 @@ type Tokens interface {
 	// no error if none exist.
 	DeleteFamily(ctx context.Context, familyID string) error
 	// RevokeUserGrants ends every grant of username and deletes all its
-	// tokens ("sign out everywhere"); no error if there are none.
+	// tokens, codes and sessions ("sign out everywhere"); no error if
+	// there are none. UpdateUser does the same when the password changes
+	// or the user is disabled.
 	RevokeUserGrants(ctx context.Context, username string) error
 	// RevokeClientGrants ends every grant of clientID and deletes all its
 	// tokens, client-credentials ones included; no error if there are none.
 	RevokeClientGrants(ctx context.Context, clientID string) error
 	// DeleteExpired removes at most limit tokens that expired before now
 	// (a grant whose refresh token expired counts as one), and stale
-	// login-failure records, and reports how many tokens it removed.
+	// login-failure records, and at most limit each of the codes, device
+	// authorizations, sessions and consents expired before now, and
+	// reports how many rows it removed in all (at most limit of each
+	// kind).
 	// Callers loop until it returns fewer than limit; each call holds its
 	// locks only briefly, and concurrent callers (replicas) are safe.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
@@ -314,6 +327,7 @@ type AuthStore interface {
 	Clients
 	Tokens
 	Logins
+	Authorizations
 	Close() error
 }
 
