@@ -17,9 +17,9 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 		secretHash = c.SecretHash
 	}
 	_, err := db.pool.Exec(ctx, `
-		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		c.ID, secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.CreatedAt, store.NewVersion())
+		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		c.ID, secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.CreatedAt, store.NewVersion(), list(c.RedirectURIs), c.FirstParty)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, translate(err))
 	}
@@ -29,7 +29,7 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 // GetClient returns the client; store.ErrNotFound if there is none.
 func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	c, err := scanClient(db.pool.QueryRow(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
 		FROM clients WHERE id = $1`, id))
 	if err != nil {
 		return store.Client{}, fmt.Errorf("get client %q: %w", id, translate(err))
@@ -40,7 +40,7 @@ func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error
 // ListClients returns every client by id (byte order).
 func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
 		FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", translate(err))
@@ -58,12 +58,12 @@ func scanClient(row pgx.Row) (store.Client, error) { return scanClientAnd(row) }
 // selected after them.
 func scanClientAnd(row pgx.Row, extra ...any) (store.Client, error) {
 	var c store.Client
-	dest := append([]any{&c.ID, &c.SecretHash, &c.GrantTypes, &c.Scopes, &c.Introspect, &c.CreatedAt, &c.Version}, extra...)
+	dest := append([]any{&c.ID, &c.SecretHash, &c.GrantTypes, &c.Scopes, &c.Introspect, &c.CreatedAt, &c.Version, &c.RedirectURIs, &c.FirstParty}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}
 	// As on store/sqlite, a list reads back empty, never nil.
-	c.GrantTypes, c.Scopes = list(c.GrantTypes), list(c.Scopes)
+	c.GrantTypes, c.Scopes, c.RedirectURIs = list(c.GrantTypes), list(c.Scopes), list(c.RedirectURIs)
 	c.CreatedAt = c.CreatedAt.UTC()
 	return c, nil
 }

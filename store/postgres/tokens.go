@@ -108,7 +108,7 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 	// every call). No stored token has an empty hash, so the columns of a
 	// missing token read back as the zero Token.
 	c, err := scanClientAnd(db.pool.QueryRow(ctx, `
-		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version,
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version, c.redirect_uris, c.first_party,
 			coalesce(t.hash, g.refresh_hash, ''),
 			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
 			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
@@ -199,7 +199,7 @@ func (db *AuthDB) RevokeClientGrants(ctx context.Context, clientID string) error
 // in flight, a login attempt): such a row is left for a later sweep.
 func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (n int, err error) {
 	err = db.retry(ctx, func() (err error) {
-		n, err = sqlflow.DeleteExpired(ctx, db.begin, now, limit)
+		n, err = sqlflow.DeleteExpired(ctx, db.beginAuthorize, now, limit)
 		return err
 	})
 	return n, err
@@ -343,9 +343,20 @@ func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
 	return deleteTokensWhere(ctx, t.tx, "family_id", familyID)
 }
 
-// RevokeUser deletes every grant and token of username, in lock order.
+// RevokeUser deletes every authorization code, grant, token and session of
+// username, in lock order.
 func (t flowTx) RevokeUser(ctx context.Context, username string) error {
-	return revokeWhere(ctx, t.tx, "username", username)
+	_, err := t.tx.Exec(ctx, `
+		DELETE FROM auth_codes WHERE hash IN (
+			SELECT hash FROM auth_codes WHERE username = $1 ORDER BY hash FOR UPDATE)`, username)
+	if err != nil {
+		return translate(err)
+	}
+	if err := revokeWhere(ctx, t.tx, "username", username); err != nil {
+		return err
+	}
+	_, err = t.tx.Exec(ctx, `DELETE FROM sessions WHERE username = $1`, username)
+	return translate(err)
 }
 
 // RevokeClient deletes every grant and token of clientID, in lock order.

@@ -53,14 +53,18 @@ func (t flowTx) SaveClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("scopes: %w", err)
 	}
+	redirects, err := encodeList(c.RedirectURIs)
+	if err != nil {
+		return fmt.Errorf("redirect URIs: %w", err)
+	}
 	var secretHash []byte // NULL marks a public client
 	if len(c.SecretHash) > 0 {
 		secretHash = c.SecretHash
 	}
 	_, err = t.tx.ExecContext(ctx, `
-		UPDATE clients SET secret_hash = ?, grant_types = ?, scopes = ?, introspect = ?, version = ?
+		UPDATE clients SET secret_hash = ?, grant_types = ?, scopes = ?, introspect = ?, version = ?, redirect_uris = ?, first_party = ?
 		WHERE id = ?`,
-		secretHash, grantTypes, scopes, boolInt(c.Introspect), c.Version, c.ID)
+		secretHash, grantTypes, scopes, boolInt(c.Introspect), c.Version, redirects, boolInt(c.FirstParty), c.ID)
 	return translate(err)
 }
 

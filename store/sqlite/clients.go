@@ -23,10 +23,14 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 	if len(c.SecretHash) > 0 {
 		secretHash = c.SecretHash
 	}
+	redirects, err := encodeList(c.RedirectURIs)
+	if err != nil {
+		return fmt.Errorf("create client %q: redirect URIs: %w", c.ID, err)
+	}
 	_, err = db.db.ExecContext(ctx, `
-		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, secretHash, grantTypes, scopes, boolInt(c.Introspect), micros(c.CreatedAt), store.NewVersion())
+		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, secretHash, grantTypes, scopes, boolInt(c.Introspect), micros(c.CreatedAt), store.NewVersion(), redirects, boolInt(c.FirstParty))
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, translate(err))
 	}
@@ -43,13 +47,13 @@ func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error
 }
 
 const selectClient = `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
 		FROM clients WHERE id = ?`
 
 // ListClients returns every client by id (byte order).
 func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.db.QueryContext(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
 		FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
@@ -73,11 +77,11 @@ func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 // selected after them.
 func scanClient(s scanner, extra ...any) (store.Client, error) {
 	var (
-		c                  store.Client
-		grantTypes, scopes string
-		createdAt          int64
+		c                             store.Client
+		grantTypes, scopes, redirects string
+		createdAt                     int64
 	)
-	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt, &c.Version}, extra...)
+	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt, &c.Version, &redirects, &c.FirstParty}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}
@@ -86,6 +90,9 @@ func scanClient(s scanner, extra ...any) (store.Client, error) {
 	}
 	if err := json.Unmarshal([]byte(scopes), &c.Scopes); err != nil {
 		return store.Client{}, fmt.Errorf("client %q: scopes: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(redirects), &c.RedirectURIs); err != nil {
+		return store.Client{}, fmt.Errorf("client %q: redirect URIs: %w", c.ID, err)
 	}
 	c.CreatedAt = fromMicros(createdAt)
 	return c, nil

@@ -90,7 +90,7 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 // No stored token has an empty hash, so the columns of a missing token read
 // back as the zero Token.
 const selectIntrospection = `
-		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version,
+		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version, c.redirect_uris, c.first_party,
 			coalesce(t.hash, g.refresh_hash, ''),
 			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
 			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
@@ -170,7 +170,7 @@ func (db *AuthDB) RevokeClientGrants(ctx context.Context, clientID string) error
 // DeleteExpired removes expired tokens and grants and stale login records;
 // see store.Tokens. Each call is one short transaction.
 func (db *AuthDB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
-	return sqlflow.DeleteExpired(ctx, db.begin, now, limit)
+	return sqlflow.DeleteExpired(ctx, db.beginAuthorize, now, limit)
 }
 
 // DeleteExpiredTokens deletes at most limit tokens and grant records that
@@ -304,13 +304,20 @@ func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
 	return err
 }
 
-// RevokeUser deletes every grant and token of username.
+// RevokeUser deletes every grant, token, authorization code and session of
+// username.
 func (t flowTx) RevokeUser(ctx context.Context, username string) error {
-	if _, err := t.tx.ExecContext(ctx, `DELETE FROM grants WHERE username = ?`, username); err != nil {
-		return err
+	for _, q := range []string{
+		`DELETE FROM grants WHERE username = ?`,
+		`DELETE FROM tokens WHERE username = ?`,
+		`DELETE FROM auth_codes WHERE username = ?`,
+		`DELETE FROM sessions WHERE username = ?`,
+	} {
+		if _, err := t.tx.ExecContext(ctx, q, username); err != nil {
+			return err
+		}
 	}
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE username = ?`, username)
-	return err
+	return nil
 }
 
 // RevokeClient deletes every grant and token of clientID.

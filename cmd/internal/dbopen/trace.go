@@ -36,6 +36,7 @@ func (s tracedAuth) span(ctx context.Context, name string) (context.Context, fun
 	ctx, span := s.tracer.Start(ctx, "store."+name, trace.WithSpanKind(trace.SpanKindClient))
 	return ctx, func(err error) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrAlreadyExists) && !errors.Is(err, store.ErrTokenReused) &&
+			!errors.Is(err, store.ErrCodeReused) &&
 			!errors.Is(err, store.ErrConflict) {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "store call failed")
@@ -210,4 +211,90 @@ func (s tracedAuth) Close() (err error) {
 	_, end := s.span(context.Background(), "Close")
 	defer func() { end(err) }()
 	return s.next.Close()
+}
+
+// store.Authorizations
+
+func (s tracedAuth) CreateAuthCode(ctx context.Context, c store.AuthCode) (err error) {
+	ctx, end := s.span(ctx, "CreateAuthCode")
+	defer func() { end(err) }()
+	return s.next.CreateAuthCode(ctx, c)
+}
+
+func (s tracedAuth) GetAuthCode(ctx context.Context, hash string) (_ store.AuthCode, err error) {
+	ctx, end := s.span(ctx, "GetAuthCode")
+	defer func() { end(err) }()
+	return s.next.GetAuthCode(ctx, hash)
+}
+
+func (s tracedAuth) RedeemAuthCode(ctx context.Context, hash string, now time.Time, v store.Versions, tokens ...store.Token) (err error) {
+	ctx, end := s.span(ctx, "RedeemAuthCode")
+	defer func() { end(err) }()
+	return s.next.RedeemAuthCode(ctx, hash, now, v, tokens...)
+}
+
+func (s tracedAuth) CreateDeviceGrant(ctx context.Context, d store.DeviceGrant) (err error) {
+	ctx, end := s.span(ctx, "CreateDeviceGrant")
+	defer func() { end(err) }()
+	return s.next.CreateDeviceGrant(ctx, d)
+}
+
+func (s tracedAuth) GetDeviceGrantByUserCode(ctx context.Context, userCodeHash string, now time.Time) (_ store.DeviceGrant, err error) {
+	ctx, end := s.span(ctx, "GetDeviceGrantByUserCode")
+	defer func() { end(err) }()
+	return s.next.GetDeviceGrantByUserCode(ctx, userCodeHash, now)
+}
+
+func (s tracedAuth) DecideDeviceGrant(ctx context.Context, userCodeHash string, now time.Time, approve bool, username string, userVersion int64) (err error) {
+	ctx, end := s.span(ctx, "DecideDeviceGrant")
+	defer func() { end(err) }()
+	return s.next.DecideDeviceGrant(ctx, userCodeHash, now, approve, username, userVersion)
+}
+
+func (s tracedAuth) PollDeviceGrant(ctx context.Context, hash string, now time.Time) (_ store.DeviceGrant, _ bool, err error) {
+	ctx, end := s.span(ctx, "PollDeviceGrant")
+	defer func() { end(err) }()
+	return s.next.PollDeviceGrant(ctx, hash, now)
+}
+
+func (s tracedAuth) RedeemDeviceGrant(ctx context.Context, hash string, now time.Time, v store.Versions, tokens ...store.Token) (err error) {
+	ctx, end := s.span(ctx, "RedeemDeviceGrant")
+	defer func() { end(err) }()
+	return s.next.RedeemDeviceGrant(ctx, hash, now, v, tokens...)
+}
+
+func (s tracedAuth) CreateSession(ctx context.Context, sess store.Session) (err error) {
+	ctx, end := s.span(ctx, "CreateSession")
+	defer func() { end(err) }()
+	return s.next.CreateSession(ctx, sess)
+}
+
+func (s tracedAuth) GetSession(ctx context.Context, hash string) (_ store.Session, err error) {
+	ctx, end := s.span(ctx, "GetSession")
+	defer func() { end(err) }()
+	return s.next.GetSession(ctx, hash)
+}
+
+func (s tracedAuth) DeleteSession(ctx context.Context, hash string) (err error) {
+	ctx, end := s.span(ctx, "DeleteSession")
+	defer func() { end(err) }()
+	return s.next.DeleteSession(ctx, hash)
+}
+
+func (s tracedAuth) GetConsent(ctx context.Context, username, clientID string) (_ store.Consent, err error) {
+	ctx, end := s.span(ctx, "GetConsent")
+	defer func() { end(err) }()
+	return s.next.GetConsent(ctx, username, clientID)
+}
+
+func (s tracedAuth) SaveConsent(ctx context.Context, c store.Consent) (err error) {
+	ctx, end := s.span(ctx, "SaveConsent")
+	defer func() { end(err) }()
+	return s.next.SaveConsent(ctx, c)
+}
+
+func (s tracedAuth) RevokeConsent(ctx context.Context, username, clientID string) (err error) {
+	ctx, end := s.span(ctx, "RevokeConsent")
+	defer func() { end(err) }()
+	return s.next.RevokeConsent(ctx, username, clientID)
 }

@@ -21,8 +21,9 @@ import (
 // is the first half of every refresh token of its grant).
 //
 // Lock order, which every flow keeps so that PostgreSQL cannot deadlock:
-// the user record, then the client record, then grant records (several in
-// id order), then token rows.
+// the user record, then the client record, then an authorization code or
+// device authorization (AuthorizeTx), then grant records (several in id
+// order), then token rows.
 type Tx interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
@@ -70,7 +71,8 @@ type Tx interface {
 	SaveClient(ctx context.Context, c store.Client) error
 	// DeleteClientRecord deletes clientID's row.
 	DeleteClientRecord(ctx context.Context, clientID string) error
-	// RevokeUser deletes every grant record and token of username.
+	// RevokeUser deletes every grant record, token, authorization code and
+	// session of username.
 	RevokeUser(ctx context.Context, username string) error
 	// RevokeClient deletes every grant record and token of clientID.
 	RevokeClient(ctx context.Context, clientID string) error
@@ -448,18 +450,27 @@ func BeginLogin(ctx context.Context, begin Begin, username string, now time.Time
 	return a, nil
 }
 
-// DeleteExpired is store.Tokens.DeleteExpired: at most limit expired tokens
-// and at most limit stale login records (not locked at now, last changed
-// more than store.StaleLoginAge before now), in one short transaction.
-func DeleteExpired(ctx context.Context, begin Begin, now time.Time, limit int) (int, error) {
+// DeleteExpired is store.Tokens.DeleteExpired: at most limit expired tokens,
+// at most limit each of expired codes, device authorizations, sessions and
+// consents, and at most limit stale login records (not locked at now, last
+// changed more than store.StaleLoginAge before now), in one short
+// transaction. It reports the rows deleted but the login records: a caller
+// that loops until fewer than limit come back stops only when no kind had
+// limit rows to delete.
+func DeleteExpired(ctx context.Context, begin BeginAuthorize, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
 	var n int
-	err := inTx(ctx, begin, func(tx Tx) (err error) {
+	err := inTx(ctx, begin, func(tx AuthorizeTx) (err error) {
 		if n, err = tx.DeleteExpiredTokens(ctx, now, limit); err != nil {
 			return fmt.Errorf("tokens: %w", err)
 		}
+		m, err := tx.DeleteExpiredAuthorizations(ctx, now, limit)
+		if err != nil {
+			return fmt.Errorf("authorizations: %w", err)
+		}
+		n += m
 		if err := tx.DeleteStaleLogins(ctx, now.Add(-store.StaleLoginAge), now, limit); err != nil {
 			return fmt.Errorf("logins: %w", err)
 		}
