@@ -589,8 +589,8 @@ func TestDeviceFlow(t *testing.T) {
 	// Too soon: slow_down, and the interval grows by 5 s.
 	expectError(t, poll(), 400, "slow_down")
 	e.clock.Advance(6 * time.Second)
-	expectError(t, poll(), 400, "slow_down") // the interval is 10 s now
-	e.clock.Advance(11 * time.Second)
+	expectError(t, poll(), 400, "slow_down") // 6 s < 10 s: the interval is 15 s now
+	e.clock.Advance(16 * time.Second)
 	expectError(t, poll(), 400, "authorization_pending")
 
 	b := newBrowser(e)
@@ -599,7 +599,7 @@ func TestDeviceFlow(t *testing.T) {
 	if p.status != 200 || !strings.Contains(p.body, `value="`+userCode+`"`) {
 		t.Fatalf("device page: %d %s", p.status, p.body)
 	}
-	p = b.submit(p, "device", nil)
+	p = b.submit(p, "device", url.Values{"user_code": {userCode}})
 	if !strings.Contains(p.body, `id="login"`) {
 		t.Fatalf("device code step: %d, want login\n%s", p.status, p.body)
 	}
@@ -611,7 +611,7 @@ func TestDeviceFlow(t *testing.T) {
 	if !strings.Contains(p.body, "Device approved") {
 		t.Fatalf("approval: %d %s", p.status, p.body)
 	}
-	e.clock.Advance(11 * time.Second)
+	e.clock.Advance(16 * time.Second)
 	r := poll()
 	if r.status != 200 || r.body["refresh_token"] == nil {
 		t.Fatalf("tokens: %d %s", r.status, r.raw)
@@ -619,7 +619,7 @@ func TestDeviceFlow(t *testing.T) {
 	if !e.active(r.body["access_token"].(string)) {
 		t.Fatal("device token inactive")
 	}
-	e.clock.Advance(11 * time.Second)
+	e.clock.Advance(16 * time.Second)
 	expectError(t, poll(), 400, "invalid_grant") // once only
 
 	// The code entered again after it was used: not pending any more.
@@ -644,7 +644,7 @@ func TestDeviceDenyExpiryAndRefusals(t *testing.T) {
 	}
 	device, user := begin()
 	b := newBrowser(e)
-	p := b.submit(b.do("GET", "/device?user_code="+user, nil), "device", nil)
+	p := b.submit(b.do("GET", "/device?user_code="+user, nil), "device", url.Values{"user_code": {user}})
 	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
 	p = b.submit(p, "consent", url.Values{"decision": {"deny"}})
 	if !strings.Contains(p.body, "Device denied") {
