@@ -109,10 +109,15 @@ func (rd renderer) renderError(w http.ResponseWriter, r *http.Request, err error
 		h.Set("Allow", oe.allow)
 	}
 	if oe.retryAfter > 0 {
-		// RFC 9110 §10.2.3: whole seconds, rounded up so nobody retries early.
-		h.Set("Retry-After", strconv.FormatInt(int64((oe.retryAfter+time.Second-1)/time.Second), 10))
+		h.Set("Retry-After", retryAfterSeconds(oe.retryAfter))
 	}
 	writeJSON(w, oe.status, map[string]string{"error": oe.code, "error_description": oe.description})
+}
+
+// retryAfterSeconds is RFC 9110 §10.2.3's whole seconds, rounded up so
+// nobody retries early.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 // writeJSON writes v with the headers RFC 6749 §5.1 requires of every token

@@ -45,5 +45,7 @@ func newGrants(s *server) map[string]grant {
 		store.GrantPassword:          passwordGrant{s},
 		store.GrantClientCredentials: clientCredentialsGrant{s},
 		store.GrantRefreshToken:      refreshGrant{s},
+		store.GrantAuthorizationCode: authorizationCodeGrant{s},
+		store.GrantDeviceCode:        deviceCodeGrant{s},
 	}
 }

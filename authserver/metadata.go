@@ -25,6 +25,8 @@ const metadataBuildTimeout = 5 * time.Second
 // metadata is the RFC 8414 authorization server metadata document.
 type metadata struct {
 	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
+	DeviceEndpoint           string   `json:"device_authorization_endpoint"`
 	TokenEndpoint            string   `json:"token_endpoint"`
 	IntrospectionEndpoint    string   `json:"introspection_endpoint"`
 	RevocationEndpoint       string   `json:"revocation_endpoint"`
@@ -34,6 +36,10 @@ type metadata struct {
 	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
 	Scopes                   []string `json:"scopes_supported"`
+	CodeChallengeMethods     []string `json:"code_challenge_methods_supported"`
+	ResponseModes            []string `json:"response_modes_supported"`
+	// RFC 9207: every authorization response carries iss.
+	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // metadataCache holds the document's JSON and when it was built. A burst
@@ -103,11 +109,16 @@ func (s *server) buildMetadata(ctx context.Context) ([]byte, error) {
 	authMethods := []string{"client_secret_basic", "client_secret_post"}
 	body, err := json.Marshal(metadata{
 		Issuer:                   s.cfg.Issuer,
+		AuthorizationEndpoint:    s.endpoint("/authorize"),
+		DeviceEndpoint:           s.endpoint("/device_authorization"),
 		TokenEndpoint:            s.endpoint("/token"),
 		IntrospectionEndpoint:    s.endpoint("/introspect"),
 		RevocationEndpoint:       s.endpoint("/revoke"),
 		GrantTypes:               store.GrantTypes,
-		ResponseTypes:            []string{}, // no authorization endpoint
+		ResponseTypes:            []string{"code"},
+		ResponseModes:            []string{"query"},
+		CodeChallengeMethods:     []string{"S256"},
+		IssParameter:             true,
 		TokenAuthMethods:         append(slices.Clone(authMethods), "none"),
 		IntrospectionAuthMethods: authMethods,
 		RevocationAuthMethods:    append(slices.Clone(authMethods), "none"),

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/store"
 )
 
 // metrics are the authorization server's domain metrics. Their label
@@ -19,6 +20,9 @@ type metrics struct {
 	passwordInFlight prometheus.Gauge
 	passwordWait     prometheus.Histogram
 	throttled        *prometheus.CounterVec
+	// Browser and device login.
+	pageLogins          *prometheus.CounterVec // by result
+	authorizationEvents *prometheus.CounterVec // by event (authorizationEvents)
 }
 
 // Throttle reasons, the values of authsvc_throttled_total{reason}.
@@ -50,16 +54,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2, 5}}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "throttled_total",
 			Help: "Requests refused for load: reason throttled (429) or busy (503)."}, []string{"reason"}),
+		pageLogins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "page_logins_total",
+			Help: "Logins at the sign-in page (/authorize, /device), by result (succeeded, failed); failures count in login_failures_total too."}, []string{"result"}),
+		authorizationEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "authorization_events_total",
+			Help: "Browser and device login events (consents, codes issued, redeemed and reused, device approvals, logouts), by event."}, []string{"event"}),
 	}
-	for _, g := range []string{"password", "client_credentials", "refresh_token"} {
+	for _, g := range store.GrantTypes {
 		m.tokensIssued.WithLabelValues(g)
+	}
+	for _, r := range []string{"succeeded", "failed"} {
+		m.pageLogins.WithLabelValues(r)
+	}
+	for _, e := range authorizationEvents {
+		m.authorizationEvents.WithLabelValues(e)
 	}
 	for _, r := range []string{reasonThrottled, reasonBusy} {
 		m.throttled.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.tokensIssued, m.loginFailures, m.lockouts, m.lockedRefusals, m.refreshReuse,
-			m.passwordInFlight, m.passwordWait, m.throttled)
+			m.passwordInFlight, m.passwordWait, m.throttled, m.pageLogins, m.authorizationEvents)
 	}
 	return m
 }

@@ -60,6 +60,7 @@ const formType = "application/x-www-form-urlencoded"
 var knownParams = []string{
 	"grant_type", "username", "password", "scope", "refresh_token",
 	"client_id", "client_secret", "token", "token_type_hint",
+	"code", "redirect_uri", "code_verifier", "device_code",
 }
 
 // clientCredentials is how a client presented itself.

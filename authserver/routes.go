@@ -13,13 +13,28 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /.well-known/oauth-authorization-server", serve(s.handleMetadata))
 	mux.Handle("GET /healthz", serve(s.handleHealthz))
 	mux.Handle("GET /readyz", serve(s.handleReadyz))
+	mux.Handle("POST /device_authorization", serve(s.handleDeviceAuthorization))
+
+	// The sign-in pages: their forms are refused cross-origin, and their
+	// refusals are pages.
+	page := s.servePage
+	mux.Handle("GET /authorize", page(s.handleAuthorize))
+	mux.Handle("POST /authorize", s.crossOrigin(page(s.handleAuthorizePost)))
+	mux.Handle("GET /device", page(s.handleDevicePage))
+	mux.Handle("POST /device", s.crossOrigin(page(s.handleDevice)))
+	mux.Handle("GET /logout", page(s.handleLogoutPage))
+	mux.Handle("POST /logout", s.crossOrigin(page(s.handleLogout)))
+	mux.HandleFunc("GET /assets/style.css", handleStyle)
 
 	// The same paths with another method, and unknown paths, get JSON
 	// errors rather than the mux's plain text.
-	for _, p := range []string{"/token", "/introspect", "/revoke"} {
+	for _, p := range []string{"/authorize", "/device", "/logout"} {
+		mux.Handle(p, serve(methodNotAllowed("GET, HEAD, POST")))
+	}
+	for _, p := range []string{"/token", "/introspect", "/revoke", "/device_authorization"} {
 		mux.Handle(p, serve(methodNotAllowed("POST")))
 	}
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/healthz", "/readyz"} {
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/healthz", "/readyz", "/assets/style.css"} {
 		mux.Handle(p, serve(methodNotAllowed("GET, HEAD")))
 	}
 	mux.Handle("/", serve(func(w http.ResponseWriter, r *http.Request) error {

@@ -62,6 +62,15 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// source address; empty means the TCP peer is the source.
 	TrustedProxies []netip.Prefix
+	// Browser and device login; zero means the Default constants.
+	// SessionTTL is the life of a login at the sign-in page (the session
+	// cookie); ConsentTTL how long a consent is remembered; DeviceCodeTTL
+	// the life of a device authorization and DevicePollInterval its least
+	// polling interval (RFC 8628 §3.2).
+	SessionTTL         time.Duration
+	ConsentTTL         time.Duration
+	DeviceCodeTTL      time.Duration
+	DevicePollInterval time.Duration
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
 	// Operations, all optional: the registry the metrics are registered
@@ -84,6 +93,14 @@ const (
 	DefaultThrottlePerMinute    = 10
 )
 
+// Defaults of browser and device login.
+const (
+	DefaultSessionTTL         = 8 * time.Hour
+	DefaultConsentTTL         = 90 * 24 * time.Hour
+	DefaultDeviceCodeTTL      = 10 * time.Minute
+	DefaultDevicePollInterval = 5 * time.Second
+)
+
 // withDefaults fills the zero abuse-resistance settings and grant age.
 func (c Config) withDefaults() Config {
 	if c.PasswordConcurrency == 0 {
@@ -103,6 +120,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GrantMaxAge == 0 {
 		c.GrantMaxAge = DefaultGrantMaxAge
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.ConsentTTL == 0 {
+		c.ConsentTTL = DefaultConsentTTL
+	}
+	if c.DeviceCodeTTL == 0 {
+		c.DeviceCodeTTL = DefaultDeviceCodeTTL
+	}
+	if c.DevicePollInterval == 0 {
+		c.DevicePollInterval = DefaultDevicePollInterval
 	}
 	return c
 }
@@ -167,6 +196,14 @@ func (c Config) Validate() error {
 	if !(c.ThrottlePerMinute > 0) || math.IsInf(c.ThrottlePerMinute, 0) {
 		errs = append(errs, fmt.Errorf("throttle refill %v per minute: must be positive", c.ThrottlePerMinute))
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"session lifetime", c.SessionTTL}, {"consent lifetime", c.ConsentTTL}, {"device code lifetime", c.DeviceCodeTTL}, {"device poll interval", c.DevicePollInterval}} {
+		if d.v < time.Second {
+			errs = append(errs, fmt.Errorf("%s %v: must be at least a second", d.name, d.v))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -188,6 +225,10 @@ type server struct {
 	bcryptTime *durationAverage
 	metrics    *metrics
 	metadata   metadataCache
+	// secureCookies: the browser reaches the server over TLS (an https
+	// issuer, or a trusted proxy in front), so cookies are Secure and
+	// __Host- prefixed.
+	secureCookies bool
 	// dummyUser's password is compared against when the user does not
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.
@@ -241,6 +282,7 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
 	}
 	s.bcryptTime = bcryptTime
+	s.secureCookies = strings.HasPrefix(cfg.Issuer, "https://") || len(cfg.TrustedProxies) > 0
 	s.grants = newGrants(s)
 	return s, nil
 }

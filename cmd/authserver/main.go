@@ -45,6 +45,8 @@ type config struct {
 	throttlePerMinute                  float64
 	trustedProxies                     string
 	autoMigrate                        bool
+	// Browser and device login.
+	sessionTTL, consentTTL, deviceCodeTTL, devicePollInterval time.Duration
 }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
@@ -95,6 +97,14 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"failures a source address earns back per minute (AUTH_THROTTLE_PER_MINUTE)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "",
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (AUTH_TRUSTED_PROXIES)")
+	cliconf.DurationVar(fs, &c.sessionTTL, "session-ttl", authserver.DefaultSessionTTL,
+		"life of a sign-in at the login page, the session cookie (AUTH_SESSION_TTL)")
+	cliconf.DurationVar(fs, &c.consentTTL, "consent-ttl", authserver.DefaultConsentTTL,
+		"how long a user's consent to a client is remembered (AUTH_CONSENT_TTL)")
+	cliconf.DurationVar(fs, &c.deviceCodeTTL, "device-code-ttl", authserver.DefaultDeviceCodeTTL,
+		"life of a device authorization, RFC 8628 expires_in (AUTH_DEVICE_CODE_TTL)")
+	cliconf.DurationVar(fs, &c.devicePollInterval, "device-poll-interval", authserver.DefaultDevicePollInterval,
+		"least time between two device polls, RFC 8628 interval (AUTH_DEVICE_POLL_INTERVAL)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -144,6 +154,10 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		ThrottlePerMinute:    c.throttlePerMinute,
 		TrustedProxies:       proxies,
 		CORSOrigins:          c.ops.Origins(),
+		SessionTTL:           c.sessionTTL,
+		ConsentTTL:           c.consentTTL,
+		DeviceCodeTTL:        c.deviceCodeTTL,
+		DevicePollInterval:   c.devicePollInterval,
 	}
 	// Refuse a bad configuration before touching the database.
 	if err := cfg.Validate(); err != nil {

@@ -41,9 +41,19 @@ import (
 // this only ever surfaces if that order breaks.
 var ErrInvalidClient = errors.New("client refused by the token manager")
 
+// Store is what the issuer writes tokens through: new grants, rotations,
+// and the redemptions of codes and device authorizations that start a
+// grant.
+type Store interface {
+	CreateTokens(ctx context.Context, v store.Versions, tokens ...store.Token) error
+	RotateRefreshToken(ctx context.Context, familyID, oldHash string, now time.Time, v store.Versions, newTokens ...store.Token) error
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, v store.Versions, tokens ...store.Token) error
+	RedeemDeviceGrant(ctx context.Context, hash string, now time.Time, v store.Versions, tokens ...store.Token) error
+}
+
 // Issuer issues token pairs into the store.
 type Issuer struct {
-	tokens      store.Tokens
+	tokens      Store
 	accessTTL   time.Duration
 	refreshTTL  time.Duration
 	grantMaxAge time.Duration
@@ -54,7 +64,7 @@ type Issuer struct {
 // "never expires"). A refresh token's lifetime slides with each rotation,
 // but never past grantMaxAge from the start of its grant, however long
 // refreshTTL is.
-func New(tokens store.Tokens, accessTTL, refreshTTL, grantMaxAge time.Duration, now func() time.Time) (*Issuer, error) {
+func New(tokens Store, accessTTL, refreshTTL, grantMaxAge time.Duration, now func() time.Time) (*Issuer, error) {
 	if accessTTL <= 0 || refreshTTL <= 0 || grantMaxAge <= 0 {
 		return nil, fmt.Errorf("token lifetimes must be positive: access %v, refresh %v, grant %v", accessTTL, refreshTTL, grantMaxAge)
 	}
@@ -79,6 +89,13 @@ type Grant struct {
 	// WithRefresh asks for a refresh token; one is issued only if the
 	// client may also use the refresh_token grant.
 	WithRefresh bool
+	// Code or Device, when set, is the authorization code or the approved
+	// device authorization the grant comes from: its tokens start the
+	// grant named there, and are stored only together with the
+	// redemption (store.Authorizations), so that exactly one redemption
+	// gets them.
+	Code   *store.AuthCode
+	Device *store.DeviceGrant
 }
 
 // Issued is what the token endpoint answers (RFC 6749 §5.1).
@@ -91,11 +108,21 @@ type Issued struct {
 
 // Issue creates the tokens of a new grant, in a new family.
 func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
-	family, err := store.NewOpaqueValue()
-	if err != nil {
-		return Issued{}, err
+	var family string
+	switch {
+	case g.Code != nil && g.Device != nil:
+		return Issued{}, errors.New("a grant comes from a code or a device authorization, not both")
+	case g.Code != nil:
+		family = g.Code.FamilyID
+	case g.Device != nil:
+		family = g.Device.FamilyID
+	default:
+		var err error
+		if family, err = store.NewOpaqueValue(); err != nil {
+			return Issued{}, err
+		}
 	}
-	call := &call{issuer: i, client: g.Client, family: family,
+	call := &call{issuer: i, client: g.Client, family: family, code: g.Code, device: g.Device,
 		versions: store.Versions{Client: g.Client.Version, User: g.UserVersion}}
 	gt, cfg := oauth2.ClientCredentials, &manage.Config{AccessTokenExp: i.accessTTL}
 	if g.Username != "" {
@@ -107,7 +134,7 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
 	m := call.manager()
 	m.SetPasswordTokenCfg(cfg)
 	m.SetClientTokenCfg(cfg)
-	_, err = m.GenerateAccessToken(ctx, gt, &oauth2.TokenGenerateRequest{
+	_, err := m.GenerateAccessToken(ctx, gt, &oauth2.TokenGenerateRequest{
 		ClientID:     g.Client.ID,
 		ClientSecret: g.Secret,
 		UserID:       g.Username,
@@ -162,6 +189,8 @@ type call struct {
 	family    string
 	rotating  *store.Token // the refresh token being rotated; nil for a new grant
 	presented string       // its value
+	code      *store.AuthCode
+	device    *store.DeviceGrant
 	issued    Issued
 	created   int // calls of Create, which must be exactly one
 }
@@ -318,9 +347,14 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 		})
 	}
 	var err error
-	if c.rotating != nil {
+	switch {
+	case c.rotating != nil:
 		err = c.issuer.tokens.RotateRefreshToken(ctx, c.family, c.rotating.Hash, now, c.versions, tokens...)
-	} else {
+	case c.code != nil:
+		err = c.issuer.tokens.RedeemAuthCode(ctx, c.code.Hash, now, c.versions, tokens...)
+	case c.device != nil:
+		err = c.issuer.tokens.RedeemDeviceGrant(ctx, c.device.Hash, now, c.versions, tokens...)
+	default:
 		err = c.issuer.tokens.CreateTokens(ctx, c.versions, tokens...)
 	}
 	if err != nil {

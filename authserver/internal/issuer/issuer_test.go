@@ -24,13 +24,27 @@ var (
 		GrantTypes: []string{store.GrantPassword}}
 )
 
-// recordingTokens is a store.Tokens that records what it is asked to store.
+// recordingTokens is a Store that records what it is asked to store.
 type recordingTokens struct {
-	store.Tokens // nil: any other method panics, showing an unexpected call
-	created      [][]store.Token
-	versions     []store.Versions // of each call that created tokens
-	rotated      []string
-	rotateErr    error
+	created   [][]store.Token
+	versions  []store.Versions // of each call that created tokens
+	rotated   []string
+	redeemed  []string // code and device hashes
+	rotateErr error
+}
+
+func (r *recordingTokens) RedeemAuthCode(_ context.Context, hash string, _ time.Time, v store.Versions, tokens ...store.Token) error {
+	r.redeemed = append(r.redeemed, "code:"+hash)
+	r.created = append(r.created, tokens)
+	r.versions = append(r.versions, v)
+	return nil
+}
+
+func (r *recordingTokens) RedeemDeviceGrant(_ context.Context, hash string, _ time.Time, v store.Versions, tokens ...store.Token) error {
+	r.redeemed = append(r.redeemed, "device:"+hash)
+	r.created = append(r.created, tokens)
+	r.versions = append(r.versions, v)
+	return nil
 }
 
 func (r *recordingTokens) CreateTokens(_ context.Context, v store.Versions, tokens ...store.Token) error {
@@ -49,7 +63,7 @@ func (r *recordingTokens) RotateRefreshToken(_ context.Context, _, oldHash strin
 	return nil
 }
 
-func newIssuer(t *testing.T, tokens store.Tokens) *Issuer {
+func newIssuer(t *testing.T, tokens Store) *Issuer {
 	t.Helper()
 	i, err := New(tokens, time.Minute, time.Hour, 24*time.Hour, func() time.Time { return t0 })
 	if err != nil {
@@ -251,5 +265,40 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	_, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, "")
 	if !errors.Is(err, ErrGrantTooOld) || !errors.Is(err, store.ErrNotFound) || len(rec.created) != 0 {
 		t.Errorf("rotate at the maximum age: %v, stored %v; want ErrGrantTooOld and nothing", err, rec.created)
+	}
+}
+
+// A grant from a code or a device authorization stores its tokens through
+// the redemption, in the family the code named, and never as a new grant.
+func TestIssueFromCodeAndDeviceRedeems(t *testing.T) {
+	pub := store.Client{ID: "spa", GrantTypes: []string{store.GrantAuthorizationCode, store.GrantDeviceCode, store.GrantRefreshToken}, Version: 7}
+	rec := &recordingTokens{}
+	i := newIssuer(t, rec)
+	code := &store.AuthCode{Hash: "codehash", FamilyID: "fam1"}
+	if _, err := i.Issue(context.Background(), Grant{Client: pub, Username: "alice", UserVersion: 3, Scope: "a", WithRefresh: true, Code: code}); err != nil {
+		t.Fatal(err)
+	}
+	device := &store.DeviceGrant{Hash: "devhash", FamilyID: "fam2"}
+	if _, err := i.Issue(context.Background(), Grant{Client: pub, Username: "alice", UserVersion: 3, Scope: "a", WithRefresh: true, Device: device}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"code:codehash", "device:devhash"}; !slices.Equal(rec.redeemed, want) {
+		t.Fatalf("redeemed %v, want %v", rec.redeemed, want)
+	}
+	for n, family := range []string{"fam1", "fam2"} {
+		if len(rec.created[n]) != 2 {
+			t.Fatalf("call %d stored %d tokens, want access and refresh", n, len(rec.created[n]))
+		}
+		for _, tok := range rec.created[n] {
+			if tok.FamilyID != family || tok.Username != "alice" || tok.ClientID != "spa" {
+				t.Errorf("call %d stored %+v, want family %s of alice and spa", n, tok, family)
+			}
+		}
+		if rec.versions[n] != (store.Versions{Client: 7, User: 3}) {
+			t.Errorf("call %d versions %+v", n, rec.versions[n])
+		}
+	}
+	if _, err := i.Issue(context.Background(), Grant{Client: pub, Username: "alice", Code: code, Device: device}); err == nil {
+		t.Fatal("a grant from both a code and a device was issued")
 	}
 }
