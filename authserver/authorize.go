@@ -238,6 +238,9 @@ func (s *server) authorizeLoginPage(w http.ResponseWriter, r *http.Request, a au
 	return writePage(w, status, "login", page{
 		Title: "Sign in", Error: failed, Action: "/authorize", ClientID: a.client.ID, Username: username,
 		Hidden: a.hidden(), CSRF: formToken(secret, "authorize-login", a.binding()...),
+		// A sign-in that needs no consent is redirected to the client
+		// straight away.
+		formTargets: []string{originOf(a.redirectURI)},
 	})
 }
 

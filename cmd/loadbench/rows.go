@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,6 +26,8 @@ const (
 	demoClientID      = "demo-client"
 	demoClientSecret  = "demo-client-secret-not-for-production"
 	publicClientID    = "demo-public"
+	spaClientID       = "demo-spa" // public, authorization_code; its redirect URI is below
+	spaRedirectURI    = "http://127.0.0.1:8090/callback"
 	introspectorID    = "resource-server"
 	introspectorKey   = "resource-secret-demo"
 	legitUser         = "alice"
@@ -100,6 +106,16 @@ func defaultRows() []row {
 			},
 			compareTo: "quiet", minThroughput: 0.25, maxP99: 5, legitWithin: 2 * time.Second,
 		},
+		{
+			// The same flood at the sign-in page instead of /token: the
+			// page shares the password grant's pool, throttle and
+			// lockout, so it must meet the same targets.
+			name: "login-form flood, one source",
+			run: func(ctx context.Context, env rowEnv) (rowResult, error) {
+				return formFlood(ctx, env, sourceAddrs(1, env.cfg.attackers), net.IPv4(127, 0, 0, 5))
+			},
+			compareTo: "quiet", minThroughput: 0.50, maxP99: 2, legitWithin: 2 * time.Second,
+		},
 	}
 	return append(rows, speedRows()...)
 }
@@ -158,6 +174,28 @@ func introspectLoad(env rowEnv) load {
 // load and the legitimate login are over, so the login is measured under
 // the flood even when it is slower than the row.
 func flood(ctx context.Context, env rowEnv, sources []net.IP, legitFrom net.IP) (rowResult, error) {
+	clients := sourceClients(sources)
+	guess := func(ctx context.Context, worker int) (int, error) {
+		form := url.Values{
+			"grant_type": {"password"},
+			"username":   {rand.Text()},
+			"password":   {rand.Text()},
+			"client_id":  {publicClientID},
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.authURL+"/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		status, _, err := send(clients[worker], req)
+		return status, err
+	}
+	return floodWith(ctx, env, len(sources), guess, func(ctx context.Context) login { return passwordLogin(ctx, env, legitFrom) })
+}
+
+// sourceClients gives each attacker worker a client bound to its source
+// address, one shared client per distinct address.
+func sourceClients(sources []net.IP) []*http.Client {
 	clients := make([]*http.Client, len(sources))
 	shared := map[string]*http.Client{}
 	for i, ip := range sources {
@@ -166,25 +204,38 @@ func flood(ctx context.Context, env rowEnv, sources []net.IP, legitFrom net.IP) 
 		}
 		clients[i] = shared[ip.String()]
 	}
+	return clients
+}
+
+// formFlood is flood with the guesses posted to the sign-in page's login
+// form, as a scripted attacker would: each worker fetches the form once
+// (its CSRF cookie and token) and then posts random names and passwords
+// with it. The legitimate login signs alice in at the same page.
+func formFlood(ctx context.Context, env rowEnv, sources []net.IP, legitFrom net.IP) (rowResult, error) {
+	clients := sourceClients(sources)
+	forms := make([]loginForm, len(sources))
+	for i := range forms {
+		f, err := fetchLoginForm(ctx, clients[i], env.authURL)
+		if err != nil {
+			return rowResult{}, fmt.Errorf("attacker's login form: %w", err)
+		}
+		forms[i] = f
+	}
+	guess := func(ctx context.Context, worker int) (int, error) {
+		status, _, err := forms[worker].post(ctx, clients[worker], env.authURL, rand.Text(), rand.Text())
+		return status, err
+	}
+	return floodWith(ctx, env, len(sources), guess, func(ctx context.Context) login { return pageLogin(ctx, env, legitFrom) })
+}
+
+// floodWith runs the introspection load while workers guess, and one
+// legitimate login after cfg.legitAfter.
+func floodWith(ctx context.Context, env rowEnv, workers int, guess func(ctx context.Context, worker int) (int, error), legitLogin func(ctx context.Context) login) (rowResult, error) {
 	attacker := load{
-		workers:  len(sources),
+		workers:  workers,
 		duration: env.cfg.duration + env.cfg.legitTimeout + env.cfg.legitAfter,
 		limiter:  rate.NewLimiter(rate.Limit(env.cfg.attackRate), 1),
-		do: func(ctx context.Context, worker int) (int, error) {
-			form := url.Values{
-				"grant_type": {"password"},
-				"username":   {rand.Text()},
-				"password":   {rand.Text()},
-				"client_id":  {publicClientID},
-			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.authURL+"/token", strings.NewReader(form.Encode()))
-			if err != nil {
-				return 0, err
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			status, _, err := send(clients[worker], req)
-			return status, err
-		},
+		do:       guess,
 	}
 
 	attackCtx, stopAttack := context.WithCancel(ctx)
@@ -196,7 +247,7 @@ func flood(ctx context.Context, env rowEnv, sources []net.IP, legitFrom net.IP) 
 	go func() {
 		select {
 		case <-time.After(env.cfg.legitAfter):
-			legitDone <- passwordLogin(ctx, env, legitFrom)
+			legitDone <- legitLogin(ctx)
 		case <-ctx.Done():
 			legitDone <- login{err: ctx.Err()}
 		}
@@ -223,6 +274,100 @@ func passwordLogin(ctx context.Context, env rowEnv, from net.IP) login {
 		l.err = errors.New("no access_token in the answer")
 	}
 	return l
+}
+
+// pageLogin is one legitimate sign-in of alice at the login page of
+// demo-spa's authorization request, from a fresh connection bound to from:
+// the form fetched, then posted. Its status is 200 when the sign-in
+// completed (the consent page, or the redirect back with a code), the
+// answer's status otherwise. The requests are those a browser makes; the
+// browser tests drive the same pages in Chromium.
+func pageLogin(ctx context.Context, env rowEnv, from net.IP) login {
+	client := newClient(from, 1, env.cfg.legitTimeout)
+	defer client.CloseIdleConnections()
+	t0 := time.Now()
+	f, err := fetchLoginForm(ctx, client, env.authURL)
+	if err != nil {
+		return login{err: err, latency: time.Since(t0)}
+	}
+	status, body, err := f.post(ctx, client, env.authURL, legitUser, legitUserPassword)
+	l := login{status: status, err: err, latency: time.Since(t0)}
+	switch {
+	case err != nil:
+	case status == http.StatusOK && bytes.Contains(body, []byte(`id="consent"`)), status == http.StatusSeeOther:
+		l.status = http.StatusOK
+	case status == http.StatusOK:
+		l.status, l.err = 0, errors.New("the login page came back: the sign-in was refused")
+	}
+	return l
+}
+
+// loginForm is the sign-in page's login form as a browser holds it: its
+// fields and the CSRF cookie they are bound to.
+type loginForm struct {
+	fields url.Values
+	cookie *http.Cookie
+}
+
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// spaVerifier is the PKCE verifier of the benchmark's authorization
+// requests; no code is ever exchanged.
+const spaVerifier = "loadbench-pkce-verifier-0123456789-abcdefghijklmnop"
+
+// fetchLoginForm opens demo-spa's authorization request and reads the
+// login form it answers with.
+func fetchLoginForm(ctx context.Context, client *http.Client, authURL string) (loginForm, error) {
+	sum := sha256.Sum256([]byte(spaVerifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {spaClientID}, "redirect_uri": {spaRedirectURI},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "state": {"loadbench"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL+"/authorize?"+q.Encode(), nil)
+	if err != nil {
+		return loginForm{}, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return loginForm{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return loginForm{}, fmt.Errorf("read login page: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return loginForm{}, fmt.Errorf("login page: status %d", resp.StatusCode)
+	}
+	f := loginForm{fields: url.Values{}}
+	for _, m := range hiddenField.FindAllSubmatch(body, -1) {
+		f.fields.Set(html.UnescapeString(string(m[1])), html.UnescapeString(string(m[2])))
+	}
+	for _, c := range resp.Cookies() {
+		if strings.HasSuffix(c.Name, "authsvc_csrf") {
+			f.cookie = c
+		}
+	}
+	if f.cookie == nil || f.fields.Get("csrf_token") == "" {
+		return loginForm{}, errors.New("login page without its CSRF cookie and token")
+	}
+	return f, nil
+}
+
+// post submits the form with username and password.
+func (f loginForm) post(ctx context.Context, client *http.Client, authURL, username, password string) (int, []byte, error) {
+	form := url.Values{"step": {"login"}, "username": {username}, "password": {password}}
+	for k, v := range f.fields {
+		form[k] = v
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, authURL+"/authorize", strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: f.cookie.Name, Value: f.cookie.Value})
+	// A redirect back to the client ends the sign-in; it is not followed.
+	noFollow := *client
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return send(&noFollow, req)
 }
 
 // accessToken logs alice in through demo-client, for the introspection load.
