@@ -3,7 +3,10 @@
 # then every test with the race detector. PostgreSQL tests need
 # TEST_POSTGRES_URL; when it is unset and PostgreSQL 15 binaries are
 # installed, a throwaway cluster is started for this run and stopped
-# afterwards.
+# afterwards. The browser tests need Chromium (.ci/run installs Debian's
+# package) and axe-core, which this script installs with npm from the
+# lockfile in internal/browsertest; without either they skip, and under CI
+# they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +42,17 @@ if [[ -z ${TEST_POSTGRES_URL:-} && -n ${CI:-} ]]; then
 fi
 if [[ -z ${TEST_POSTGRES_URL:-} ]]; then
 	echo "note: TEST_POSTGRES_URL is unset and no PostgreSQL binaries were found: PostgreSQL tests will skip" >&2
+fi
+
+# npm ci installs exactly what package-lock.json pins, and --ignore-scripts
+# runs nothing of the package's own.
+if command -v npm >/dev/null; then
+	(cd internal/browsertest && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+else
+	echo "note: npm is not installed: the browser tests' accessibility checks will skip (and fail under CI)" >&2
+fi
+if ! command -v "${CHROME_PATH:-chromium}" >/dev/null && ! command -v chromium-browser >/dev/null; then
+	echo "note: no Chromium found (apt-get install -y chromium, or set CHROME_PATH): browser tests will skip (and fail under CI)" >&2
 fi
 
 go test -race -count=1 -timeout 20m ./...
