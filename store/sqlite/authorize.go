@@ -273,4 +273,3 @@ func (t flowTx) DeleteExpiredAuthorizations(ctx context.Context, now time.Time, 
 	}
 	return total, nil
 }
-
