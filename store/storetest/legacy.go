@@ -109,8 +109,14 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 	ok(t, "DeleteClient dupy", auth.DeleteClient(ctx, "dupy"))
 	ok(t, "CreateUser once both are gone", auth.CreateUser(ctx, store.User{Username: "dupy", PasswordHash: []byte("h"), CreatedAt: now, UpdatedAt: now}))
 
-	// The auth history is the legacy version 1, then 00002 (grants) and
-	// 00003 (versions and the names table); the
+	// A client from before browser login (00004) has no redirect URIs and
+	// is not first party.
+	if web, err := auth.GetClient(ctx, "web"); err != nil || len(web.RedirectURIs) != 0 || web.FirstParty {
+		t.Errorf("legacy client after 00004: %+v, %v; want no redirect URIs, not first party", web, err)
+	}
+
+	// The auth history is the legacy version 1, then 00002 (grants),
+	// 00003 (versions and the names table) and 00004 (browser login); the
 	// items history starts at its own version 1 and may go on from there
 	// (how far is each backend's business).
 	for _, s := range []sqlflow.Schema{sqlflow.AuthSchema, sqlflow.ItemsSchema} {
@@ -119,8 +125,8 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 		switch {
 		case err != nil:
 			t.Errorf("read %s: %v", s.VersionTable, err)
-		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 3):
-			t.Errorf("%s holds %d applied versions from %d; want 3 for auth, from 1 on for items", s.VersionTable, n, first)
+		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 4):
+			t.Errorf("%s holds %d applied versions from %d; want 4 for auth, from 1 on for items", s.VersionTable, n, first)
 		}
 	}
 }
