@@ -171,154 +171,158 @@ func (e *env) exchange(client, secret string, form url.Values) response {
 }
 
 func TestAuthorizationCodeFlow(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
-	b := newBrowser(e)
-	p := b.do(http.MethodGet, authorizeURL("spa", spaRedirect, "items:read", "xyz"), nil)
-	if p.status != 200 {
-		t.Fatalf("login page: %d %s", p.status, p.body)
-	}
-	for k, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"} {
-		if got := p.header.Get(k); got != want {
-			t.Errorf("%s = %q, want %q", k, got, want)
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		b := newBrowser(e)
+		p := b.do(http.MethodGet, authorizeURL("spa", spaRedirect, "items:read", "xyz"), nil)
+		if p.status != 200 {
+			t.Fatalf("login page: %d %s", p.status, p.body)
 		}
-	}
-	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
-		t.Errorf("CSP %q", csp)
-	}
-	for _, want := range []string{`<label for="username">`, `<label for="password">`, `name="csrf_token"`} {
-		if !strings.Contains(p.body, want) {
-			t.Errorf("login page lacks %s", want)
+		for k, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"} {
+			if got := p.header.Get(k); got != want {
+				t.Errorf("%s = %q, want %q", k, got, want)
+			}
 		}
-	}
-	if strings.Contains(p.body, "<script") {
-		t.Error("the login page has a script")
-	}
-	if _, ok := b.cookies["__Host-authsvc_csrf"]; !ok {
-		t.Errorf("no __Host- CSRF cookie on an https issuer: %v", b.cookies)
-	}
+		if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("CSP %q", csp)
+		}
+		for _, want := range []string{`<label for="username">`, `<label for="password">`, `name="csrf_token"`} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("login page lacks %s", want)
+			}
+		}
+		if strings.Contains(p.body, "<script") {
+			t.Error("the login page has a script")
+		}
+		if _, ok := b.cookies["__Host-authsvc_csrf"]; !ok {
+			t.Errorf("no __Host- CSRF cookie on an https issuer: %v", b.cookies)
+		}
 
-	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {"wrong password"}})
-	if p.status != 200 || !strings.Contains(p.body, `id="error"`) || !strings.Contains(p.body, `id="login"`) {
-		t.Fatalf("wrong password: %d, want the login page again with an error:\n%s", p.status, p.body)
-	}
-	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
-	if p.status != 200 || !strings.Contains(p.body, `<ul id="scopes"><li>items:read</li></ul>`) {
-		t.Fatalf("consent page: %d\n%s", p.status, p.body)
-	}
-	if _, ok := b.cookies["__Host-authsvc_session"]; !ok {
-		t.Fatalf("no session cookie after login: %v", b.cookies)
-	}
-	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://spa.example.test") {
-		t.Errorf("consent CSP must allow the redirect to the client: %q", csp)
-	}
-	q := location(t, b.submit(p, "consent", url.Values{"decision": {"allow"}}))
-	if q.Get("state") != "xyz" || q.Get("iss") != "https://auth.example.test" || q.Get("code") == "" {
-		t.Fatalf("redirect %v: want code, state and iss", q)
-	}
-	code := q.Get("code")
+		p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {"wrong password"}})
+		if p.status != 200 || !strings.Contains(p.body, `id="error"`) || !strings.Contains(p.body, `id="login"`) {
+			t.Fatalf("wrong password: %d, want the login page again with an error:\n%s", p.status, p.body)
+		}
+		p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
+		if p.status != 200 || !strings.Contains(p.body, `<ul id="scopes"><li>items:read</li></ul>`) {
+			t.Fatalf("consent page: %d\n%s", p.status, p.body)
+		}
+		if _, ok := b.cookies["__Host-authsvc_session"]; !ok {
+			t.Fatalf("no session cookie after login: %v", b.cookies)
+		}
+		if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://spa.example.test") {
+			t.Errorf("consent CSP must allow the redirect to the client: %q", csp)
+		}
+		q := location(t, b.submit(p, "consent", url.Values{"decision": {"allow"}}))
+		if q.Get("state") != "xyz" || q.Get("iss") != "https://auth.example.test" || q.Get("code") == "" {
+			t.Fatalf("redirect %v: want code, state and iss", q)
+		}
+		code := q.Get("code")
 
-	r := e.exchange("spa", "", url.Values{"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
-	if r.status != 200 || r.body["refresh_token"] == nil || r.body["scope"] != "items:read" {
-		t.Fatalf("exchange: %d %s", r.status, r.raw)
-	}
-	access, refresh := r.body["access_token"].(string), r.body["refresh_token"].(string)
-	if in := e.introspect(access); in["active"] != true || in["username"] != "alice" || in["client_id"] != "spa" {
-		t.Fatalf("introspection of the code's token: %v", in)
-	}
-	// A public client's refresh token rotates like any other.
-	r2 := e.token("", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {"spa"}})
-	if r2.status != 200 || r2.body["refresh_token"] == refresh {
-		t.Fatalf("refresh: %d %s", r2.status, r2.raw)
-	}
-	access = r2.body["access_token"].(string)
-	if !e.active(access) {
-		t.Fatal("refreshed token inactive")
-	}
+		r := e.exchange("spa", "", url.Values{"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
+		if r.status != 200 || r.body["refresh_token"] == nil || r.body["scope"] != "items:read" {
+			t.Fatalf("exchange: %d %s", r.status, r.raw)
+		}
+		access, refresh := r.body["access_token"].(string), r.body["refresh_token"].(string)
+		if in := e.introspect(access); in["active"] != true || in["username"] != "alice" || in["client_id"] != "spa" {
+			t.Fatalf("introspection of the code's token: %v", in)
+		}
+		// A public client's refresh token rotates like any other.
+		r2 := e.token("", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {"spa"}})
+		if r2.status != 200 || r2.body["refresh_token"] == refresh {
+			t.Fatalf("refresh: %d %s", r2.status, r2.raw)
+		}
+		access = r2.body["access_token"].(string)
+		if !e.active(access) {
+			t.Fatal("refreshed token inactive")
+		}
 
-	// The code again: refused, and what it granted ends (RFC 6749 §4.1.2).
-	r = e.exchange("spa", "", url.Values{"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
-	expectError(t, r, 400, "invalid_grant")
-	if e.active(access) {
-		t.Fatal("a reused code left the grant's tokens active")
-	}
-	r2 = e.token("", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r2.body["refresh_token"].(string)}, "client_id": {"spa"}})
-	expectError(t, r2, 400, "invalid_grant")
+		// The code again: refused, and what it granted ends (RFC 6749 §4.1.2).
+		r = e.exchange("spa", "", url.Values{"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
+		expectError(t, r, 400, "invalid_grant")
+		if e.active(access) {
+			t.Fatal("a reused code left the grant's tokens active")
+		}
+		r2 = e.token("", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r2.body["refresh_token"].(string)}, "client_id": {"spa"}})
+		expectError(t, r2, 400, "invalid_grant")
+	})
 }
 
 func TestAuthorizeRefusals(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
-	b := newBrowser(e)
-	valid := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {spaRedirect},
-		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "state": {"s1"}}
-	with := func(k, v string) string {
-		q := url.Values{}
-		for k, v := range valid {
-			q[k] = v
-		}
-		if v == "" {
-			q.Del(k)
-		} else {
-			q.Set(k, v)
-		}
-		return "/authorize?" + q.Encode()
-	}
-	if p := b.do("GET", with("state", "s1"), nil); p.status != 200 {
-		t.Fatalf("the valid request: %d %s", p.status, p.body)
-	}
-	// Never redirected: an error page.
-	for name, target := range map[string]string{
-		"unknown client":          with("client_id", "nobody"),
-		"no client":               with("client_id", ""),
-		"no redirect uri":         with("redirect_uri", ""),
-		"other port":              with("redirect_uri", "https://spa.example.test:8443/callback"),
-		"other path":              with("redirect_uri", "https://spa.example.test/callback/x"),
-		"other case":              with("redirect_uri", "https://SPA.example.test/callback"),
-		"trailing slash":          with("redirect_uri", spaRedirect+"/"),
-		"query added":             with("redirect_uri", spaRedirect+"?a=b"),
-		"http downgrade":          with("redirect_uri", "http://spa.example.test/callback"),
-		"open redirector attempt": with("redirect_uri", "https://evil.example/callback"),
-		"repeated parameter":      with("state", "s1") + "&state=s2",
-		"invalid utf-8":           with("state", "s1") + "&scope=%ff",
-		"confidential loopback":   "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"nativeconf"}, "redirect_uri": {"http://127.0.0.1:5555/callback"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode(),
-	} {
-		p := b.do("GET", target, nil)
-		if p.status != 400 || p.header.Get("Location") != "" || !strings.Contains(p.body, `id="error"`) {
-			t.Errorf("%s: %d Location=%q, want a 400 error page and no redirect", name, p.status, p.header.Get("Location"))
-		}
-		if p.header.Get("X-Frame-Options") != "DENY" {
-			t.Errorf("%s: error page without the page headers", name)
-		}
-	}
-	if p := b.do("GET", "/authorize?state="+strings.Repeat("a", 9000), nil); p.status != http.StatusRequestURITooLong {
-		t.Errorf("huge query: %d", p.status)
-	}
-	// Redirected with the error and the state (RFC 6749 §4.1.2.1).
-	for name, c := range map[string]struct{ target, code string }{
-		"missing challenge":   {with("code_challenge", ""), "invalid_request"},
-		"plain":               {with("code_challenge_method", "plain"), "invalid_request"},
-		"no method":           {with("code_challenge_method", ""), "invalid_request"},
-		"short challenge":     {with("code_challenge", "abc"), "invalid_request"},
-		"token response":      {with("response_type", "token"), "unsupported_response_type"},
-		"no response type":    {with("response_type", ""), "invalid_request"},
-		"scope not allowed":   {with("scope", "admin"), "invalid_scope"},
-		"state too long":      {with("state", strings.Repeat("s", 2000)), "invalid_request"},
-		"not allowed to code": {"/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"tv"}, "redirect_uri": {spaRedirect}}.Encode(), ""},
-	} {
-		p := b.do("GET", c.target, nil)
-		if c.code == "" { // tv has no redirect URI at all: a page
-			if p.status != 400 || p.header.Get("Location") != "" {
-				t.Errorf("%s: %d, want an error page", name, p.status)
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		b := newBrowser(e)
+		valid := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {spaRedirect},
+			"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "state": {"s1"}}
+		with := func(k, v string) string {
+			q := url.Values{}
+			for k, v := range valid {
+				q[k] = v
 			}
-			continue
+			if v == "" {
+				q.Del(k)
+			} else {
+				q.Set(k, v)
+			}
+			return "/authorize?" + q.Encode()
 		}
-		q := location(t, p)
-		if q.Get("error") != c.code || q.Get("iss") != "https://auth.example.test" {
-			t.Errorf("%s: redirect %v, want error %s and iss", name, q, c.code)
+		if p := b.do("GET", with("state", "s1"), nil); p.status != 200 {
+			t.Fatalf("the valid request: %d %s", p.status, p.body)
 		}
-		if name != "state too long" && q.Get("state") != "s1" {
-			t.Errorf("%s: state %q", name, q.Get("state"))
+		// Never redirected: an error page.
+		for name, target := range map[string]string{
+			"unknown client":          with("client_id", "nobody"),
+			"no client":               with("client_id", ""),
+			"no redirect uri":         with("redirect_uri", ""),
+			"other port":              with("redirect_uri", "https://spa.example.test:8443/callback"),
+			"other path":              with("redirect_uri", "https://spa.example.test/callback/x"),
+			"other case":              with("redirect_uri", "https://SPA.example.test/callback"),
+			"trailing slash":          with("redirect_uri", spaRedirect+"/"),
+			"query added":             with("redirect_uri", spaRedirect+"?a=b"),
+			"http downgrade":          with("redirect_uri", "http://spa.example.test/callback"),
+			"open redirector attempt": with("redirect_uri", "https://evil.example/callback"),
+			"repeated parameter":      with("state", "s1") + "&state=s2",
+			"invalid utf-8":           with("state", "s1") + "&scope=%ff",
+			"confidential loopback":   "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"nativeconf"}, "redirect_uri": {"http://127.0.0.1:5555/callback"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode(),
+		} {
+			p := b.do("GET", target, nil)
+			if p.status != 400 || p.header.Get("Location") != "" || !strings.Contains(p.body, `id="error"`) {
+				t.Errorf("%s: %d Location=%q, want a 400 error page and no redirect", name, p.status, p.header.Get("Location"))
+			}
+			if p.header.Get("X-Frame-Options") != "DENY" {
+				t.Errorf("%s: error page without the page headers", name)
+			}
 		}
-	}
+		if p := b.do("GET", "/authorize?state="+strings.Repeat("a", 9000), nil); p.status != http.StatusRequestURITooLong {
+			t.Errorf("huge query: %d", p.status)
+		}
+		// Redirected with the error and the state (RFC 6749 §4.1.2.1).
+		for name, c := range map[string]struct{ target, code string }{
+			"missing challenge":   {with("code_challenge", ""), "invalid_request"},
+			"plain":               {with("code_challenge_method", "plain"), "invalid_request"},
+			"no method":           {with("code_challenge_method", ""), "invalid_request"},
+			"short challenge":     {with("code_challenge", "abc"), "invalid_request"},
+			"token response":      {with("response_type", "token"), "unsupported_response_type"},
+			"no response type":    {with("response_type", ""), "invalid_request"},
+			"scope not allowed":   {with("scope", "admin"), "invalid_scope"},
+			"state too long":      {with("state", strings.Repeat("s", 2000)), "invalid_request"},
+			"not allowed to code": {"/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"tv"}, "redirect_uri": {spaRedirect}}.Encode(), ""},
+		} {
+			p := b.do("GET", c.target, nil)
+			if c.code == "" { // tv has no redirect URI at all: a page
+				if p.status != 400 || p.header.Get("Location") != "" {
+					t.Errorf("%s: %d, want an error page", name, p.status)
+				}
+				continue
+			}
+			q := location(t, p)
+			if q.Get("error") != c.code || q.Get("iss") != "https://auth.example.test" {
+				t.Errorf("%s: redirect %v, want error %s and iss", name, q, c.code)
+			}
+			if name != "state too long" && q.Get("state") != "s1" {
+				t.Errorf("%s: state %q", name, q.Get("state"))
+			}
+		}
+	})
 }
 
 // RFC 8252 §7.3: a native public client's loopback URI matches on any
@@ -342,44 +346,46 @@ func TestLoopbackRedirectAnyPort(t *testing.T) {
 }
 
 func TestCodeExchangeRefusals(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
-	newCode := func() string {
-		return signIn(t, newBrowser(e), authorizeURL("web", "https://web.example.test/cb?tenant=a", "", "st")).Get("code")
-	}
-	good := func(code string) url.Values {
-		return url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {verifier}}
-	}
-	code := newCode()
-	for name, c := range map[string]struct {
-		client, secret string
-		form           url.Values
-		status         int
-		err            string
-	}{
-		"wrong verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {strings.Repeat("a", 43)}}, 400, "invalid_grant"},
-		"short verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {verifier[:42]}}, 400, "invalid_grant"},
-		"no verifier":       {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}}, 400, "invalid_request"},
-		"other redirect":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb"}, "code_verifier": {verifier}}, 400, "invalid_grant"},
-		"no redirect":       {"web", confSecret, url.Values{"code": {code}, "code_verifier": {verifier}}, 400, "invalid_grant"},
-		"foreign client":    {"spa", "", good(code), 400, "invalid_grant"},
-		"unknown code":      {"web", confSecret, good("not-a-code"), 400, "invalid_grant"},
-		"no code":           {"web", confSecret, url.Values{"redirect_uri": {"x"}, "code_verifier": {verifier}}, 400, "invalid_request"},
-		"wrong secret":      {"web", "nope", good(code), 401, "invalid_client"},
-		"garbage code":      {"web", confSecret, good("\x00\xff"), 400, "invalid_grant"},
-		"confidential bare": {"web", "", good(code), 401, "invalid_client"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			expectError(t, e.exchange(c.client, c.secret, c.form), c.status, c.err)
-		})
-	}
-	// None of those spent the code.
-	if r := e.exchange("web", confSecret, good(code)); r.status != 200 {
-		t.Fatalf("the code after refused attempts: %d %s", r.status, r.raw)
-	}
-	// A code lives 60 s.
-	late := newCode()
-	e.clock.Advance(store.AuthCodeTTL + time.Second)
-	expectError(t, e.exchange("web", confSecret, good(late)), 400, "invalid_grant")
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		newCode := func() string {
+			return signIn(t, newBrowser(e), authorizeURL("web", "https://web.example.test/cb?tenant=a", "", "st")).Get("code")
+		}
+		good := func(code string) url.Values {
+			return url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {verifier}}
+		}
+		code := newCode()
+		for name, c := range map[string]struct {
+			client, secret string
+			form           url.Values
+			status         int
+			err            string
+		}{
+			"wrong verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {strings.Repeat("a", 43)}}, 400, "invalid_grant"},
+			"short verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {verifier[:42]}}, 400, "invalid_grant"},
+			"no verifier":       {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}}, 400, "invalid_request"},
+			"other redirect":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb"}, "code_verifier": {verifier}}, 400, "invalid_grant"},
+			"no redirect":       {"web", confSecret, url.Values{"code": {code}, "code_verifier": {verifier}}, 400, "invalid_grant"},
+			"foreign client":    {"spa", "", good(code), 400, "invalid_grant"},
+			"unknown code":      {"web", confSecret, good("not-a-code"), 400, "invalid_grant"},
+			"no code":           {"web", confSecret, url.Values{"redirect_uri": {"x"}, "code_verifier": {verifier}}, 400, "invalid_request"},
+			"wrong secret":      {"web", "nope", good(code), 401, "invalid_client"},
+			"garbage code":      {"web", confSecret, good("\x00\xff"), 400, "invalid_grant"},
+			"confidential bare": {"web", "", good(code), 401, "invalid_client"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				expectError(t, e.exchange(c.client, c.secret, c.form), c.status, c.err)
+			})
+		}
+		// None of those spent the code.
+		if r := e.exchange("web", confSecret, good(code)); r.status != 200 {
+			t.Fatalf("the code after refused attempts: %d %s", r.status, r.raw)
+		}
+		// A code lives 60 s.
+		late := newCode()
+		e.clock.Advance(store.AuthCodeTTL + time.Second)
+		expectError(t, e.exchange("web", confSecret, good(late)), 400, "invalid_grant")
+	})
 }
 
 // A code issued before a password change is worth nothing after it.
@@ -438,35 +444,37 @@ func TestSessionSkipsPasswordUntilLogout(t *testing.T) {
 }
 
 func TestSessionEndsWithPasswordChangeAndDisable(t *testing.T) {
-	for _, change := range []string{"passwd", "disable", "revoke"} {
-		t.Run(change, func(t *testing.T) {
-			e := withBrowserClients(newEnv(t))
-			b := newBrowser(e)
-			signIn(t, b, authorizeURL("spa", spaRedirect, "items:read", "one"))
-			if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "two"), nil); p.status != http.StatusSeeOther {
-				t.Fatalf("session not working before the change: %d", p.status)
-			}
-			ctx := context.Background()
-			u, _ := e.st.GetUser(ctx, "alice")
-			var err error
-			switch change {
-			case "passwd":
-				u.PasswordHash, _ = store.HashPassword("another password entirely", 4)
-				err = e.st.UpdateUser(ctx, u)
-			case "disable":
-				u.Disabled = true
-				err = e.st.UpdateUser(ctx, u)
-			case "revoke":
-				err = e.st.RevokeUserGrants(ctx, "alice")
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "three"), nil); p.status != 200 || !strings.Contains(p.body, `id="login"`) {
-				t.Fatalf("after %s: %d, want the login page", change, p.status)
-			}
-		})
-	}
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		for _, change := range []string{"passwd", "disable", "revoke"} {
+			t.Run(change, func(t *testing.T) {
+				e := withBrowserClients(newEnv(t, backend))
+				b := newBrowser(e)
+				signIn(t, b, authorizeURL("spa", spaRedirect, "items:read", "one"))
+				if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "two"), nil); p.status != http.StatusSeeOther {
+					t.Fatalf("session not working before the change: %d", p.status)
+				}
+				ctx := context.Background()
+				u, _ := e.st.GetUser(ctx, "alice")
+				var err error
+				switch change {
+				case "passwd":
+					u.PasswordHash, _ = store.HashPassword("another password entirely", 4)
+					err = e.st.UpdateUser(ctx, u)
+				case "disable":
+					u.Disabled = true
+					err = e.st.UpdateUser(ctx, u)
+				case "revoke":
+					err = e.st.RevokeUserGrants(ctx, "alice")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "three"), nil); p.status != 200 || !strings.Contains(p.body, `id="login"`) {
+					t.Fatalf("after %s: %d, want the login page", change, p.status)
+				}
+			})
+		}
+	})
 }
 
 func TestFirstPartySkipsConsentAndDenyRedirects(t *testing.T) {
@@ -542,134 +550,140 @@ func TestPageFormsRefuseForgery(t *testing.T) {
 }
 
 func TestPageFormBadInput(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
-	for name, c := range map[string]struct {
-		ctype, body string
-		status      int
-	}{
-		"huge":        {"application/x-www-form-urlencoded", "a=" + strings.Repeat("x", 64<<10), 413},
-		"not a form":  {"application/json", `{"step":"login"}`, 415},
-		"bad utf-8":   {"application/x-www-form-urlencoded", "client_id=spa&state=%ff", 400},
-		"bad escapes": {"application/x-www-form-urlencoded", "client_id=%zz", 400},
-		"no client":   {"application/x-www-form-urlencoded", "step=login", 400},
-	} {
-		for _, path := range []string{"/authorize", "/device", "/logout"} {
-			req := httptest.NewRequest("POST", path, strings.NewReader(c.body))
-			req.Header.Set("Content-Type", c.ctype)
-			rec := httptest.NewRecorder()
-			e.h.ServeHTTP(rec, req)
-			if path == "/authorize" && rec.Code != c.status || rec.Code >= 500 || rec.Code < 400 {
-				t.Errorf("%s %s: %d, want %d (never a 5xx)", name, path, rec.Code, c.status)
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		for name, c := range map[string]struct {
+			ctype, body string
+			status      int
+		}{
+			"huge":        {"application/x-www-form-urlencoded", "a=" + strings.Repeat("x", 64<<10), 413},
+			"not a form":  {"application/json", `{"step":"login"}`, 415},
+			"bad utf-8":   {"application/x-www-form-urlencoded", "client_id=spa&state=%ff", 400},
+			"bad escapes": {"application/x-www-form-urlencoded", "client_id=%zz", 400},
+			"no client":   {"application/x-www-form-urlencoded", "step=login", 400},
+		} {
+			for _, path := range []string{"/authorize", "/device", "/logout"} {
+				req := httptest.NewRequest("POST", path, strings.NewReader(c.body))
+				req.Header.Set("Content-Type", c.ctype)
+				rec := httptest.NewRecorder()
+				e.h.ServeHTTP(rec, req)
+				if path == "/authorize" && rec.Code != c.status || rec.Code >= 500 || rec.Code < 400 {
+					t.Errorf("%s %s: %d, want %d (never a 5xx)", name, path, rec.Code, c.status)
+				}
 			}
 		}
-	}
+	})
 }
 
 // The device grant, RFC 8628, from the device's and the user's side.
 func TestDeviceFlow(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
-	start := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}, "scope": {"items:read"}})
-	if start.status != 200 {
-		t.Fatalf("device authorization: %d %s", start.status, start.raw)
-	}
-	userCode, _ := start.body["user_code"].(string)
-	deviceCode, _ := start.body["device_code"].(string)
-	if !regexp.MustCompile(`^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$`).MatchString(userCode) || deviceCode == "" {
-		t.Fatalf("codes: %v", start.body)
-	}
-	if start.body["verification_uri"] != "https://auth.example.test/device" ||
-		start.body["verification_uri_complete"] != "https://auth.example.test/device?user_code="+userCode ||
-		start.body["expires_in"] != float64(600) || start.body["interval"] != float64(5) {
-		t.Fatalf("response: %v", start.body)
-	}
-	poll := func() response {
-		return e.token("", url.Values{"grant_type": {store.GrantDeviceCode}, "device_code": {deviceCode}, "client_id": {"tv"}})
-	}
-	expectError(t, poll(), 400, "authorization_pending")
-	// Too soon: slow_down, and the interval grows by 5 s.
-	expectError(t, poll(), 400, "slow_down")
-	e.clock.Advance(6 * time.Second)
-	expectError(t, poll(), 400, "slow_down") // 6 s < 10 s: the interval is 15 s now
-	e.clock.Advance(16 * time.Second)
-	expectError(t, poll(), 400, "authorization_pending")
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		start := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}, "scope": {"items:read"}})
+		if start.status != 200 {
+			t.Fatalf("device authorization: %d %s", start.status, start.raw)
+		}
+		userCode, _ := start.body["user_code"].(string)
+		deviceCode, _ := start.body["device_code"].(string)
+		if !regexp.MustCompile(`^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$`).MatchString(userCode) || deviceCode == "" {
+			t.Fatalf("codes: %v", start.body)
+		}
+		if start.body["verification_uri"] != "https://auth.example.test/device" ||
+			start.body["verification_uri_complete"] != "https://auth.example.test/device?user_code="+userCode ||
+			start.body["expires_in"] != float64(600) || start.body["interval"] != float64(5) {
+			t.Fatalf("response: %v", start.body)
+		}
+		poll := func() response {
+			return e.token("", url.Values{"grant_type": {store.GrantDeviceCode}, "device_code": {deviceCode}, "client_id": {"tv"}})
+		}
+		expectError(t, poll(), 400, "authorization_pending")
+		// Too soon: slow_down, and the interval grows by 5 s.
+		expectError(t, poll(), 400, "slow_down")
+		e.clock.Advance(6 * time.Second)
+		expectError(t, poll(), 400, "slow_down") // 6 s < 10 s: the interval is 15 s now
+		e.clock.Advance(16 * time.Second)
+		expectError(t, poll(), 400, "authorization_pending")
 
-	b := newBrowser(e)
-	// Typed in lower case without the dash: read all the same.
-	p := b.do("GET", "/device?user_code="+url.QueryEscape(strings.ToLower(strings.ReplaceAll(userCode, "-", ""))), nil)
-	if p.status != 200 || !strings.Contains(p.body, `value="`+userCode+`"`) {
-		t.Fatalf("device page: %d %s", p.status, p.body)
-	}
-	p = b.submit(p, "device", url.Values{"user_code": {userCode}})
-	if !strings.Contains(p.body, `id="login"`) {
-		t.Fatalf("device code step: %d, want login\n%s", p.status, p.body)
-	}
-	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
-	if !strings.Contains(p.body, `id="consent"`) || !strings.Contains(p.body, userCode) {
-		t.Fatalf("device consent: %d\n%s", p.status, p.body)
-	}
-	p = b.submit(p, "consent", url.Values{"decision": {"allow"}})
-	if !strings.Contains(p.body, "Device approved") {
-		t.Fatalf("approval: %d %s", p.status, p.body)
-	}
-	e.clock.Advance(16 * time.Second)
-	r := poll()
-	if r.status != 200 || r.body["refresh_token"] == nil {
-		t.Fatalf("tokens: %d %s", r.status, r.raw)
-	}
-	if !e.active(r.body["access_token"].(string)) {
-		t.Fatal("device token inactive")
-	}
-	e.clock.Advance(16 * time.Second)
-	expectError(t, poll(), 400, "invalid_grant") // once only
+		b := newBrowser(e)
+		// Typed in lower case without the dash: read all the same.
+		p := b.do("GET", "/device?user_code="+url.QueryEscape(strings.ToLower(strings.ReplaceAll(userCode, "-", ""))), nil)
+		if p.status != 200 || !strings.Contains(p.body, `value="`+userCode+`"`) {
+			t.Fatalf("device page: %d %s", p.status, p.body)
+		}
+		p = b.submit(p, "device", url.Values{"user_code": {userCode}})
+		if !strings.Contains(p.body, `id="login"`) {
+			t.Fatalf("device code step: %d, want login\n%s", p.status, p.body)
+		}
+		p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
+		if !strings.Contains(p.body, `id="consent"`) || !strings.Contains(p.body, userCode) {
+			t.Fatalf("device consent: %d\n%s", p.status, p.body)
+		}
+		p = b.submit(p, "consent", url.Values{"decision": {"allow"}})
+		if !strings.Contains(p.body, "Device approved") {
+			t.Fatalf("approval: %d %s", p.status, p.body)
+		}
+		e.clock.Advance(16 * time.Second)
+		r := poll()
+		if r.status != 200 || r.body["refresh_token"] == nil {
+			t.Fatalf("tokens: %d %s", r.status, r.raw)
+		}
+		if !e.active(r.body["access_token"].(string)) {
+			t.Fatal("device token inactive")
+		}
+		e.clock.Advance(16 * time.Second)
+		expectError(t, poll(), 400, "invalid_grant") // once only
 
-	// The code entered again after it was used: not pending any more.
-	p = b.do("GET", "/device", nil)
-	p = b.submit(p, "device", url.Values{"user_code": {userCode}})
-	if !strings.Contains(p.body, `id="error"`) {
-		t.Fatalf("used user code: %s", p.body)
-	}
+		// The code entered again after it was used: not pending any more.
+		p = b.do("GET", "/device", nil)
+		p = b.submit(p, "device", url.Values{"user_code": {userCode}})
+		if !strings.Contains(p.body, `id="error"`) {
+			t.Fatalf("used user code: %s", p.body)
+		}
+	})
 }
 
 func TestDeviceDenyExpiryAndRefusals(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
-	begin := func() (device, user string) {
-		r := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}})
-		if r.status != 200 {
-			t.Fatalf("device authorization: %d %s", r.status, r.raw)
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		begin := func() (device, user string) {
+			r := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}})
+			if r.status != 200 {
+				t.Fatalf("device authorization: %d %s", r.status, r.raw)
+			}
+			return r.body["device_code"].(string), r.body["user_code"].(string)
 		}
-		return r.body["device_code"].(string), r.body["user_code"].(string)
-	}
-	poll := func(client, device string) response {
-		return e.token("", url.Values{"grant_type": {store.GrantDeviceCode}, "device_code": {device}, "client_id": {client}})
-	}
-	device, user := begin()
-	b := newBrowser(e)
-	p := b.submit(b.do("GET", "/device?user_code="+user, nil), "device", url.Values{"user_code": {user}})
-	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
-	p = b.submit(p, "consent", url.Values{"decision": {"deny"}})
-	if !strings.Contains(p.body, "Device denied") {
-		t.Fatalf("deny: %s", p.body)
-	}
-	expectError(t, poll("tv", device), 400, "access_denied")
+		poll := func(client, device string) response {
+			return e.token("", url.Values{"grant_type": {store.GrantDeviceCode}, "device_code": {device}, "client_id": {client}})
+		}
+		device, user := begin()
+		b := newBrowser(e)
+		p := b.submit(b.do("GET", "/device?user_code="+user, nil), "device", url.Values{"user_code": {user}})
+		p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
+		p = b.submit(p, "consent", url.Values{"decision": {"deny"}})
+		if !strings.Contains(p.body, "Device denied") {
+			t.Fatalf("deny: %s", p.body)
+		}
+		expectError(t, poll("tv", device), 400, "access_denied")
 
-	// A signed-in user goes straight from the code to the approval.
-	device2, user2 := begin()
-	p = b.submit(b.do("GET", "/device", nil), "device", url.Values{"user_code": {user2}})
-	if !strings.Contains(p.body, `id="consent"`) {
-		t.Fatalf("with a session: %s", p.body)
-	}
-	e.clock.Advance(authserver.DefaultDeviceCodeTTL + time.Second)
-	expectError(t, poll("tv", device2), 400, "expired_token")
-	if p := b.submit(p, "consent", url.Values{"decision": {"allow"}}); !strings.Contains(p.body, `id="error"`) {
-		t.Fatalf("approving an expired code: %s", p.body)
-	}
+		// A signed-in user goes straight from the code to the approval.
+		device2, user2 := begin()
+		p = b.submit(b.do("GET", "/device", nil), "device", url.Values{"user_code": {user2}})
+		if !strings.Contains(p.body, `id="consent"`) {
+			t.Fatalf("with a session: %s", p.body)
+		}
+		e.clock.Advance(authserver.DefaultDeviceCodeTTL + time.Second)
+		expectError(t, poll("tv", device2), 400, "expired_token")
+		if p := b.submit(p, "consent", url.Values{"decision": {"allow"}}); !strings.Contains(p.body, `id="error"`) {
+			t.Fatalf("approving an expired code: %s", p.body)
+		}
 
-	expectError(t, poll("tv", "no-such-device-code"), 400, "invalid_grant")
-	expectError(t, e.do("POST", "/device_authorization", "", url.Values{"client_id": {"spa"}}), 400, "unauthorized_client")
-	expectError(t, e.do("POST", "/device_authorization", "", url.Values{"client_id": {"nobody"}}), 401, "invalid_client")
-	expectError(t, e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}, "scope": {"admin"}}), 400, "invalid_scope")
-	device3, _ := begin()
-	expectError(t, poll("spa", device3), 400, "unauthorized_client")
+		expectError(t, poll("tv", "no-such-device-code"), 400, "invalid_grant")
+		expectError(t, e.do("POST", "/device_authorization", "", url.Values{"client_id": {"spa"}}), 400, "unauthorized_client")
+		expectError(t, e.do("POST", "/device_authorization", "", url.Values{"client_id": {"nobody"}}), 401, "invalid_client")
+		expectError(t, e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}, "scope": {"admin"}}), 400, "invalid_scope")
+		device3, _ := begin()
+		expectError(t, poll("spa", device3), 400, "unauthorized_client")
+	})
 }
 
 // Guessing user codes is throttled per source like guessing passwords

@@ -24,6 +24,8 @@ import (
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/postgres"
+	"github.com/example/authsvc/store/postgres/pgtest"
 	"github.com/example/authsvc/store/sqlite"
 )
 
@@ -102,19 +104,62 @@ type env struct {
 type envSetup struct {
 	cfg    *authserver.Config
 	logger *slog.Logger
+	// open opens the store; nil means a SQLite file in a temp dir.
+	open func(t testing.TB) store.AuthStore
+}
+
+// onPostgres is the option of newEnv that runs it on a fresh PostgreSQL
+// database; the test skips without TEST_POSTGRES_URL.
+func onPostgres(s *envSetup) {
+	s.open = func(t testing.TB) store.AuthStore {
+		db, err := postgres.OpenAuth(context.Background(), pgtest.FreshDatabase(t, "authsvc_as_"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+}
+
+// onEachBackend runs test on SQLite and on PostgreSQL.
+func onEachBackend(t *testing.T, test func(t *testing.T, backend func(*envSetup))) {
+	t.Run("sqlite", func(t *testing.T) { test(t, func(*envSetup) {}) })
+	t.Run("postgres", func(t *testing.T) { test(t, onPostgres) })
 }
 
 func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 	t.Helper()
 	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "auth.db")
-	db, err := sqlite.OpenAuth(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st := &countingStore{AuthStore: db}
 	clk := testkit.NewClock()
+	cfg := authserver.Config{
+		Issuer:     "https://auth.example.test",
+		AccessTTL:  15 * time.Minute,
+		RefreshTTL: 24 * time.Hour,
+		BcryptCost: handlerCost,
+		Lockout:    store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
+		// These tests fail logins on purpose, in parallel, all from one
+		// address; abuse_test.go tests the throttle and the pool.
+		ThrottleBurst:       1000,
+		PasswordConcurrency: 64,
+		Now:                 clk.Now,
+	}
+	setup := envSetup{cfg: &cfg, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, opt := range opts {
+		opt(&setup)
+	}
+	dbPath := filepath.Join(t.TempDir(), "auth.db")
+	var db store.AuthStore
+	if setup.open != nil {
+		db = setup.open(t)
+	} else {
+		sq, err := sqlite.OpenAuth(ctx, dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sq.Close() })
+		db = sq
+	}
+	st := &countingStore{AuthStore: db}
 
 	hash, err := store.HashPassword(alicePass, handlerCost)
 	if err != nil {
@@ -139,22 +184,6 @@ func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 		if err := db.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-	}
-	cfg := authserver.Config{
-		Issuer:     "https://auth.example.test",
-		AccessTTL:  15 * time.Minute,
-		RefreshTTL: 24 * time.Hour,
-		BcryptCost: handlerCost,
-		Lockout:    store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
-		// These tests fail logins on purpose, in parallel, all from one
-		// address; abuse_test.go tests the throttle and the pool.
-		ThrottleBurst:       1000,
-		PasswordConcurrency: 64,
-		Now:                 clk.Now,
-	}
-	setup := envSetup{cfg: &cfg, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	for _, opt := range opts {
-		opt(&setup)
 	}
 	h, err := authserver.NewServer(setup.logger, st, cfg)
 	if err != nil {
