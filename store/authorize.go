@@ -21,6 +21,23 @@ const (
 	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
+// GrantAliases are the short names an administrator may type for a grant
+// type whose name is a URN (authctl, bootstrap files).
+var GrantAliases = map[string]string{"device_code": GrantDeviceCode}
+
+// CanonicalGrantTypes returns grants with every alias replaced by the grant
+// type it stands for.
+func CanonicalGrantTypes(grants []string) []string {
+	out := make([]string, len(grants))
+	for i, g := range grants {
+		if full, ok := GrantAliases[g]; ok {
+			g = full
+		}
+		out[i] = g
+	}
+	return out
+}
+
 // ErrCodeReused: an authorization code was presented again after it was
 // redeemed. The backend has ended the grant the first redemption started
 // before returning this (RFC 6749 §4.1.2).

@@ -18,6 +18,7 @@ const (
 	eventUserEnabled         = "user_enabled"
 	eventUserUnlocked        = "user_unlocked"
 	eventUserGrantsRevoked   = "user_grants_revoked"
+	eventConsentRevoked      = "consent_revoked"
 	eventUserDeleted         = "user_deleted"
 
 	eventClientCreated       = "client_created"

@@ -43,6 +43,9 @@ type bootstrapClient struct {
 	Grants     []string `yaml:"grants"`
 	Scopes     []string `yaml:"scopes"`
 	Introspect bool     `yaml:"introspect"`
+	// Browser login.
+	RedirectURIs []string `yaml:"redirect_uris"`
+	FirstParty   bool     `yaml:"first_party"`
 }
 
 // Bootstrap creates the users and clients of the YAML document read from r
@@ -169,7 +172,8 @@ func problems(err error) []error {
 
 // newClient is the admin request the entry stands for.
 func (c bootstrapClient) newClient() (NewClient, error) {
-	nc := NewClient{ID: c.ID, Public: c.Public, Secret: c.Secret, Grants: c.Grants, Scopes: c.Scopes, Introspect: c.Introspect}
+	nc := NewClient{ID: c.ID, Public: c.Public, Secret: c.Secret, Grants: c.Grants, Scopes: c.Scopes, Introspect: c.Introspect,
+		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty}
 	switch {
 	case c.SecretHash != "":
 		h, err := store.ParseClientSecretHash(c.SecretHash)

@@ -291,6 +291,8 @@ func TestBootstrapRejects(t *testing.T) {
 		{"unknown top-level key", "user:\n  - username: a\n", testCost, "field user not found"},
 		{"two documents", "users: []\n---\nclients: []\n", testCost, "want one YAML document"},
 		{"not YAML", "users: [", testCost, "parse"},
+		{"redirect with fragment", "clients:\n  - id: spa\n    public: true\n    grants: [authorization_code]\n    redirect_uris: [https://a.example/cb#x]\n", testCost, "must not have a fragment"},
+		{"code grant without redirect", "clients:\n  - id: spa\n    public: true\n    grants: [authorization_code]\n", testCost, "needs at least one redirect URI"},
 		{"password too short", "users:\n  - username: a\n    password: short\n", testCost, "password too short"},
 		{"cost below bcrypt minimum", "users: []\n", bcrypt.MinCost - 1, "bcrypt cost 3 out of range"},
 		{"cost above bcrypt maximum", "users: []\n", bcrypt.MaxCost + 1, "bcrypt cost 32 out of range"},
@@ -338,6 +340,21 @@ func TestDemoBootstrapLoads(t *testing.T) {
 	if !rs.Introspect || !bytes.Equal(rs.SecretHash, store.HashClientSecret("resource-secret-demo")) {
 		t.Errorf("resource-server: introspect=%v, secret is resource-secret-demo: %v",
 			rs.Introspect, bytes.Equal(rs.SecretHash, store.HashClientSecret("resource-secret-demo")))
+	}
+	// Browser and device login of the demo (README walkthrough, demo CLI).
+	spa, err := st.GetClient(ctx, "demo-spa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !spa.Public() || spa.FirstParty || !spa.MatchRedirectURI("http://127.0.0.1:8090/callback") || !spa.MayUse(store.GrantAuthorizationCode) {
+		t.Errorf("demo-spa: %+v", spa)
+	}
+	cli, err := st.GetClient(ctx, "demo-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cli.Public() || !cli.MayUse(store.GrantDeviceCode) {
+		t.Errorf("demo-cli: %+v", cli)
 	}
 	pub, err := st.GetClient(ctx, "demo-public")
 	if err != nil {

@@ -17,9 +17,13 @@ type NewClient struct {
 	Public     bool
 	Secret     string
 	SecretHash []byte
-	Grants     []string
+	Grants     []string // aliases allowed (store.GrantAliases)
 	Scopes     []string
 	Introspect bool
+	// Browser login: where /authorize may send the user back, and
+	// whether the user is spared the consent page.
+	RedirectURIs []string
+	FirstParty   bool
 }
 
 // Validate reports every problem at once, before anything is generated or
@@ -55,11 +59,13 @@ func (nc NewClient) ShortSecret() bool {
 
 func (nc NewClient) record(secretHash []byte) store.Client {
 	return store.Client{
-		ID:         nc.ID,
-		SecretHash: secretHash,
-		GrantTypes: slices.Clone(nc.Grants),
-		Scopes:     slices.Clone(nc.Scopes),
-		Introspect: nc.Introspect,
+		ID:           nc.ID,
+		SecretHash:   secretHash,
+		GrantTypes:   store.CanonicalGrantTypes(nc.Grants),
+		Scopes:       slices.Clone(nc.Scopes),
+		Introspect:   nc.Introspect,
+		RedirectURIs: slices.Clone(nc.RedirectURIs),
+		FirstParty:   nc.FirstParty,
 	}
 }
 
@@ -133,9 +139,11 @@ func (s *Service) RevokeClient(ctx context.Context, id string) error {
 // ClientChange is what UpdateClient changes: each field left nil stays as
 // it is.
 type ClientChange struct {
-	Grants     *[]string
-	Scopes     *[]string
-	Introspect *bool
+	Grants       *[]string // aliases allowed (store.GrantAliases)
+	Scopes       *[]string
+	Introspect   *bool
+	RedirectURIs *[]string
+	FirstParty   *bool
 }
 
 // UpdateClient changes a client's grants, scopes or introspection
@@ -150,13 +158,19 @@ func (s *Service) UpdateClient(ctx context.Context, id string, change ClientChan
 	}
 	next := old
 	if change.Grants != nil {
-		next.GrantTypes = slices.Clone(*change.Grants)
+		next.GrantTypes = store.CanonicalGrantTypes(*change.Grants)
 	}
 	if change.Scopes != nil {
 		next.Scopes = slices.Clone(*change.Scopes)
 	}
 	if change.Introspect != nil {
 		next.Introspect = *change.Introspect
+	}
+	if change.RedirectURIs != nil {
+		next.RedirectURIs = slices.Clone(*change.RedirectURIs)
+	}
+	if change.FirstParty != nil {
+		next.FirstParty = *change.FirstParty
 	}
 	if err := next.Validate(); err != nil {
 		return false, invalid(err)
@@ -168,7 +182,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, change ClientChan
 	}
 	grantsRevoked = old.Narrows(next)
 	s.audit(ctx, eventClientUpdated, "client_id", id, "grants", next.GrantTypes, "scopes", next.Scopes,
-		"introspect", next.Introspect, "grants_revoked", grantsRevoked)
+		"introspect", next.Introspect, "redirect_uris", next.RedirectURIs, "first_party", next.FirstParty, "grants_revoked", grantsRevoked)
 	return grantsRevoked, nil
 }
 
@@ -205,5 +219,22 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
 	s.audit(ctx, eventClientDeleted, "client_id", id)
+	return nil
+}
+
+// RevokeConsent forgets what username allowed clientID at the consent
+// page, so that its next authorization asks again. Both must exist
+// (store.ErrNotFound); a consent that was never given is no error.
+func (s *Service) RevokeConsent(ctx context.Context, username, clientID string) error {
+	if _, err := s.User(ctx, username); err != nil {
+		return err
+	}
+	if _, err := s.Client(ctx, clientID); err != nil {
+		return err
+	}
+	if err := s.store.RevokeConsent(ctx, username, clientID); err != nil {
+		return fmt.Errorf("revoke consent: %w", err)
+	}
+	s.audit(ctx, eventConsentRevoked, "username", username, "client_id", clientID)
 	return nil
 }

@@ -37,17 +37,23 @@ func (c *cli) clientCommand() *cobra.Command {
 type clientFlags struct {
 	grants, scopes string
 	introspect     bool
+	redirectURIs   []string
+	firstParty     bool
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.grants, "grants", "", "comma-separated grant types: password, client_credentials, refresh_token")
+	cmd.Flags().StringVar(&f.grants, "grants", "",
+		"comma-separated grant types: password, client_credentials, refresh_token, authorization_code, device_code (short for urn:ietf:params:oauth:grant-type:device_code)")
 	cmd.Flags().StringVar(&f.scopes, "scopes", "", `space-separated scopes, one argument ("items:read items:write"), as in RFC 6749 §3.3`)
 	cmd.Flags().BoolVar(&f.introspect, "introspect", false, "may call the introspection endpoint")
+	cmd.Flags().StringArrayVar(&f.redirectURIs, "redirect-uri", nil,
+		"a redirect URI for /authorize, repeatable: https, or http on 127.0.0.1 or [::1]; no fragment")
+	cmd.Flags().BoolVar(&f.firstParty, "first-party", false, "the operator's own client: users are not asked to consent")
 }
 
 func (c *cli) clientAdd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "add ID --grants G[,G...] [--scopes \"S S...\"] [--public] [--introspect] [--secret-stdin]",
+		Use:   "add ID --grants G[,G...] [--scopes \"S S...\"] [--redirect-uri URI]... [--public] [--first-party] [--introspect] [--secret-stdin]",
 		Short: "Create a client; prints its generated secret once on stdout",
 		Long: `Create a client. A confidential client's secret is generated and printed once,
 alone, on stdout, or with --secret-stdin read from the first line of stdin. A
@@ -56,11 +62,12 @@ alone, on stdout, or with --secret-stdin read from the first line of stdin. A
 	}
 	var f clientFlags
 	f.register(cmd)
-	public := cmd.Flags().Bool("public", false, "no secret (password and refresh_token only)")
+	public := cmd.Flags().Bool("public", false, "no secret (password, refresh_token, authorization_code and device_code only)")
 	secretStdin := cmd.Flags().Bool("secret-stdin", false, "read the secret from stdin instead of generating one")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, id := cmd.Context(), args[0]
-		nc := admin.NewClient{ID: id, Public: *public, Grants: splitGrants(f.grants), Scopes: strings.Fields(f.scopes), Introspect: f.introspect}
+		nc := admin.NewClient{ID: id, Public: *public, Grants: splitGrants(f.grants), Scopes: strings.Fields(f.scopes), Introspect: f.introspect,
+			RedirectURIs: f.redirectURIs, FirstParty: f.firstParty}
 		var problems []string
 		if err := nc.Validate(); err != nil {
 			problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -107,17 +114,30 @@ alone, on stdout, or with --secret-stdin read from the first line of stdin. A
 
 func (c *cli) clientUpdate() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "update ID [--grants G[,G...]] [--scopes \"S S...\"] [--introspect=true|false]",
-		Short: "Change a client's grants, scopes or introspection permission",
-		Long: `Change a client's grants, scopes or introspection permission; what is not given
-stays. Taking away a grant type or a scope revokes every token of the client
+		Use:   "update ID [--grants G[,G...]] [--scopes \"S S...\"] [--introspect=true|false] [--redirect-uri URI]... [--no-redirect-uris] [--first-party=true|false]",
+		Short: "Change a client's grants, scopes, introspection permission, redirect URIs or first-party mark",
+		Long: `Change a client's grants, scopes, introspection permission, redirect URIs or
+first-party mark; what is not given stays. --redirect-uri replaces the whole
+list; --no-redirect-uris empties it. Taking away a grant type or a scope revokes every token of the client
 (none may keep more than the client now has); adding one revokes nothing.`,
 		Args: exactArgs("ID"),
 	}
 	var f clientFlags
 	f.register(cmd)
+	noRedirects := cmd.Flags().Bool("no-redirect-uris", false, "remove every redirect URI")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var change admin.ClientChange
+		switch {
+		case *noRedirects && cmd.Flags().Changed("redirect-uri"):
+			return usagef("--redirect-uri and --no-redirect-uris contradict each other")
+		case *noRedirects:
+			change.RedirectURIs = &[]string{}
+		case cmd.Flags().Changed("redirect-uri"):
+			change.RedirectURIs = &f.redirectURIs
+		}
+		if cmd.Flags().Changed("first-party") {
+			change.FirstParty = &f.firstParty
+		}
 		if cmd.Flags().Changed("grants") {
 			grants := splitGrants(f.grants)
 			change.Grants = &grants
@@ -130,7 +150,7 @@ stays. Taking away a grant type or a scope revokes every token of the client
 			change.Introspect = &f.introspect
 		}
 		if change == (admin.ClientChange{}) {
-			return usagef("nothing to change: give --grants, --scopes or --introspect")
+			return usagef("nothing to change: give --grants, --scopes, --introspect, --redirect-uri, --no-redirect-uris or --first-party")
 		}
 		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, id string) error {
 			revoked, err := svc.UpdateClient(ctx, id, change)
@@ -210,14 +230,15 @@ func (c *cli) clientShow() *cobra.Command {
 			}
 			return fields(c.stdout, "id", cl.ID, "public", strconv.FormatBool(cl.Public()),
 				"grants", orDash(strings.Join(cl.GrantTypes, ",")), "scopes", orDash(strings.Join(cl.Scopes, " ")),
-				"introspect", strconv.FormatBool(cl.Introspect), "created", timestamp(cl.CreatedAt))
+				"introspect", strconv.FormatBool(cl.Introspect), "first-party", strconv.FormatBool(cl.FirstParty),
+				"redirect-uris", orDash(strings.Join(cl.RedirectURIs, " ")), "created", timestamp(cl.CreatedAt))
 		})
 	}
 	return cmd
 }
 
 func (c *cli) clientList() *cobra.Command {
-	cmd := &cobra.Command{Use: "list", Short: "List clients: id, public, grants, scopes, introspect", Args: exactArgs()}
+	cmd := &cobra.Command{Use: "list", Short: "List clients: id, public, grants, scopes, introspect, first party", Args: exactArgs()}
 	output := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := checkOutput(*output); err != nil {
@@ -240,9 +261,10 @@ func (c *cli) clientList() *cobra.Command {
 			rows := make([][]string, 0, len(clients))
 			for _, cl := range clients {
 				rows = append(rows, []string{cl.ID, strconv.FormatBool(cl.Public()),
-					orDash(strings.Join(cl.GrantTypes, ",")), orDash(strings.Join(cl.Scopes, ",")), strconv.FormatBool(cl.Introspect)})
+					orDash(strings.Join(cl.GrantTypes, ",")), orDash(strings.Join(cl.Scopes, ",")), strconv.FormatBool(cl.Introspect),
+					strconv.FormatBool(cl.FirstParty)})
 			}
-			return table(c.stdout, "ID\tPUBLIC\tGRANTS\tSCOPES\tINTROSPECT", rows)
+			return table(c.stdout, "ID\tPUBLIC\tGRANTS\tSCOPES\tINTROSPECT\tFIRST-PARTY", rows)
 		})
 	}
 	return cmd

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -259,6 +260,14 @@ func TestErrors(t *testing.T) {
 		{name: "empty secret on stdin", stdin: "\n", args: []string{"client", "add", "x", "-secret-stdin", "-grants", "password"}, wantCode: 1, wantMsg: "empty client secret"},
 		{name: "non-ASCII secret on stdin", stdin: "sécret\n", args: []string{"client", "add", "x", "-secret-stdin", "-grants", "password"}, wantCode: 1, wantMsg: "printable ASCII"},
 		{name: "bad client id", args: []string{"client", "add", "ünï", "-grants", "password"}, wantCode: 2, wantMsg: "printable ASCII"},
+		{name: "redirect with fragment", args: []string{"client", "add", "x", "-public", "-grants", "authorization_code", "-redirect-uri", "https://app.example/cb#frag"}, wantCode: 2, wantMsg: "must not have a fragment"},
+		{name: "redirect over http", args: []string{"client", "add", "x", "-public", "-grants", "authorization_code", "-redirect-uri", "http://app.example/cb"}, wantCode: 2, wantMsg: "http is allowed only on a loopback IP"},
+		{name: "redirect to localhost", args: []string{"client", "add", "x", "-public", "-grants", "authorization_code", "-redirect-uri", "http://localhost:8090/cb"}, wantCode: 2, wantMsg: "http is allowed only on a loopback IP"},
+		{name: "code grant without redirect", args: []string{"client", "add", "x", "-public", "-grants", "authorization_code"}, wantCode: 2, wantMsg: "the authorization_code grant needs at least one redirect URI"},
+		{name: "update to code grant without redirect", setup: [][]string{{"client", "add", "x", "-public", "-grants", "password"}}, args: []string{"client", "update", "x", "-grants", "authorization_code"}, wantCode: 1, wantMsg: "needs at least one redirect URI"},
+		{name: "redirects contradict", setup: [][]string{{"client", "add", "x", "-public", "-grants", "password"}}, args: []string{"client", "update", "x", "-no-redirect-uris", "-redirect-uri", "https://a.example/cb"}, wantCode: 2, wantMsg: "contradict"},
+		{name: "consent of nobody", setup: [][]string{{"client", "add", "x", "-public", "-grants", "password"}}, args: []string{"consent", "revoke", "-user", "nobody", "-client", "x"}, wantCode: 1, wantMsg: `no user "nobody" or no client "x"`},
+		{name: "consent without client", args: []string{"consent", "revoke", "-user", "alice"}, wantCode: 2, wantMsg: "give both --user and --client"},
 		{name: "duplicate client", setup: [][]string{{"client", "add", "x", "-grants", "password"}}, args: []string{"client", "add", "x", "-grants", "password"}, wantCode: 1, wantMsg: `client "x" already exists`},
 	}
 	for _, tc := range tests {
@@ -380,5 +389,66 @@ func TestUserUnlock(t *testing.T) {
 	}
 	if r := e.run(t, "", "user", "unlock", "nobody"); r.code != 1 || !strings.Contains(r.msg, `"nobody" not found`) {
 		t.Fatalf("unknown user: %+v", r)
+	}
+}
+
+// Browser login's client settings round-trip through add, show, list and
+// update; device_code is short for its URN.
+func TestClientBrowserLoginSettings(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustRun(t, "", "client", "add", "spa", "-public", "-grants", "authorization_code,refresh_token,device_code",
+		"-redirect-uri", "https://app.example/cb", "-redirect-uri", "http://127.0.0.1/cb", "-first-party", "-scopes", "items:read")
+	ctx := context.Background()
+	c, err := e.store(t).GetClient(ctx, "spa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.RedirectURIs, []string{"https://app.example/cb", "http://127.0.0.1/cb"}) || !c.FirstParty ||
+		!slices.Equal(c.GrantTypes, []string{"authorization_code", "refresh_token", store.GrantDeviceCode}) {
+		t.Fatalf("stored %+v", c)
+	}
+	show := e.mustRun(t, "", "client", "show", "spa").stdout
+	for _, want := range []string{"https://app.example/cb http://127.0.0.1/cb", store.GrantDeviceCode, "first-party"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
+	}
+	js := e.mustRun(t, "", "client", "list", "-o", "json").stdout
+	if !strings.Contains(js, `"redirect_uris": [`) || !strings.Contains(js, `"first_party": true`) {
+		t.Errorf("list -o json: %s", js)
+	}
+
+	e.mustRun(t, "", "client", "update", "spa", "-redirect-uri", "https://other.example/cb", "-first-party=false")
+	c, _ = e.store(t).GetClient(ctx, "spa")
+	if !slices.Equal(c.RedirectURIs, []string{"https://other.example/cb"}) || c.FirstParty {
+		t.Fatalf("after update: %+v", c)
+	}
+	// Emptying the list is refused while the client has the code grant.
+	if r := e.run(t, "", "client", "update", "spa", "-no-redirect-uris"); r.code == 0 {
+		t.Fatal("a code-grant client lost its last redirect URI")
+	}
+	e.mustRun(t, "", "client", "update", "spa", "-grants", "device_code", "-no-redirect-uris")
+	c, _ = e.store(t).GetClient(ctx, "spa")
+	if len(c.RedirectURIs) != 0 || !slices.Equal(c.GrantTypes, []string{store.GrantDeviceCode}) {
+		t.Fatalf("after emptying: %+v", c)
+	}
+}
+
+func TestConsentRevoke(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustRun(t, "pw-12345\n", "user", "add", "alice")
+	e.mustRun(t, "", "client", "add", "spa", "-public", "-grants", "authorization_code", "-redirect-uri", "https://app.example/cb", "-scopes", "items:read")
+	ctx := context.Background()
+	st := e.store(t)
+	now := time.Now()
+	if err := st.SaveConsent(ctx, store.Consent{Username: "alice", ClientID: "spa", Scopes: []string{"items:read"}, GrantedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetConsent(ctx, "alice", "spa"); err != nil {
+		t.Fatalf("consent before revoke: %v", err)
+	}
+	e.mustRun(t, "", "consent", "revoke", "-user", "alice", "-client", "spa")
+	if _, err := st.GetConsent(ctx, "alice", "spa"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("consent after revoke: %v", err)
 	}
 }

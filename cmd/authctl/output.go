@@ -36,12 +36,15 @@ type userView struct {
 }
 
 type clientView struct {
-	ID         string    `json:"id"`
-	Public     bool      `json:"public"`
-	Grants     []string  `json:"grants"`
-	Scopes     []string  `json:"scopes"`
-	Introspect bool      `json:"introspect"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         string   `json:"id"`
+	Public     bool     `json:"public"`
+	Grants     []string `json:"grants"`
+	Scopes     []string `json:"scopes"`
+	Introspect bool     `json:"introspect"`
+	// RedirectURIs and FirstParty are the client's browser login.
+	RedirectURIs []string  `json:"redirect_uris"`
+	FirstParty   bool      `json:"first_party"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 func viewUser(u store.User) userView {
@@ -49,13 +52,17 @@ func viewUser(u store.User) userView {
 }
 
 func viewClient(c store.Client) clientView {
-	v := clientView{ID: c.ID, Public: c.Public(), Grants: c.GrantTypes, Scopes: c.Scopes, Introspect: c.Introspect, CreatedAt: c.CreatedAt.UTC()}
+	v := clientView{ID: c.ID, Public: c.Public(), Grants: c.GrantTypes, Scopes: c.Scopes, Introspect: c.Introspect,
+		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty, CreatedAt: c.CreatedAt.UTC()}
 	// JSON readers get [] rather than null.
 	if v.Grants == nil {
 		v.Grants = []string{}
 	}
 	if v.Scopes == nil {
 		v.Scopes = []string{}
+	}
+	if v.RedirectURIs == nil {
+		v.RedirectURIs = []string{}
 	}
 	return v
 }
