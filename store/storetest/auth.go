@@ -76,6 +76,7 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Logins/Concurrent", testLoginConcurrent},
 		{"Logins/DeleteExpired", testLoginDeleteExpired},
 	})
+	runAll(t, newStore, authorizeTests)
 }
 
 func testAuthPing(t *testing.T, s store.AuthStore) {
