@@ -55,9 +55,13 @@ func (d *demo) send(ctx context.Context, r request) (answer, error) {
 	switch {
 	case r.form != nil:
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		// id and secret are form-urlencoded first (RFC 6749 §2.3.1).
-		creds := url.QueryEscape(r.clientID) + ":" + url.QueryEscape(r.clientSecret)
-		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(creds)))
+		// A public client names itself in the form and sends no
+		// credentials.
+		if r.clientID != "" {
+			// id and secret are form-urlencoded first (RFC 6749 §2.3.1).
+			creds := url.QueryEscape(r.clientID) + ":" + url.QueryEscape(r.clientSecret)
+			req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(creds)))
+		}
 	case r.json != "":
 		req.Header.Set("Content-Type", "application/json")
 	}

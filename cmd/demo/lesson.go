@@ -25,6 +25,9 @@ type step struct {
 	expect  string
 	request func(token string) request
 	check   func(answer) (got string, err error)
+	// run, if set, plays the step instead of request and check (a step
+	// of several requests: the device login).
+	run func(ctx context.Context) (got string, err error)
 	// revoked: the step's token has just been revoked. The resource service
 	// may answer from its introspection cache for up to RESOURCE_CACHE_TTL,
 	// so revocation reaches it within that bound, not at once: the request
@@ -47,7 +50,7 @@ func (d *demo) lesson() []step {
 	var alice, readonly, itemID string
 	bad := rand.Text() // a token the authorization server never issued
 	getItems := func(token string) request { return d.items(http.MethodGet, token, "") }
-	return []step{
+	steps := []step{
 		d.login(c.clientID, c.clientSecret, &alice),
 		{
 			// An item first, so that the list below cannot be empty.
@@ -91,6 +94,14 @@ func (d *demo) lesson() []step {
 			request: getItems, check: challenge(http.StatusUnauthorized, "invalid_token", ""), revoked: true,
 		},
 	}
+	if c.deviceLogin {
+		var device string
+		steps = append(steps, d.deviceLogin(&device), step{
+			action: "GET /items (device token)", token: &device, expect: "200 OK + items",
+			request: getItems, check: func(a answer) (string, error) { return checkListed(a, itemID) },
+		})
+	}
+	return steps
 }
 
 // login is the password grant (RFC 6749 §4.3) for clientID; the access
@@ -124,6 +135,8 @@ func (d *demo) play(ctx context.Context, steps []step) []row {
 		switch {
 		case s.token != nil && token == "":
 			r.err = errSkipped
+		case s.run != nil:
+			r.got, r.err = s.run(ctx)
 		case s.revoked:
 			r.got, r.err = d.untilRefused(ctx, s, token)
 		default:

@@ -49,6 +49,11 @@ type config struct {
 	readonlyID, readonlySecret string
 	username, password         string
 	wait, revokeWait, timeout  time.Duration
+	// The device grant (RFC 8628): off unless asked for, since a person
+	// (or the compose test's browser) must approve it.
+	deviceLogin    bool
+	deviceClientID string
+	deviceWait     time.Duration
 }
 
 // Validate reports every problem at once.
@@ -60,8 +65,8 @@ func (c config) Validate() error {
 			errs = append(errs, fmt.Errorf("-%s %q: want an absolute http(s) URL", u.name, u.value))
 		}
 	}
-	if c.wait < 0 || c.revokeWait < 0 || c.timeout <= 0 {
-		errs = append(errs, errors.New("-wait and -revoke-wait must not be negative, -timeout must be positive"))
+	if c.wait < 0 || c.revokeWait < 0 || c.timeout <= 0 || c.deviceWait <= 0 {
+		errs = append(errs, errors.New("-wait and -revoke-wait must not be negative, -timeout and -device-wait must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -81,6 +86,10 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	fs.DurationVar(&c.revokeWait, "revoke-wait", 20*time.Second,
 		"how long a revoked token may still be accepted: the resource service caches introspection answers for RESOURCE_CACHE_TTL (DEMO_REVOKE_WAIT)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each HTTP request (DEMO_TIMEOUT)")
+	fs.BoolVar(&c.deviceLogin, "device-login", false,
+		"also log in with the device grant: print a URL and a code, wait for a browser to approve them (DEMO_DEVICE_LOGIN)")
+	fs.StringVar(&c.deviceClientID, "device-client-id", "demo-cli", "public client of the device login (DEMO_DEVICE_CLIENT_ID)")
+	fs.DurationVar(&c.deviceWait, "device-wait", 5*time.Minute, "how long the device login waits for its approval (DEMO_DEVICE_WAIT)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "DEMO_"); err != nil {
 		return c, err
 	}
@@ -113,8 +122,10 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return err
 	}
 	d := &demo{
-		cfg:  cfg,
-		http: &http.Client{Timeout: cfg.timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		cfg:    cfg,
+		http:   &http.Client{Timeout: cfg.timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		notify: stderr,
+		sleep:  sleepCtx,
 	}
 	if cfg.wait > 0 {
 		if err := d.waitReady(ctx, stderr); err != nil {
@@ -148,6 +159,10 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 type demo struct {
 	cfg  config
 	http *http.Client
+	// notify is where the device login tells the user where to go;
+	// sleep waits between its polls (tests pass one that does not).
+	notify io.Writer
+	sleep  func(ctx context.Context, d time.Duration) error
 }
 
 // waitReady polls both services' /readyz until they answer 200 or -wait

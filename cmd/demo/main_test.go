@@ -114,6 +114,8 @@ func startServices(t *testing.T, wrapIntrospector func(resource.Introspector) re
 		RefreshTTL: time.Hour,
 		BcryptCost: 4,
 		Lockout:    store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
+		// The device login polls every second, not every five.
+		DevicePollInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -292,6 +294,7 @@ func TestParseConfig(t *testing.T) {
 		readonlyID: "demo-readonly", readonlySecret: demoReadonlyClientSecret,
 		username: "bob", password: "bob-password",
 		wait: 30 * time.Second, revokeWait: 20 * time.Second, timeout: 10 * time.Second,
+		deviceClientID: "demo-cli", deviceWait: 5 * time.Minute,
 	}
 	if o != want {
 		t.Errorf("got %+v\nwant %+v", o, want)
