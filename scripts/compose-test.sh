@@ -13,7 +13,10 @@
 #     COMPOSE_TEST_BUILDKIT=0 for the classic builder) and brings up the
 #     project's docker-compose.yml, unchanged;
 #  5. waits for the one-shot demo service, asserts exit code 0 and a table
-#     whose every step is PASS; then `docker compose down -v`.
+#     whose every step is PASS; then `docker compose down -v`. The demo
+#     signs in with the device grant too: a headless Chromium
+#     (cmd/demo/composetest/devicebrowser; Debian's chromium, installed if
+#     missing) plays the user who opens its URL, signs in and allows.
 #
 # Every wait has a time limit; on failure the services' logs are printed.
 # Needs root (dockerd), Go, and the PostgreSQL 15 server binaries.
@@ -123,6 +126,20 @@ fi
 # This run calls the pinned binary itself, whatever plugin is installed.
 "$compose" version
 
+# --- 2b. the browser that approves the demo's device login -------------
+step "Chromium and the device-login driver"
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && [[ -z ${CHROME_PATH:-} ]]; then
+	echo "installing Debian's chromium"
+	export DEBIAN_FRONTEND=noninteractive
+	timeout 300 apt-get update -q >/dev/null
+	timeout 600 apt-get install -y -q chromium >/dev/null
+fi
+devicebrowser=$cache/devicebrowser
+mkdir -p "$cache"
+(cd cmd/demo/composetest && timeout 600 go build -o "$devicebrowser" ./devicebrowser)
+# The demo's password (public, configs/demo-bootstrap.yaml); never printed.
+export DEVICEBROWSER_PASSWORD=alice-demo-password
+
 # --- 3. stand-ins for the base images -----------------------------------
 step "stand-ins for the base images (no registry is reachable)"
 tagged=1
@@ -177,9 +194,18 @@ check_demo() {
 	demo_steps=$steps
 }
 
-step "waiting for the demo service to exit"
+step "waiting for the demo service to exit (Chromium approves its device login)"
+# The demo's output, followed until it exits, goes through the browser
+# driver, which approves the device login the demo asks for.
+browser_log=$(mktemp /tmp/compose-test-browser.XXXXXX.log)
+timeout 240 "$compose" logs -f --no-color --no-log-prefix demo 2>&1 | "$devicebrowser" >/dev/null 2>"$browser_log" &
+browser_pid=$!
 wait_rc=0
 timeout 180 "$compose" wait demo >/dev/null || wait_rc=$? # the demo's own code
+browser_rc=0
+wait "$browser_pid" || browser_rc=$?
+cat "$browser_log"
+((browser_rc == 0)) || problems+=("demo service: the browser did not approve its device login (exit $browser_rc)")
 ((wait_rc != 124)) || die "the demo did not exit within 180s"
 demo_id=$("$compose" ps -a -q demo)
 exit_code=$(docker inspect -f '{{.State.ExitCode}}' "$demo_id")
@@ -189,9 +215,19 @@ check_demo "demo service" "$exit_code" "$table"
 
 # The README's "play it again", on the same database.
 step "docker compose run --rm demo (the README's replay)"
-replay_rc=0
-replay=$(timeout 180 "$compose" run --rm -T demo 2>&1) || replay_rc=$?
+replay_rc_file=$(mktemp)
+browser_rc=0
+replay=$( (
+	rc=0
+	timeout 180 "$compose" run --rm -T demo 2>&1 || rc=$?
+	echo "$rc" >"$replay_rc_file"
+) | "$devicebrowser" 2>"$browser_log") || browser_rc=$?
+replay_rc=$(cat "$replay_rc_file")
+rm -f "$replay_rc_file"
 printf '%s\n' "$replay"
+cat "$browser_log"
+rm -f "$browser_log"
+((browser_rc == 0)) || problems+=("replay: the browser did not approve its device login (exit $browser_rc)")
 ((replay_rc != 124)) || problems+=("replay: did not exit within 180s")
 check_demo "replay" "$replay_rc" "$replay"
 
