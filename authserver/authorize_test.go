@@ -742,3 +742,23 @@ func TestMetadataListsBrowserLogin(t *testing.T) {
 		}
 	}
 }
+
+// Anyone may start a device authorization, and each is a stored row: a
+// source gets the throttle's burst of them, then 429.
+func TestDeviceAuthorizationsPerSourceAreBounded(t *testing.T) {
+	e := withBrowserClients(newEnv(t, func(s *envSetup) { s.cfg.ThrottleBurst = 3 }))
+	for i := range 3 {
+		if r := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}}); r.status != 200 {
+			t.Fatalf("start %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	r := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}})
+	expectError(t, r, 429, "temporarily_unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	// Logins from the source are not affected: a separate budget.
+	if r := e.login("conf", confSecret, "alice", alicePass, ""); r.status != 200 {
+		t.Fatalf("login after the device starts: %d %s", r.status, r.raw)
+	}
+}

@@ -44,6 +44,12 @@ func (s *server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 	if !client.MayUse(store.GrantDeviceCode) {
 		return &oauthError{status: http.StatusBadRequest, code: "unauthorized_client", description: "this client may not use the device authorization grant"}
 	}
+	// Each authorization is a row that lives DeviceCodeTTL: a source
+	// may start as many as it may fail logins, and no more.
+	if retry, blocked := s.deviceStarts.blocked(src); blocked {
+		return errThrottled(retry)
+	}
+	s.deviceStarts.fail(src)
 	scope, err := grantScope(form.Get("scope"), client.Scopes)
 	if err != nil {
 		return err

@@ -212,19 +212,23 @@ const maxBodyBytes = 64 << 10
 
 // server holds what the handlers share.
 type server struct {
-	logger     *slog.Logger
-	store      store.AuthStore
-	cfg        Config
-	now        func() time.Time
-	issuer     *issuer.Issuer
-	grants     map[string]grant
-	render     renderer
-	sources    sourceResolver
-	throttle   *throttle
-	pool       *passwordPool
-	bcryptTime *durationAverage
-	metrics    *metrics
-	metadata   metadataCache
+	logger   *slog.Logger
+	store    store.AuthStore
+	cfg      Config
+	now      func() time.Time
+	issuer   *issuer.Issuer
+	grants   map[string]grant
+	render   renderer
+	sources  sourceResolver
+	throttle *throttle
+	// deviceStarts limits device authorizations per source: each one is
+	// a stored row that anyone may ask for, so a source gets the
+	// failure throttle's burst and refill of them.
+	deviceStarts *throttle
+	pool         *passwordPool
+	bcryptTime   *durationAverage
+	metrics      *metrics
+	metadata     metadataCache
 	// secureCookies: the browser reaches the server over TLS (an https
 	// issuer, or a trusted proxy in front), so cookies are Secure and
 	// __Host- prefixed.
@@ -269,17 +273,18 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 	}
 	m := newMetrics(cfg.Metrics)
 	s := &server{
-		metrics:   m,
-		logger:    logger,
-		store:     st,
-		cfg:       cfg,
-		now:       now,
-		issuer:    iss,
-		render:    renderer{logger: logger, realm: realmFor(cfg.Issuer), throttled: m.throttled},
-		dummyUser: store.User{PasswordHash: dummy},
-		sources:   sourceResolver{trusted: cfg.TrustedProxies},
-		throttle:  newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
-		pool:      newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
+		metrics:      m,
+		logger:       logger,
+		store:        st,
+		cfg:          cfg,
+		now:          now,
+		issuer:       iss,
+		render:       renderer{logger: logger, realm: realmFor(cfg.Issuer), throttled: m.throttled},
+		dummyUser:    store.User{PasswordHash: dummy},
+		sources:      sourceResolver{trusted: cfg.TrustedProxies},
+		throttle:     newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
+		deviceStarts: newThrottle(cfg.ThrottleBurst, cfg.ThrottlePerMinute, now),
+		pool:         newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
 	}
 	s.bcryptTime = bcryptTime
 	s.secureCookies = strings.HasPrefix(cfg.Issuer, "https://") || len(cfg.TrustedProxies) > 0
