@@ -1,6 +1,9 @@
 // Package authserver is the HTTP layer of the authorization server: the
-// token endpoint (password, client_credentials and refresh_token grants),
-// RFC 7662 introspection, RFC 7009 revocation and RFC 8414 metadata.
+// token endpoint (password, client_credentials, refresh_token,
+// authorization_code and device_code grants), the authorization endpoint
+// and its sign-in pages (authorize.go, session.go, device.go, pages.go),
+// RFC 8628 device authorization, RFC 7662 introspection, RFC 7009
+// revocation and RFC 8414 metadata.
 //
 // Tokens are issued by go-oauth2's manage.Manager, confined to
 // internal/issuer; this package decides everything it gets wrong by
