@@ -762,3 +762,33 @@ func TestDeviceAuthorizationsPerSourceAreBounded(t *testing.T) {
 		t.Fatalf("login after the device starts: %d %s", r.status, r.raw)
 	}
 }
+
+// Cookies are Secure and __Host- prefixed exactly when the browser reaches
+// the server over TLS.
+func TestCookieSecurity(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		setup  func(*envSetup)
+		secure bool
+	}{
+		{"https issuer", func(*envSetup) {}, true},
+		{"http issuer", func(s *envSetup) { s.cfg.Issuer = "http://127.0.0.1:9096" }, false},
+		{"serves TLS", func(s *envSetup) { s.cfg.Issuer, s.cfg.ServesTLS = "http://127.0.0.1:9096", true }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := withBrowserClients(newEnv(t, c.setup))
+			req := httptest.NewRequest("GET", authorizeURL("spa", spaRedirect, "", "s"), nil)
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, req)
+			cookies := rec.Result().Cookies()
+			if len(cookies) != 1 {
+				t.Fatalf("cookies %v", cookies)
+			}
+			ck := cookies[0]
+			if ck.Secure != c.secure || strings.HasPrefix(ck.Name, "__Host-") != c.secure || !ck.HttpOnly ||
+				ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Domain != "" {
+				t.Errorf("cookie %+v, want secure=%v", ck, c.secure)
+			}
+		})
+	}
+}

@@ -203,8 +203,8 @@ func checkParams(v url.Values) error {
 
 // Cookies. They are host-only, HttpOnly and SameSite=Lax; Secure (and then
 // the __Host- prefix, which binds them to this host and path /) whenever
-// the server is reached over TLS: its issuer is https or it sits behind a
-// trusted proxy.
+// the server is reached over TLS: it serves TLS, its issuer is https, or it
+// sits behind a trusted proxy.
 const (
 	sessionCookie = "authsvc_session"
 	csrfCookie    = "authsvc_csrf"

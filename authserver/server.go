@@ -74,6 +74,10 @@ type Config struct {
 	ConsentTTL         time.Duration
 	DeviceCodeTTL      time.Duration
 	DevicePollInterval time.Duration
+	// ServesTLS: the server itself serves HTTPS (AUTH_TLS_CERT). With an
+	// https issuer or TrustedProxies, it makes the sign-in cookies Secure
+	// and __Host- prefixed.
+	ServesTLS bool
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
 	// Operations, all optional: the registry the metrics are registered
@@ -290,7 +294,7 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 		pool:         newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
 	}
 	s.bcryptTime = bcryptTime
-	s.secureCookies = strings.HasPrefix(cfg.Issuer, "https://") || len(cfg.TrustedProxies) > 0
+	s.secureCookies = cfg.ServesTLS || strings.HasPrefix(cfg.Issuer, "https://") || len(cfg.TrustedProxies) > 0
 	s.grants = newGrants(s)
 	return s, nil
 }

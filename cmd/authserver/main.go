@@ -158,6 +158,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		ConsentTTL:           c.consentTTL,
 		DeviceCodeTTL:        c.deviceCodeTTL,
 		DevicePollInterval:   c.devicePollInterval,
+		ServesTLS:            c.ops.TLSCert != "",
 	}
 	// Refuse a bad configuration before touching the database.
 	if err := cfg.Validate(); err != nil {
