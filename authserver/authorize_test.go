@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -790,5 +791,68 @@ func TestCookieSecurity(t *testing.T) {
 				t.Errorf("cookie %+v, want secure=%v", ck, c.secure)
 			}
 		})
+	}
+}
+
+// Logins at the page, consents, codes issued, redeemed and reused, and
+// device approvals are counted and audited, without a secret in the log.
+func TestBrowserLoginMetricsAndAudit(t *testing.T) {
+	e, reg, logs := opsEnv(t)
+	withBrowserClients(e)
+	events := func() map[string]float64 {
+		m := scrape(t, reg)
+		out := map[string]float64{}
+		for _, ev := range []string{"consent_granted", "code_issued", "code_redeemed", "code_reused", "device_authorization_started", "device_approved", "logout"} {
+			v, _ := m.Value("authsvc_authorization_events_total", map[string]string{"event": ev})
+			out[ev] = v
+		}
+		for _, r := range []string{"succeeded", "failed"} {
+			out["page_"+r], _ = m.Value("authsvc_page_logins_total", map[string]string{"result": r})
+		}
+		return out
+	}
+	if before := events(); before["code_issued"] != 0 || before["page_succeeded"] != 0 {
+		t.Fatalf("counters before anything happened: %v", before)
+	}
+
+	b := newBrowser(e)
+	p := b.do("GET", authorizeURL("spa", spaRedirect, "", "s"), nil)
+	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {"wrong password"}})
+	p = b.submit(p, "login", url.Values{"username": {"alice"}, "password": {alicePass}})
+	code := location(t, b.submit(p, "consent", url.Values{"decision": {"allow"}})).Get("code")
+	exchange := url.Values{"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}}
+	if r := e.exchange("spa", "", exchange); r.status != 200 {
+		t.Fatalf("exchange: %d %s", r.status, r.raw)
+	}
+	e.exchange("spa", "", url.Values{"code": {code}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
+	start := e.do("POST", "/device_authorization", "", url.Values{"client_id": {"tv"}})
+	userCode := start.body["user_code"].(string)
+	dp := b.submit(b.do("GET", "/device", nil), "device", url.Values{"user_code": {userCode}})
+	b.submit(dp, "consent", url.Values{"decision": {"allow"}})
+	b.submit(b.do("GET", "/logout", nil), "logout", nil)
+
+	want := map[string]float64{"consent_granted": 1, "code_issued": 1, "code_redeemed": 1, "code_reused": 1,
+		"device_authorization_started": 1, "device_approved": 1, "logout": 1, "page_succeeded": 1, "page_failed": 1}
+	if got := events(); !maps.Equal(got, want) {
+		t.Errorf("counters %v, want %v", got, want)
+	}
+	seen := map[string]bool{}
+	for _, l := range logLines(t, logs) {
+		if l["msg"] == "audit" {
+			seen[l["event"].(string)] = true
+		}
+	}
+	for ev := range want {
+		if !strings.HasPrefix(ev, "page_") && !seen[ev] {
+			t.Errorf("no audit event %s", ev)
+		}
+	}
+	if !seen["login_succeeded"] || !seen["login_failed"] {
+		t.Error("the page's logins are not audited as logins")
+	}
+	for _, secret := range []string{code, alicePass, verifier, start.body["device_code"].(string)} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds a secret (%s…)", secret[:4])
+		}
 	}
 }
