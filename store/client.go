@@ -130,17 +130,32 @@ func (c Client) Validate() error {
 	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		errs = append(errs, errors.New("the authorization_code grant needs at least one redirect URI"))
 	}
+	if err := ValidateAccessTokenFormat(c.AccessTokenFormat); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Resources) > MaxResources {
+		errs = append(errs, fmt.Errorf("at most %d resources", MaxResources))
+	}
+	for _, r := range c.Resources {
+		if err := ValidateResource(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d := firstDuplicate(c.Resources); d != "" {
+		errs = append(errs, fmt.Errorf("resource %q listed twice", d))
+	}
 	return errors.Join(errs...)
 }
 
-// Narrows reports whether next takes away a grant type or a scope that c
-// has: store.Clients.UpdateClient then ends every grant of the client, so
+// Narrows reports whether next takes away a grant type, a scope or a
+// resource that c has, or starts requiring DPoP: store.Clients.UpdateClient then ends every grant of the client, so
 // that no token keeps more than its client now may have.
 func (c Client) Narrows(next Client) bool {
 	lacks := func(prev, next []string) bool {
 		return slices.ContainsFunc(prev, func(v string) bool { return !slices.Contains(next, v) })
 	}
-	return lacks(c.GrantTypes, next.GrantTypes) || lacks(c.Scopes, next.Scopes)
+	return lacks(c.GrantTypes, next.GrantTypes) || lacks(c.Scopes, next.Scopes) ||
+		lacks(c.Resources, next.Resources) || (!c.RequireDPoP && next.RequireDPoP)
 }
 
 // MayUse reports whether the client is allowed the grant type; a public

@@ -77,7 +77,16 @@ type Client struct {
 	// FirstParty clients are the operator's own: the user is not asked to
 	// consent to them.
 	FirstParty bool
-	CreatedAt  time.Time
+	// AccessTokenFormat is AccessTokenOpaque (the default, also for "")
+	// or AccessTokenJWT (RFC 9068).
+	AccessTokenFormat string
+	// RequireDPoP refuses the client's token requests that carry no DPoP
+	// proof (RFC 9449 §5.2).
+	RequireDPoP bool
+	// Resources are the RFC 8707 resource indicators the client may ask
+	// tokens for: a token's audience is among them or the server's default.
+	Resources []string
+	CreatedAt time.Time
 	// Version moves on with every change of the record (see Versions),
 	// as User.Version does.
 	Version int64
@@ -135,6 +144,14 @@ type Token struct {
 	Scope     string // space-delimited, as in RFC 6749 §3.3
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Audience is the space-delimited resource indicators (RFC 8707) the
+	// token is for; on a refresh token, what the grant's access tokens
+	// are for unless a refresh asks for another.
+	Audience string
+	// JKT, when set, binds the token to a DPoP key (RFC 9449 §6): the
+	// RFC 7638 thumbprint a proof's key must have. On a refresh token it
+	// binds the grant's every refresh (public clients, §5).
+	JKT string
 	// GrantedAt, on a refresh token read back, is when its grant began (the
 	// IssuedAt of the grant's first refresh token): AUTH_GRANT_MAX_AGE
 	// counts from it. Ignored when writing.
@@ -217,7 +234,8 @@ type Clients interface {
 	GetClient(ctx context.Context, id string) (Client, error) // ErrNotFound
 	ListClients(ctx context.Context) ([]Client, error)        // by id
 	// UpdateClient replaces SecretHash, GrantTypes, Scopes, Introspect,
-	// RedirectURIs and FirstParty of c.ID (CreatedAt stays) and moves the version on, if the stored
+	// RedirectURIs, FirstParty, AccessTokenFormat, RequireDPoP and
+	// Resources of c.ID (CreatedAt stays) and moves the version on, if the stored
 	// version is still c.Version: ErrConflict otherwise, ErrNotFound if
 	// there is no such client. No token request authenticated against the
 	// old record can store a token after it (see Versions). When the
@@ -328,6 +346,7 @@ type AuthStore interface {
 	Tokens
 	Logins
 	Authorizations
+	SigningKeys
 	Close() error
 }
 

@@ -40,7 +40,7 @@ func (t flowTx) DeleteUserRecord(ctx context.Context, username string) error {
 // (LockPrincipals) then reads the version this change commits.
 func (t flowTx) LockClient(ctx context.Context, clientID string) (store.Client, error) {
 	c, err := scanClient(t.tx.QueryRow(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
+		SELECT `+clientColumns+`
 		FROM clients WHERE id = $1 FOR UPDATE`, clientID))
 	return c, translate(err)
 }
@@ -54,9 +54,10 @@ func (t flowTx) SaveClient(ctx context.Context, c store.Client) error {
 	}
 	_, err := t.tx.Exec(ctx, `
 		UPDATE clients SET secret_hash = $1, grant_types = $2, scopes = $3, introspect = $4, version = $5,
-			redirect_uris = $6, first_party = $7
-		WHERE id = $8`,
-		secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.Version, list(c.RedirectURIs), c.FirstParty, c.ID)
+			redirect_uris = $6, first_party = $7, access_token_format = $8, require_dpop = $9, resources = $10
+		WHERE id = $11`,
+		secretHash, list(c.GrantTypes), list(c.Scopes), c.Introspect, c.Version, list(c.RedirectURIs), c.FirstParty,
+		tokenFormat(c), c.RequireDPoP, list(c.Resources), c.ID)
 	return translate(err)
 }
 

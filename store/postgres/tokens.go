@@ -59,10 +59,10 @@ func (t flowTx) LockPrincipals(ctx context.Context, clientID, username string) (
 // refresh token of a grant with that hash; store.ErrNotFound if none.
 func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error) {
 	t, err := scanToken(db.pool.QueryRow(ctx, `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz, audience, jkt
 		FROM tokens WHERE hash = $1
 		UNION ALL
-		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at, audience, jkt
 		FROM grants WHERE refresh_hash = $1
 		LIMIT 1`, hash))
 	if err != nil {
@@ -77,11 +77,11 @@ func (db *AuthDB) GetToken(ctx context.Context, hash string) (store.Token, error
 func (db *AuthDB) GetTokenForIntrospection(ctx context.Context, hash string) (store.Token, bool, error) {
 	var userOK bool
 	t, err := scanToken(db.pool.QueryRow(ctx, `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz,
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, NULL::timestamptz, audience, jkt,
 			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND NOT u.disabled)
 		FROM tokens WHERE hash = $1
 		UNION ALL
-		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at,
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, false, created_at, audience, jkt,
 			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND NOT u.disabled)
 		FROM grants WHERE refresh_hash = $1
 		LIMIT 1`, hash), &userOK)
@@ -108,20 +108,22 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 	// every call). No stored token has an empty hash, so the columns of a
 	// missing token read back as the zero Token.
 	c, err := scanClientAnd(db.pool.QueryRow(ctx, `
-		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version, c.redirect_uris, c.first_party,
+		SELECT `+clientColumnsC+`,
 			coalesce(t.hash, g.refresh_hash, ''),
 			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
 			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
 			coalesce(t.username, g.username, ''), coalesce(t.scope, g.scope, ''),
 			coalesce(t.issued_at, g.refresh_issued_at, 'epoch'), coalesce(t.expires_at, g.refresh_expires_at, 'epoch'),
 			coalesce(t.rotated, false), CASE WHEN t.hash IS NULL THEN g.created_at END,
+			coalesce(t.audience, g.audience, ''), coalesce(t.jkt, g.jkt, ''),
 			coalesce(coalesce(t.username, g.username) = ''
 				OR EXISTS (SELECT 1 FROM users u WHERE u.username = coalesce(t.username, g.username) AND NOT u.disabled), false)
 		FROM clients c
 		LEFT JOIN tokens t ON t.hash = $2
 		LEFT JOIN grants g ON g.refresh_hash = $2
 		WHERE c.id = $1`, clientID, tokenHash),
-		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt, &userOK)
+		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt,
+		&t.Audience, &t.JKT, &userOK)
 	if err != nil {
 		return store.Client{}, store.Token{}, false, fmt.Errorf("introspection lookup of client %q: %w", clientID, translate(err))
 	}
@@ -255,15 +257,15 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 	for _, tok := range tokens {
 		if tok.Kind == store.RefreshToken && !tok.Rotated {
 			batch.Queue(`
-				INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $5, $7)`,
-				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, tok.IssuedAt, tok.Hash, tok.ExpiresAt)
+				INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at, audience, jkt)
+				VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $9)`,
+				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, tok.IssuedAt, tok.Hash, tok.ExpiresAt, tok.Audience, tok.JKT)
 			continue
 		}
 		batch.Queue(`
-			INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			tok.Hash, tok.Kind, tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, tok.IssuedAt, tok.ExpiresAt, tok.Rotated)
+			INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, audience, jkt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			tok.Hash, tok.Kind, tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, tok.IssuedAt, tok.ExpiresAt, tok.Rotated, tok.Audience, tok.JKT)
 	}
 	results := t.tx.SendBatch(ctx, &batch)
 	for _, tok := range tokens {
@@ -285,7 +287,8 @@ func scanToken(row pgx.Row, extra ...any) (store.Token, error) {
 		t         store.Token
 		grantedAt *time.Time
 	)
-	dest := append([]any{&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt}, extra...)
+	dest := append([]any{&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.Rotated, &grantedAt,
+		&t.Audience, &t.JKT}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return store.Token{}, err
@@ -298,11 +301,11 @@ func scanToken(row pgx.Row, extra ...any) (store.Token, error) {
 }
 
 const selectGrant = `
-	SELECT refresh_hash, client_id, username, scope, refresh_issued_at, refresh_expires_at, created_at, legacy
+	SELECT refresh_hash, client_id, username, scope, refresh_issued_at, refresh_expires_at, created_at, legacy, audience, jkt
 	FROM grants WHERE id = $1`
 
 func scanGrant(row pgx.Row, familyID string) (t store.Token, legacy bool, err error) {
-	err = row.Scan(&t.Hash, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.GrantedAt, &legacy)
+	err = row.Scan(&t.Hash, &t.ClientID, &t.Username, &t.Scope, &t.IssuedAt, &t.ExpiresAt, &t.GrantedAt, &legacy, &t.Audience, &t.JKT)
 	if err != nil {
 		return store.Token{}, false, err
 	}

@@ -57,14 +57,20 @@ func (t flowTx) SaveClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("redirect URIs: %w", err)
 	}
+	resources, err := encodeList(c.Resources)
+	if err != nil {
+		return fmt.Errorf("resources: %w", err)
+	}
 	var secretHash []byte // NULL marks a public client
 	if len(c.SecretHash) > 0 {
 		secretHash = c.SecretHash
 	}
 	_, err = t.tx.ExecContext(ctx, `
-		UPDATE clients SET secret_hash = ?, grant_types = ?, scopes = ?, introspect = ?, version = ?, redirect_uris = ?, first_party = ?
+		UPDATE clients SET secret_hash = ?, grant_types = ?, scopes = ?, introspect = ?, version = ?, redirect_uris = ?, first_party = ?,
+			access_token_format = ?, require_dpop = ?, resources = ?
 		WHERE id = ?`,
-		secretHash, grantTypes, scopes, boolInt(c.Introspect), c.Version, redirects, boolInt(c.FirstParty), c.ID)
+		secretHash, grantTypes, scopes, boolInt(c.Introspect), c.Version, redirects, boolInt(c.FirstParty),
+		tokenFormat(c), boolInt(c.RequireDPoP), resources, c.ID)
 	return translate(err)
 }
 

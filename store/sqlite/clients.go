@@ -27,10 +27,16 @@ func (db *AuthDB) CreateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("create client %q: redirect URIs: %w", c.ID, err)
 	}
+	resources, err := encodeList(c.Resources)
+	if err != nil {
+		return fmt.Errorf("create client %q: resources: %w", c.ID, err)
+	}
 	_, err = db.db.ExecContext(ctx, `
-		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, secretHash, grantTypes, scopes, boolInt(c.Introspect), micros(c.CreatedAt), store.NewVersion(), redirects, boolInt(c.FirstParty))
+		INSERT INTO clients (id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party,
+			access_token_format, require_dpop, resources)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, secretHash, grantTypes, scopes, boolInt(c.Introspect), micros(c.CreatedAt), store.NewVersion(), redirects, boolInt(c.FirstParty),
+		tokenFormat(c), boolInt(c.RequireDPoP), resources)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, translate(err))
 	}
@@ -47,13 +53,15 @@ func (db *AuthDB) GetClient(ctx context.Context, id string) (store.Client, error
 }
 
 const selectClient = `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party,
+			access_token_format, require_dpop, resources
 		FROM clients WHERE id = ?`
 
 // ListClients returns every client by id (byte order).
 func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 	rows, err := db.db.QueryContext(ctx, `
-		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party
+		SELECT id, secret_hash, grant_types, scopes, introspect, created_at, version, redirect_uris, first_party,
+			access_token_format, require_dpop, resources
 		FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
@@ -78,10 +86,11 @@ func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 func scanClient(s scanner, extra ...any) (store.Client, error) {
 	var (
 		c                             store.Client
-		grantTypes, scopes, redirects string
-		createdAt                     int64
+		grantTypes, scopes, redirects, resources string
+		createdAt                                int64
 	)
-	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt, &c.Version, &redirects, &c.FirstParty}, extra...)
+	dest := append([]any{&c.ID, &c.SecretHash, &grantTypes, &scopes, &c.Introspect, &createdAt, &c.Version, &redirects, &c.FirstParty,
+		&c.AccessTokenFormat, &c.RequireDPoP, &resources}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}
@@ -94,8 +103,19 @@ func scanClient(s scanner, extra ...any) (store.Client, error) {
 	if err := json.Unmarshal([]byte(redirects), &c.RedirectURIs); err != nil {
 		return store.Client{}, fmt.Errorf("client %q: redirect URIs: %w", c.ID, err)
 	}
+	if err := json.Unmarshal([]byte(resources), &c.Resources); err != nil {
+		return store.Client{}, fmt.Errorf("client %q: resources: %w", c.ID, err)
+	}
 	c.CreatedAt = fromMicros(createdAt)
 	return c, nil
+}
+
+// tokenFormat is the stored form of c's access-token format: "" is opaque.
+func tokenFormat(c store.Client) string {
+	if c.AccessTokenFormat == "" {
+		return store.AccessTokenOpaque
+	}
+	return c.AccessTokenFormat
 }
 
 // encodeList stores a list as a JSON array: unlike a space-joined string it

@@ -37,20 +37,20 @@ func (db *AuthDB) GetTokenForIntrospection(ctx context.Context, hash string) (st
 
 const (
 	selectToken = `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0, audience, jkt
 		FROM tokens WHERE hash = ?
 		UNION ALL
-		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at, audience, jkt
 		FROM grants WHERE refresh_hash = ?
 		LIMIT 1`
 	// A client token has no user (username ''), so nothing can disable it
 	// but its own deletion.
 	selectTokenForIntrospection = `
-		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0,
+		SELECT hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, 0, audience, jkt,
 			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = tokens.username AND u.disabled = 0)
 		FROM tokens WHERE hash = ?
 		UNION ALL
-		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at,
+		SELECT refresh_hash, 'refresh_token', id, client_id, username, scope, refresh_issued_at, refresh_expires_at, 0, created_at, audience, jkt,
 			username = '' OR EXISTS (SELECT 1 FROM users u WHERE u.username = grants.username AND u.disabled = 0)
 		FROM grants WHERE refresh_hash = ?
 		LIMIT 1`
@@ -66,7 +66,8 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 		userOK                         bool
 	)
 	c, err := scanClient(db.queryRow(ctx, selectIntrospection, clientID, tokenHash),
-		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt, &userOK)
+		&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt,
+		&t.Audience, &t.JKT, &userOK)
 	if err != nil {
 		return store.Client{}, store.Token{}, false, fmt.Errorf("introspection lookup of client %q: %w", clientID, translate(err))
 	}
@@ -91,12 +92,14 @@ func (db *AuthDB) IntrospectionLookup(ctx context.Context, clientID, tokenHash s
 // back as the zero Token.
 const selectIntrospection = `
 		SELECT c.id, c.secret_hash, c.grant_types, c.scopes, c.introspect, c.created_at, c.version, c.redirect_uris, c.first_party,
+			c.access_token_format, c.require_dpop, c.resources,
 			coalesce(t.hash, g.refresh_hash, ''),
 			CASE WHEN t.hash IS NOT NULL THEN t.kind WHEN g.id IS NOT NULL THEN 'refresh_token' ELSE '' END,
 			coalesce(t.family_id, g.id, ''), coalesce(t.client_id, g.client_id, ''),
 			coalesce(t.username, g.username, ''), coalesce(t.scope, g.scope, ''),
 			coalesce(t.issued_at, g.refresh_issued_at, 0), coalesce(t.expires_at, g.refresh_expires_at, 0),
 			coalesce(t.rotated, 0), CASE WHEN t.hash IS NULL THEN coalesce(g.created_at, 0) ELSE 0 END,
+			coalesce(t.audience, g.audience, ''), coalesce(t.jkt, g.jkt, ''),
 			coalesce(coalesce(t.username, g.username) = ''
 				OR EXISTS (SELECT 1 FROM users u WHERE u.username = coalesce(t.username, g.username) AND u.disabled = 0), 0)
 		FROM clients c
@@ -217,11 +220,12 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 		var err error
 		if tok.Kind == store.RefreshToken && !tok.Rotated {
 			_, err = t.exec(ctx, insertGrant,
-				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, micros(tok.IssuedAt), tok.Hash, micros(tok.IssuedAt), micros(tok.ExpiresAt))
+				tok.FamilyID, tok.ClientID, tok.Username, tok.Scope, micros(tok.IssuedAt), tok.Hash, micros(tok.IssuedAt), micros(tok.ExpiresAt),
+				tok.Audience, tok.JKT)
 		} else {
 			_, err = t.exec(ctx, insertToken,
 				tok.Hash, tok.Kind, tok.FamilyID, tok.ClientID, tok.Username, tok.Scope,
-				micros(tok.IssuedAt), micros(tok.ExpiresAt), boolInt(tok.Rotated))
+				micros(tok.IssuedAt), micros(tok.ExpiresAt), boolInt(tok.Rotated), tok.Audience, tok.JKT)
 		}
 		if err != nil {
 			return fmt.Errorf("insert %s of client %q: %w", tok.Kind, tok.ClientID, translate(err))
@@ -232,11 +236,11 @@ func (t flowTx) InsertTokens(ctx context.Context, tokens []store.Token) error {
 
 const (
 	insertGrant = `
-		INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+		INSERT INTO grants (id, client_id, username, scope, created_at, refresh_hash, refresh_issued_at, refresh_expires_at, audience, jkt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertToken = `
-		INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		INSERT INTO tokens (hash, kind, family_id, client_id, username, scope, issued_at, expires_at, rotated, audience, jkt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // scanToken reads the columns selectToken selects, then any extra ones
@@ -246,7 +250,8 @@ func scanToken(row scanner, extra ...any) (store.Token, error) {
 		t                              store.Token
 		issuedAt, expiresAt, grantedAt int64
 	)
-	dest := append([]any{&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt}, extra...)
+	dest := append([]any{&t.Hash, &t.Kind, &t.FamilyID, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &t.Rotated, &grantedAt,
+		&t.Audience, &t.JKT}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return store.Token{}, err
@@ -263,9 +268,9 @@ func getGrant(ctx context.Context, q querier, familyID string) (t store.Token, l
 		issuedAt, expiresAt, grantedAt int64
 	)
 	err = q.QueryRowContext(ctx, `
-		SELECT refresh_hash, client_id, username, scope, refresh_issued_at, refresh_expires_at, created_at, legacy
+		SELECT refresh_hash, client_id, username, scope, refresh_issued_at, refresh_expires_at, created_at, legacy, audience, jkt
 		FROM grants WHERE id = ?`, familyID).
-		Scan(&t.Hash, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &grantedAt, &legacy)
+		Scan(&t.Hash, &t.ClientID, &t.Username, &t.Scope, &issuedAt, &expiresAt, &grantedAt, &legacy, &t.Audience, &t.JKT)
 	if err != nil {
 		return store.Token{}, false, err
 	}

@@ -114,9 +114,14 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 	if web, err := auth.GetClient(ctx, "web"); err != nil || len(web.RedirectURIs) != 0 || web.FirstParty {
 		t.Errorf("legacy client after 00004: %+v, %v; want no redirect URIs, not first party", web, err)
 	}
+	// ... and after 00005 gets opaque tokens, without DPoP or resources.
+	if web, err := auth.GetClient(ctx, "web"); err != nil || web.AccessTokenFormat != store.AccessTokenOpaque || web.RequireDPoP || len(web.Resources) != 0 {
+		t.Errorf("legacy client after 00005: %+v, %v; want opaque tokens, no DPoP, no resources", web, err)
+	}
 
 	// The auth history is the legacy version 1, then 00002 (grants),
-	// 00003 (versions and the names table) and 00004 (browser login); the
+	// 00003 (versions and the names table), 00004 (browser login) and
+	// 00005 (JWT and DPoP); the
 	// items history starts at its own version 1 and may go on from there
 	// (how far is each backend's business).
 	for _, s := range []sqlflow.Schema{sqlflow.AuthSchema, sqlflow.ItemsSchema} {
@@ -125,8 +130,8 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 		switch {
 		case err != nil:
 			t.Errorf("read %s: %v", s.VersionTable, err)
-		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 4):
-			t.Errorf("%s holds %d applied versions from %d; want 4 for auth, from 1 on for items", s.VersionTable, n, first)
+		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 5):
+			t.Errorf("%s holds %d applied versions from %d; want 5 for auth, from 1 on for items", s.VersionTable, n, first)
 		}
 	}
 }

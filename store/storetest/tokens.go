@@ -54,6 +54,8 @@ func checkToken(t *testing.T, got, want store.Token) {
 		got.Scope != want.Scope ||
 		!got.IssuedAt.Equal(want.IssuedAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) ||
+		got.Audience != want.Audience ||
+		got.JKT != want.JKT ||
 		got.Rotated != want.Rotated {
 		t.Errorf("token = %+v, want %+v", got, want)
 	}

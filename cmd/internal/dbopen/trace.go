@@ -298,3 +298,33 @@ func (s tracedAuth) RevokeConsent(ctx context.Context, username, clientID string
 	defer func() { end(err) }()
 	return s.next.RevokeConsent(ctx, username, clientID)
 }
+
+func (s tracedAuth) SigningKeys(ctx context.Context) (_ []store.SigningKey, err error) {
+	ctx, end := s.span(ctx, "SigningKeys")
+	defer func() { end(err) }()
+	return s.next.SigningKeys(ctx)
+}
+
+func (s tracedAuth) EnsureSigningKey(ctx context.Context, k store.SigningKey, now time.Time) (_ bool, err error) {
+	ctx, end := s.span(ctx, "EnsureSigningKey")
+	defer func() { end(err) }()
+	return s.next.EnsureSigningKey(ctx, k, now)
+}
+
+func (s tracedAuth) RotateSigningKey(ctx context.Context, next store.SigningKey) (err error) {
+	ctx, end := s.span(ctx, "RotateSigningKey")
+	defer func() { end(err) }()
+	return s.next.RotateSigningKey(ctx, next)
+}
+
+func (s tracedAuth) RetireSigningKey(ctx context.Context, kid string, now time.Time, compromised bool) (err error) {
+	ctx, end := s.span(ctx, "RetireSigningKey")
+	defer func() { end(err) }()
+	return s.next.RetireSigningKey(ctx, kid, now, compromised)
+}
+
+func (s tracedAuth) DeleteUnpublishedKeys(ctx context.Context, now time.Time) (_ int, err error) {
+	ctx, end := s.span(ctx, "DeleteUnpublishedKeys")
+	defer func() { end(err) }()
+	return s.next.DeleteUnpublishedKeys(ctx, now)
+}
