@@ -85,7 +85,7 @@ func (db *AuthDB) ListClients(ctx context.Context) ([]store.Client, error) {
 // selected after them.
 func scanClient(s scanner, extra ...any) (store.Client, error) {
 	var (
-		c                             store.Client
+		c                                        store.Client
 		grantTypes, scopes, redirects, resources string
 		createdAt                                int64
 	)
