@@ -63,6 +63,7 @@ func (g authorizationCodeGrant) issue(ctx context.Context, req tokenRequest) (is
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,
 		Secret:      req.secret,
+		Binding:     req.binding,
 		Username:    code.Username,
 		UserVersion: code.UserVersion,
 		Scope:       code.Scope,

@@ -16,7 +16,7 @@ func (g clientCredentialsGrant) issue(ctx context.Context, req tokenRequest) (is
 	if err != nil {
 		return issuer.Issued{}, err
 	}
-	issued, err := g.s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{Client: req.client, Secret: req.secret, Scope: scope})
+	issued, err := g.s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{Client: req.client, Secret: req.secret, Scope: scope, Binding: req.binding})
 	if err != nil {
 		return issuer.Issued{}, fmt.Errorf("issue client credentials grant: %w", err)
 	}

@@ -54,6 +54,7 @@ func (g deviceCodeGrant) issue(ctx context.Context, req tokenRequest) (issuer.Is
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,
 		Secret:      req.secret,
+		Binding:     req.binding,
 		Username:    d.Username,
 		UserVersion: d.UserVersion,
 		Scope:       d.Scope,

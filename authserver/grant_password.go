@@ -52,6 +52,7 @@ func (g passwordGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issu
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,
 		Secret:      req.secret,
+		Binding:     req.binding,
 		Username:    username,
 		UserVersion: user.Version,
 		Scope:       scope,

@@ -71,7 +71,11 @@ func (g refreshGrant) issue(ctx context.Context, req tokenRequest) (issuer.Issue
 		}
 	}
 
-	issued, err := s.issuer.Rotate(ctx, req.client, old, userVersion, refresh, scope)
+	binding, err := s.refreshBinding(req, old)
+	if err != nil {
+		return issuer.Issued{}, err
+	}
+	issued, err := s.issuer.Rotate(ctx, req.client, old, userVersion, refresh, scope, binding)
 	switch {
 	case errors.Is(err, store.ErrUserChanged):
 		return issuer.Issued{}, invalid

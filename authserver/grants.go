@@ -34,6 +34,13 @@ type tokenRequest struct {
 	client store.Client
 	secret string
 	source netip.Addr // for throttling
+	// resources are the RFC 8707 resource parameters asked for.
+	resources []string
+	// jkt is the thumbprint of the DPoP proof's key; "" without a proof.
+	jkt string
+	// binding is newBinding's answer, for a grant that starts a grant;
+	// the refresh grant decides its own (refreshBinding).
+	binding issuer.Binding
 }
 
 // newGrants is the registry the token endpoint dispatches on. A new grant

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/example/authsvc/store"
@@ -104,6 +105,18 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	if t.Username != "" {
 		resp.Subject = t.Username
 	}
+	if aud := strings.Fields(t.Audience); len(aud) == 1 {
+		resp.Audience = aud[0]
+	} else if len(aud) > 1 {
+		resp.Audience = aud
+	}
+	if t.JKT != "" {
+		// RFC 9449 §6.2: the key the token is bound to.
+		resp.Confirmation = &confirmation{JKT: t.JKT}
+		if t.Kind == store.AccessToken {
+			resp.TokenType = tokenTypeDPoP
+		}
+	}
 	writeJSON(w, http.StatusOK, &resp)
 	return nil
 }
@@ -125,6 +138,14 @@ type introspection struct {
 	// a bearer token.
 	TokenUse string `json:"token_use"`
 	Username string `json:"username,omitempty"`
+	// Audience is one string, or an array of several (RFC 7662 §2.2).
+	Audience     any           `json:"aud,omitempty"`
+	Confirmation *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the RFC 7800 cnf member of a DPoP-bound token.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // inactive is the whole answer about any token that is not usable now.

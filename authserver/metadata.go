@@ -40,6 +40,10 @@ type metadata struct {
 	ResponseModes            []string `json:"response_modes_supported"`
 	// RFC 9207: every authorization response carries iss.
 	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
+	// JWKSURI publishes the keys of JWT access tokens (RFC 8414 §2).
+	JWKSURI string `json:"jwks_uri"`
+	// DPoPAlgs are the algorithms accepted in DPoP proofs (RFC 9449 §5.1).
+	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // metadataCache holds the document's JSON and when it was built. A burst
@@ -123,6 +127,8 @@ func (s *server) buildMetadata(ctx context.Context) ([]byte, error) {
 		IntrospectionAuthMethods: authMethods,
 		RevocationAuthMethods:    append(slices.Clone(authMethods), "none"),
 		Scopes:                   scopes,
+		JWKSURI:                  s.endpoint(jwksPath),
+		DPoPAlgs:                 s.dpop.Algs(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)

@@ -23,6 +23,9 @@ type metrics struct {
 	// Browser and device login.
 	pageLogins          *prometheus.CounterVec // by result
 	authorizationEvents *prometheus.CounterVec // by event (authorizationEvents)
+	// Self-contained and bound tokens.
+	accessTokens *prometheus.CounterVec // by format (opaque, jwt) and token_type (bearer, dpop)
+	dpopRefused  *prometheus.CounterVec // by reason (dpop.Reason, or missing)
 }
 
 // Throttle reasons, the values of authsvc_throttled_total{reason}.
@@ -58,6 +61,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Logins at the sign-in page (/authorize, /device), by result (succeeded, failed); failures count in login_failures_total too."}, []string{"result"}),
 		authorizationEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "authorization_events_total",
 			Help: "Browser and device login events (consents, codes issued, redeemed and reused, device approvals, logouts), by event."}, []string{"event"}),
+		accessTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "access_tokens_issued_total",
+			Help: "Access tokens issued at the token endpoint, by format (opaque, jwt) and token_type (bearer, dpop)."}, []string{"format", "token_type"}),
+		dpopRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dpop_proofs_refused_total",
+			Help: "Token requests refused for their DPoP proof, by reason (missing, malformed, typ, alg, jwk, signature, claims, htm, htu, iat, replay, jkt, ...)."}, []string{"reason"}),
+	}
+	for _, f := range store.AccessTokenFormats {
+		for _, tt := range []string{"bearer", "dpop"} {
+			m.accessTokens.WithLabelValues(f, tt)
+		}
 	}
 	for _, g := range store.GrantTypes {
 		m.tokensIssued.WithLabelValues(g)
@@ -73,7 +85,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.tokensIssued, m.loginFailures, m.lockouts, m.lockedRefusals, m.refreshReuse,
-			m.passwordInFlight, m.passwordWait, m.throttled, m.pageLogins, m.authorizationEvents)
+			m.passwordInFlight, m.passwordWait, m.throttled, m.pageLogins, m.authorizationEvents,
+			m.accessTokens, m.dpopRefused)
 	}
 	return m
 }

@@ -45,7 +45,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	// error_description allows no quotes or backslashes (RFC 6749 §5.2),
 	// and echoing input teaches nothing: name only parameters we know.
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && !repeatable[k] {
 			if slices.Contains(knownParams, k) {
 				return nil, errInvalidRequest("parameter " + k + " is repeated")
 			}
@@ -56,6 +56,9 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 }
 
 const formType = "application/x-www-form-urlencoded"
+
+// repeatable parameters may appear more than once: RFC 8707 §2 resource.
+var repeatable = map[string]bool{"resource": true}
 
 var knownParams = []string{
 	"grant_type", "username", "password", "scope", "refresh_token",

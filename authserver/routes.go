@@ -11,6 +11,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /introspect", serve(s.handleIntrospect))
 	mux.Handle("POST /revoke", serve(s.handleRevoke))
 	mux.Handle("GET /.well-known/oauth-authorization-server", serve(s.handleMetadata))
+	mux.Handle("GET /.well-known/jwks.json", serve(s.handleJWKS))
 	mux.Handle("GET /healthz", serve(s.handleHealthz))
 	mux.Handle("GET /readyz", serve(s.handleReadyz))
 	mux.Handle("POST /device_authorization", serve(s.handleDeviceAuthorization))
@@ -34,7 +35,7 @@ func (s *server) routes() http.Handler {
 	for _, p := range []string{"/token", "/introspect", "/revoke", "/device_authorization"} {
 		mux.Handle(p, serve(methodNotAllowed("POST")))
 	}
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/healthz", "/readyz", "/assets/style.css"} {
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/healthz", "/readyz", "/assets/style.css"} {
 		mux.Handle(p, serve(methodNotAllowed("GET, HEAD")))
 	}
 	mux.Handle("/", serve(func(w http.ResponseWriter, r *http.Request) error {

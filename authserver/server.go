@@ -31,7 +31,9 @@ import (
 
 	"github.com/example/authsvc/internal/obs"
 
+	"github.com/example/authsvc/authserver/dpop"
 	"github.com/example/authsvc/authserver/internal/issuer"
+	"github.com/example/authsvc/authserver/keys"
 
 	"github.com/example/authsvc/store"
 )
@@ -78,6 +80,19 @@ type Config struct {
 	// https issuer or TrustedProxies, it makes the sign-in cookies Secure
 	// and __Host- prefixed.
 	ServesTLS bool
+	// Keys signs JWT access tokens and serves the JWKS; nil when none
+	// (no JWT can be issued, and the JWKS is empty).
+	Keys *keys.Ring
+	// JWTAccessTTL is the lifetime of JWT access tokens (default
+	// DefaultJWTAccessTTL): a resource that checks them locally sees a
+	// revocation only when they expire.
+	JWTAccessTTL time.Duration
+	// DefaultAudience is the aud of tokens whose request names no
+	// resource (RFC 8707); DefaultAudience by default.
+	DefaultAudience string
+	// DPoPAlgs are the JWS algorithms accepted in DPoP proofs (default
+	// those of dpop.Config).
+	DPoPAlgs []string
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
 	// Operations, all optional: the registry the metrics are registered
@@ -91,6 +106,14 @@ type Config struct {
 // DefaultGrantMaxAge is the maximum grant age when Config leaves it zero:
 // 90 days, the analogue of Keycloak's "SSO Session Max".
 const DefaultGrantMaxAge = 2160 * time.Hour
+
+// Defaults of self-contained tokens.
+const (
+	DefaultJWTAccessTTL = 5 * time.Minute
+	// DefaultAudience is what the resource service expects by default
+	// (RESOURCE_AUDIENCE).
+	DefaultAudience = "urn:authsvc:items"
+)
 
 // Defaults of the abuse-resistance settings.
 const (
@@ -139,6 +162,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DevicePollInterval == 0 {
 		c.DevicePollInterval = DefaultDevicePollInterval
+	}
+	if c.JWTAccessTTL == 0 {
+		c.JWTAccessTTL = DefaultJWTAccessTTL
+	}
+	if c.DefaultAudience == "" {
+		c.DefaultAudience = DefaultAudience
 	}
 	return c
 }
@@ -211,6 +240,15 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %v: must be at least a second", d.name, d.v))
 		}
 	}
+	if c.JWTAccessTTL < time.Second || c.JWTAccessTTL > store.MaxSignedTokenLifetime {
+		errs = append(errs, fmt.Errorf("JWT access token lifetime %v: must be between a second and %v", c.JWTAccessTTL, store.MaxSignedTokenLifetime))
+	}
+	if err := store.ValidateResource(c.DefaultAudience); err != nil {
+		errs = append(errs, fmt.Errorf("default audience: %w", err))
+	}
+	if _, err := newDPoPVerifier(c.DPoPAlgs, c.Now); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -244,6 +282,10 @@ type server struct {
 	// exist, so an unknown username costs the same bcrypt time as a wrong
 	// password.
 	dummyUser store.User
+	// dpop checks DPoP proofs at the token endpoint, whose URL (the htu
+	// proofs must name) is tokenURL.
+	dpop     *dpop.Verifier
+	tokenURL *url.URL
 }
 
 // NewServer validates cfg and returns the authorization server's handler.
@@ -278,6 +320,15 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if cfg.Keys != nil {
+		if err := iss.WithJWT(cfg.Keys, cfg.JWTAccessTTL); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	proofs, err := newDPoPVerifier(cfg.DPoPAlgs, now)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	m := newMetrics(cfg.Metrics)
 	s := &server{
 		metrics:      m,
@@ -294,6 +345,10 @@ func newServer(logger *slog.Logger, st store.AuthStore, cfg Config) (*server, er
 		pool:         newPasswordPool(cfg.PasswordConcurrency, cfg.PasswordQueue, cfg.PasswordQueueTimeout).observed(m),
 	}
 	s.bcryptTime = bcryptTime
+	s.dpop = proofs
+	if s.tokenURL, err = url.Parse(s.endpoint("/token")); err != nil {
+		return nil, fmt.Errorf("config: token endpoint: %w", err)
+	}
 	s.secureCookies = cfg.ServesTLS || strings.HasPrefix(cfg.Issuer, "https://") || len(cfg.TrustedProxies) > 0
 	s.grants = newGrants(s)
 	return s, nil

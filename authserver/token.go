@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/example/authsvc/authserver/internal/issuer"
@@ -71,9 +72,25 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		return &oauthError{status: http.StatusBadRequest, code: "unauthorized_client", description: "this client may not use this grant type"}
 	}
 
-	issued, err := g.issue(r.Context(), tokenRequest{form: form, client: client, secret: secret, source: src})
+	req := tokenRequest{form: form, client: client, secret: secret, source: src, resources: form["resource"]}
+	if req.jkt, err = s.tokenProof(r, client); err != nil {
+		return err
+	}
+	if name != store.GrantRefreshToken {
+		if req.binding, err = s.newBinding(req); err != nil {
+			return err
+		}
+	}
+	issued, err := g.issue(r.Context(), req)
 	if errors.Is(err, issuer.ErrInvalidClient) {
 		return errInvalidClient()
+	}
+	if errors.Is(err, issuer.ErrNoSigner) {
+		// The operator's to fix, not the client's: say so in the log.
+		s.logger.ErrorContext(r.Context(), "a client of JWT access tokens asked for one, and no signing key is available: set AUTH_KEY_ENCRYPTION_KEY (or _FILE)",
+			"client_id", client.ID, "err", err)
+		return &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+			description: "access tokens of this client cannot be issued right now", retryAfter: time.Minute, cause: err}
 	}
 	// A client deleted, or changed in any way, after it authenticated here
 	// gets no token: the store checked its version when it would have
@@ -84,10 +101,16 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.audit(r.Context(), eventTokenIssued, "grant_type", name, "client_id", client.ID, "username", logUser(r.Context()), "refresh", issued.Refresh != "")
+	format := store.AccessTokenOpaque
+	if issued.KeyID != "" {
+		format = store.AccessTokenJWT
+	}
+	s.metrics.accessTokens.WithLabelValues(format, strings.ToLower(issued.TokenType)).Inc()
+	s.audit(r.Context(), eventTokenIssued, "grant_type", name, "client_id", client.ID, "username", logUser(r.Context()), "refresh", issued.Refresh != "",
+		"format", format, "token_type", issued.TokenType)
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken:  issued.Access,
-		TokenType:    "Bearer",
+		TokenType:    issued.TokenType,
 		ExpiresIn:    int64(issued.ExpiresIn.Seconds()),
 		Scope:        issued.Scope,
 		RefreshToken: issued.Refresh,

@@ -35,10 +35,10 @@ func (c Client) IssuesJWT() bool { return c.AccessTokenFormat == AccessTokenJWT 
 
 // MaxResources bounds the resources a client may be registered for, and
 // the resource parameters one token request may carry.
-const MaxResources = 16
+const MaxResources = 8
 
 // maxResourceBytes bounds one resource indicator.
-const maxResourceBytes = 512
+const maxResourceBytes = 256
 
 // ValidateResource checks a resource indicator (RFC 8707 §2): an absolute
 // URI without a fragment, printable ASCII without spaces (a token's

@@ -31,9 +31,11 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// MaxTokenBytes bounds a presented token worth looking up: ours are 43
-// characters, and no longer value is ever a token of this server.
-const MaxTokenBytes = 1024
+// MaxTokenBytes bounds a presented token worth looking up: an opaque
+// token is 43 characters, a JWT access token a few hundred (the issuer
+// refuses to sign one longer than this), and no longer value is ever a
+// token of this server.
+const MaxTokenBytes = 8192
 
 // PlausibleToken reports whether a presented value could be a token at all:
 // 1..MaxTokenBytes printable ASCII characters. Anything else is answered as

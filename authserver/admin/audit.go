@@ -26,6 +26,9 @@ const (
 	eventClientSecretRotated = "client_secret_rotated"
 	eventClientGrantsRevoked = "client_grants_revoked"
 	eventClientDeleted       = "client_deleted"
+
+	eventKeyRotated = "signing_key_rotated"
+	eventKeyRetired = "signing_key_retired"
 )
 
 // audit records one admin change.

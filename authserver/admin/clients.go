@@ -24,6 +24,12 @@ type NewClient struct {
 	// whether the user is spared the consent page.
 	RedirectURIs []string
 	FirstParty   bool
+	// Self-contained and bound tokens: the access-token format (""
+	// is opaque), whether a DPoP proof is required, and the resources
+	// (RFC 8707) the client may ask tokens for.
+	AccessTokenFormat string
+	RequireDPoP       bool
+	Resources         []string
 }
 
 // Validate reports every problem at once, before anything is generated or
@@ -66,6 +72,10 @@ func (nc NewClient) record(secretHash []byte) store.Client {
 		Introspect:   nc.Introspect,
 		RedirectURIs: slices.Clone(nc.RedirectURIs),
 		FirstParty:   nc.FirstParty,
+
+		AccessTokenFormat: nc.AccessTokenFormat,
+		RequireDPoP:       nc.RequireDPoP,
+		Resources:         slices.Clone(nc.Resources),
 	}
 }
 
@@ -101,7 +111,8 @@ func (s *Service) CreateClient(ctx context.Context, nc NewClient) (generated str
 		return "", fmt.Errorf("create client %q: %w", nc.ID, err)
 	}
 	s.audit(ctx, eventClientCreated, "client_id", nc.ID, "public", nc.Public,
-		"grants", c.GrantTypes, "scopes", c.Scopes, "introspect", c.Introspect)
+		"grants", c.GrantTypes, "scopes", c.Scopes, "introspect", c.Introspect,
+		"access_token_format", tokenFormat(c), "require_dpop", c.RequireDPoP, "resources", c.Resources)
 	return generated, nil
 }
 
@@ -144,6 +155,18 @@ type ClientChange struct {
 	Introspect   *bool
 	RedirectURIs *[]string
 	FirstParty   *bool
+
+	AccessTokenFormat *string
+	RequireDPoP       *bool
+	Resources         *[]string
+}
+
+// tokenFormat names c's access-token format, "" being opaque.
+func tokenFormat(c store.Client) string {
+	if c.IssuesJWT() {
+		return store.AccessTokenJWT
+	}
+	return store.AccessTokenOpaque
 }
 
 // UpdateClient changes a client's grants, scopes or introspection
@@ -172,6 +195,15 @@ func (s *Service) UpdateClient(ctx context.Context, id string, change ClientChan
 	if change.FirstParty != nil {
 		next.FirstParty = *change.FirstParty
 	}
+	if change.AccessTokenFormat != nil {
+		next.AccessTokenFormat = *change.AccessTokenFormat
+	}
+	if change.RequireDPoP != nil {
+		next.RequireDPoP = *change.RequireDPoP
+	}
+	if change.Resources != nil {
+		next.Resources = slices.Clone(*change.Resources)
+	}
 	if err := next.Validate(); err != nil {
 		return false, invalid(err)
 	}
@@ -182,7 +214,8 @@ func (s *Service) UpdateClient(ctx context.Context, id string, change ClientChan
 	}
 	grantsRevoked = old.Narrows(next)
 	s.audit(ctx, eventClientUpdated, "client_id", id, "grants", next.GrantTypes, "scopes", next.Scopes,
-		"introspect", next.Introspect, "redirect_uris", next.RedirectURIs, "first_party", next.FirstParty, "grants_revoked", grantsRevoked)
+		"introspect", next.Introspect, "redirect_uris", next.RedirectURIs, "first_party", next.FirstParty,
+		"access_token_format", tokenFormat(next), "require_dpop", next.RequireDPoP, "resources", next.Resources, "grants_revoked", grantsRevoked)
 	return grantsRevoked, nil
 }
 

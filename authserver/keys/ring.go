@@ -147,21 +147,33 @@ func (r *Ring) Reload(ctx context.Context) error {
 }
 
 // Run reloads every interval until ctx ends, logging failures (the keys
-// loaded last stay in use).
+// loaded last stay in use), and now and then deletes the keys no longer
+// published.
 func (r *Ring) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
-				r.logger.WarnContext(ctx, "reloading the signing keys failed; the keys loaded before stay in use", "err", err)
+		}
+		if tick%sweepEvery == 0 {
+			if n, err := r.store.DeleteUnpublishedKeys(ctx, r.now()); err != nil && ctx.Err() == nil {
+				r.logger.WarnContext(ctx, "deleting unpublished signing keys failed", "err", err)
+			} else if n > 0 {
+				r.logger.InfoContext(ctx, "signing keys past their publication deleted", "count", n)
 			}
+		}
+		if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
+			r.logger.WarnContext(ctx, "reloading the signing keys failed; the keys loaded before stay in use", "err", err)
 		}
 	}
 }
+
+// sweepEvery is how many reloads pass between two sweeps of unpublished
+// keys.
+const sweepEvery = 30
 
 // JWKS is the JSON of the published public keys.
 func (r *Ring) JWKS() []byte { return r.state.Load().jwks }

@@ -39,6 +39,9 @@ type clientFlags struct {
 	introspect     bool
 	redirectURIs   []string
 	firstParty     bool
+	tokenFormat    string
+	requireDPoP    bool
+	resources      []string
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -49,6 +52,11 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.redirectURIs, "redirect-uri", nil,
 		"a redirect URI for /authorize, repeatable: https, or http on 127.0.0.1 or [::1]; no fragment")
 	cmd.Flags().BoolVar(&f.firstParty, "first-party", false, "the operator's own client: users are not asked to consent")
+	cmd.Flags().StringVar(&f.tokenFormat, "access-token-format", store.AccessTokenOpaque,
+		"opaque (checked by introspection) or jwt (RFC 9068, checkable with the JWKS; lives AUTH_JWT_ACCESS_TTL, 5 minutes by default)")
+	cmd.Flags().BoolVar(&f.requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449)")
+	cmd.Flags().StringArrayVar(&f.resources, "resource", nil,
+		"a resource (RFC 8707 absolute URI) the client may ask tokens for, repeatable; without one, tokens get the server's default audience")
 }
 
 func (c *cli) clientAdd() *cobra.Command {
@@ -67,7 +75,8 @@ alone, on stdout, or with --secret-stdin read from the first line of stdin. A
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, id := cmd.Context(), args[0]
 		nc := admin.NewClient{ID: id, Public: *public, Grants: splitGrants(f.grants), Scopes: strings.Fields(f.scopes), Introspect: f.introspect,
-			RedirectURIs: f.redirectURIs, FirstParty: f.firstParty}
+			RedirectURIs: f.redirectURIs, FirstParty: f.firstParty,
+			AccessTokenFormat: f.tokenFormat, RequireDPoP: f.requireDPoP, Resources: f.resources}
 		var problems []string
 		if err := nc.Validate(); err != nil {
 			problems = append(problems, strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -114,17 +123,20 @@ alone, on stdout, or with --secret-stdin read from the first line of stdin. A
 
 func (c *cli) clientUpdate() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "update ID [--grants G[,G...]] [--scopes \"S S...\"] [--introspect=true|false] [--redirect-uri URI]... [--no-redirect-uris] [--first-party=true|false]",
-		Short: "Change a client's grants, scopes, introspection permission, redirect URIs or first-party mark",
+		Use:   "update ID [--grants G[,G...]] [--scopes \"S S...\"] [--introspect=true|false] [--redirect-uri URI]... [--no-redirect-uris] [--first-party=true|false] [--access-token-format opaque|jwt] [--require-dpop=true|false] [--resource URI]... [--no-resources]",
+		Short: "Change a client's grants, scopes, introspection permission, redirect URIs, first-party mark or token settings",
 		Long: `Change a client's grants, scopes, introspection permission, redirect URIs or
 first-party mark; what is not given stays. --redirect-uri replaces the whole
-list; --no-redirect-uris empties it. Taking away a grant type or a scope revokes every token of the client
-(none may keep more than the client now has); adding one revokes nothing.`,
+list; --no-redirect-uris empties it; --resource and --no-resources likewise.
+Taking away a grant type, a scope or a resource, or starting to require DPoP,
+revokes every token of the client (none may keep more than the client now
+has); adding one revokes nothing.`,
 		Args: exactArgs("ID"),
 	}
 	var f clientFlags
 	f.register(cmd)
 	noRedirects := cmd.Flags().Bool("no-redirect-uris", false, "remove every redirect URI")
+	noResources := cmd.Flags().Bool("no-resources", false, "remove every resource")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var change admin.ClientChange
 		switch {
@@ -138,6 +150,20 @@ list; --no-redirect-uris empties it. Taking away a grant type or a scope revokes
 		if cmd.Flags().Changed("first-party") {
 			change.FirstParty = &f.firstParty
 		}
+		switch {
+		case *noResources && cmd.Flags().Changed("resource"):
+			return usagef("--resource and --no-resources contradict each other")
+		case *noResources:
+			change.Resources = &[]string{}
+		case cmd.Flags().Changed("resource"):
+			change.Resources = &f.resources
+		}
+		if cmd.Flags().Changed("access-token-format") {
+			change.AccessTokenFormat = &f.tokenFormat
+		}
+		if cmd.Flags().Changed("require-dpop") {
+			change.RequireDPoP = &f.requireDPoP
+		}
 		if cmd.Flags().Changed("grants") {
 			grants := splitGrants(f.grants)
 			change.Grants = &grants
@@ -150,7 +176,7 @@ list; --no-redirect-uris empties it. Taking away a grant type or a scope revokes
 			change.Introspect = &f.introspect
 		}
 		if change == (admin.ClientChange{}) {
-			return usagef("nothing to change: give --grants, --scopes, --introspect, --redirect-uri, --no-redirect-uris or --first-party")
+			return usagef("nothing to change: give --grants, --scopes, --introspect, --redirect-uri, --no-redirect-uris, --first-party, --access-token-format, --require-dpop, --resource or --no-resources")
 		}
 		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, id string) error {
 			revoked, err := svc.UpdateClient(ctx, id, change)
@@ -161,7 +187,7 @@ list; --no-redirect-uris empties it. Taking away a grant type or a scope revokes
 				return err
 			}
 			if revoked {
-				fmt.Fprintf(c.stderr, "client %q updated; it lost a grant type or scope, so every token of it is revoked\n", id)
+				fmt.Fprintf(c.stderr, "client %q updated; it lost a grant type, scope or resource, or now requires DPoP, so every token of it is revoked\n", id)
 			} else {
 				fmt.Fprintf(c.stderr, "client %q updated\n", id)
 			}
@@ -231,7 +257,9 @@ func (c *cli) clientShow() *cobra.Command {
 			return fields(c.stdout, "id", cl.ID, "public", strconv.FormatBool(cl.Public()),
 				"grants", orDash(strings.Join(cl.GrantTypes, ",")), "scopes", orDash(strings.Join(cl.Scopes, " ")),
 				"introspect", strconv.FormatBool(cl.Introspect), "first-party", strconv.FormatBool(cl.FirstParty),
-				"redirect-uris", orDash(strings.Join(cl.RedirectURIs, " ")), "created", timestamp(cl.CreatedAt))
+				"redirect-uris", orDash(strings.Join(cl.RedirectURIs, " ")),
+				"access-token-format", cl.AccessTokenFormat, "require-dpop", strconv.FormatBool(cl.RequireDPoP),
+				"resources", orDash(strings.Join(cl.Resources, " ")), "created", timestamp(cl.CreatedAt))
 		})
 	}
 	return cmd

@@ -129,7 +129,7 @@ is printed on stderr), 1 for any other failure (one line on stderr).`,
 	pf.StringVar(&c.dsn, "db", defaultDB, "store: sqlite:PATH or postgres://... (AUTH_DB); a missing sqlite directory is an error")
 	pf.IntVar(&c.bcryptCost, "bcrypt-cost", defaultBcryptCost, "bcrypt cost of new passwords; below 10 for tests only (AUTH_BCRYPT_COST)")
 	pf.BoolVar(&c.audit, "audit", false, "write the audit events of changes as JSON lines on stderr (AUTHCTL_AUDIT=1)")
-	root.AddCommand(c.userCommand(), c.clientCommand(), c.consentCommand(), c.migrateCommand())
+	root.AddCommand(c.userCommand(), c.clientCommand(), c.consentCommand(), c.keysCommand(), c.migrateCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

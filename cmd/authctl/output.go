@@ -42,9 +42,13 @@ type clientView struct {
 	Scopes     []string `json:"scopes"`
 	Introspect bool     `json:"introspect"`
 	// RedirectURIs and FirstParty are the client's browser login.
-	RedirectURIs []string  `json:"redirect_uris"`
-	FirstParty   bool      `json:"first_party"`
-	CreatedAt    time.Time `json:"created_at"`
+	RedirectURIs []string `json:"redirect_uris"`
+	FirstParty   bool     `json:"first_party"`
+	// The client's token settings.
+	AccessTokenFormat string    `json:"access_token_format"`
+	RequireDPoP       bool      `json:"require_dpop"`
+	Resources         []string  `json:"resources"`
+	CreatedAt         time.Time `json:"created_at"`
 }
 
 func viewUser(u store.User) userView {
@@ -53,7 +57,14 @@ func viewUser(u store.User) userView {
 
 func viewClient(c store.Client) clientView {
 	v := clientView{ID: c.ID, Public: c.Public(), Grants: c.GrantTypes, Scopes: c.Scopes, Introspect: c.Introspect,
-		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty, CreatedAt: c.CreatedAt.UTC()}
+		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty, CreatedAt: c.CreatedAt.UTC(),
+		AccessTokenFormat: c.AccessTokenFormat, RequireDPoP: c.RequireDPoP, Resources: c.Resources}
+	if v.AccessTokenFormat == "" {
+		v.AccessTokenFormat = store.AccessTokenOpaque
+	}
+	if v.Resources == nil {
+		v.Resources = []string{}
+	}
 	// JSON readers get [] rather than null.
 	if v.Grants == nil {
 		v.Grants = []string{}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/authserver/admin"
+	"github.com/example/authsvc/authserver/keys"
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/cmd/internal/ops"
@@ -47,6 +48,9 @@ type config struct {
 	autoMigrate                        bool
 	// Browser and device login.
 	sessionTTL, consentTTL, deviceCodeTTL, devicePollInterval time.Duration
+	// Self-contained and bound tokens.
+	kek, kekFile, signingAlg, defaultAudience string
+	jwtAccessTTL, keyReloadInterval           time.Duration
 }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
@@ -60,6 +64,12 @@ func (c config) Validate() error {
 	}
 	if c.cleanupInterval <= 0 {
 		problems = append(problems, fmt.Errorf("cleanup interval %v: must be positive", c.cleanupInterval))
+	}
+	if err := keys.ValidateAlgorithm(c.signingAlg); err != nil {
+		problems = append(problems, err)
+	}
+	if c.keyReloadInterval < time.Second {
+		problems = append(problems, fmt.Errorf("key reload interval %v: must be at least a second", c.keyReloadInterval))
 	}
 	problems = append(problems, c.ops.Validate())
 	return errors.Join(problems...)
@@ -105,6 +115,16 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"life of a device authorization, RFC 8628 expires_in (AUTH_DEVICE_CODE_TTL)")
 	cliconf.DurationVar(fs, &c.devicePollInterval, "device-poll-interval", authserver.DefaultDevicePollInterval,
 		"least time between two device polls, RFC 8628 interval (AUTH_DEVICE_POLL_INTERVAL)")
+	fs.StringVar(&c.kek, "key-encryption-key", "",
+		"base64 of 32 random bytes that seal the JWT signing keys at rest; without it no JWT access token is issued (AUTH_KEY_ENCRYPTION_KEY)")
+	fs.StringVar(&c.kekFile, "key-encryption-key-file", "", "file holding the key-encryption key instead (AUTH_KEY_ENCRYPTION_KEY_FILE)")
+	fs.StringVar(&c.signingAlg, "signing-alg", keys.ES256, "algorithm of the first signing key: ES256 or EdDSA (AUTH_SIGNING_ALG)")
+	cliconf.DurationVar(fs, &c.jwtAccessTTL, "jwt-access-ttl", authserver.DefaultJWTAccessTTL,
+		"lifetime of JWT access tokens; a resource checking them locally sees a revocation only at expiry (AUTH_JWT_ACCESS_TTL)")
+	fs.StringVar(&c.defaultAudience, "default-audience", authserver.DefaultAudience,
+		"aud of tokens whose request names no resource (RFC 8707) (AUTH_DEFAULT_AUDIENCE)")
+	cliconf.DurationVar(fs, &c.keyReloadInterval, "key-reload-interval", 10*time.Second,
+		"how often the signing keys are read again, to pick up rotations (AUTH_KEY_RELOAD_INTERVAL)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -159,6 +179,8 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		DeviceCodeTTL:        c.deviceCodeTTL,
 		DevicePollInterval:   c.devicePollInterval,
 		ServesTLS:            c.ops.TLSCert != "",
+		JWTAccessTTL:         c.jwtAccessTTL,
+		DefaultAudience:      c.defaultAudience,
 	}
 	// Refuse a bad configuration before touching the database.
 	if err := cfg.Validate(); err != nil {
@@ -178,6 +200,19 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	}
 
 	warnOtherCosts(ctx, logger, st, c.bcryptCost)
+
+	kek, err := keys.LoadKEK(c.kek, c.kekFile)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if kek == nil {
+		logger.Warn("no key-encryption key (AUTH_KEY_ENCRYPTION_KEY): clients of JWT access tokens get none until one is set")
+	}
+	ring := keys.NewRing(st, kek, c.issuer, logger, time.Now)
+	if err := ring.Ensure(ctx, c.signingAlg); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	cfg.Keys = ring
 
 	reg := obs.NewRegistry()
 	if pc := dbopen.PoolCollector(st, "auth"); pc != nil {
@@ -227,6 +262,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	cleanupCtx, stopCleanup := context.WithCancel(ctx)
 	var cleanup sync.WaitGroup
 	cleanup.Go(func() { authserver.RunCleanup(cleanupCtx, logger, st, c.cleanupInterval, 1000, time.Now) })
+	cleanup.Go(func() { ring.Run(cleanupCtx, c.keyReloadInterval) })
 	defer cleanup.Wait()
 	defer stopCleanup()
 

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	oauth2 "github.com/go-oauth2/oauth2/v4"
@@ -33,6 +34,7 @@ import (
 	"github.com/go-oauth2/oauth2/v4/manage"
 	"github.com/go-oauth2/oauth2/v4/models"
 
+	"github.com/example/authsvc/authserver/keys"
 	"github.com/example/authsvc/store"
 )
 
@@ -51,6 +53,11 @@ type Store interface {
 	RedeemDeviceGrant(ctx context.Context, hash string, now time.Time, v store.Versions, tokens ...store.Token) error
 }
 
+// Signer signs JWT access tokens (keys.Ring).
+type Signer interface {
+	Sign(t keys.AccessToken) (token, kid string, err error)
+}
+
 // Issuer issues token pairs into the store.
 type Issuer struct {
 	tokens      Store
@@ -58,6 +65,32 @@ type Issuer struct {
 	refreshTTL  time.Duration
 	grantMaxAge time.Duration
 	now         func() time.Time
+	// signer and jwtTTL make the access tokens of clients that ask for
+	// JWTs (store.Client.IssuesJWT); without a signer they get none.
+	signer Signer
+	jwtTTL time.Duration
+}
+
+// ErrNoSigner: a client asked for JWT access tokens, and this server has
+// no signing key to make them with.
+var ErrNoSigner = errors.New("JWT access tokens are not available: no signing key")
+
+// WithJWT makes i sign the access tokens of JWT clients with s, each valid
+// for ttl (at most store.MaxSignedTokenLifetime).
+func (i *Issuer) WithJWT(s Signer, ttl time.Duration) error {
+	if ttl <= 0 || ttl > store.MaxSignedTokenLifetime {
+		return fmt.Errorf("JWT access token lifetime %v: must be positive and at most %v", ttl, store.MaxSignedTokenLifetime)
+	}
+	i.signer, i.jwtTTL = s, ttl
+	return nil
+}
+
+// accessTTLFor is the lifetime of client's access tokens.
+func (i *Issuer) accessTTLFor(client store.Client) time.Duration {
+	if client.IssuesJWT() {
+		return i.jwtTTL
+	}
+	return i.accessTTL
 }
 
 // New returns an Issuer; lifetimes must be positive (go-oauth2 reads zero as
@@ -96,6 +129,20 @@ type Grant struct {
 	// gets them.
 	Code   *store.AuthCode
 	Device *store.DeviceGrant
+	// Binding is what the tokens are for and bound to.
+	Binding Binding
+}
+
+// Binding is the audience and DPoP binding of issued tokens.
+type Binding struct {
+	// Audience is the space-delimited resources (RFC 8707) the access
+	// token is for; on a new grant also its refresh token's.
+	Audience string
+	// JKT binds the access token to a DPoP key (RFC 9449 §6).
+	JKT string
+	// RefreshJKT binds a new grant's refresh token (public clients,
+	// RFC 9449 §5); a rotation keeps the grant's.
+	RefreshJKT string
 }
 
 // Issued is what the token endpoint answers (RFC 6749 §5.1).
@@ -104,6 +151,11 @@ type Issued struct {
 	Refresh   string // empty when none was issued
 	Scope     string
 	ExpiresIn time.Duration
+	// KeyID is the kid that signed a JWT access token; "" for opaque.
+	KeyID string
+	// TokenType is "DPoP" for an access token bound to a key, else
+	// "Bearer" (RFC 9449 §5).
+	TokenType string
 }
 
 // Issue creates the tokens of a new grant, in a new family.
@@ -123,8 +175,9 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
 		}
 	}
 	call := &call{issuer: i, client: g.Client, family: family, code: g.Code, device: g.Device,
-		versions: store.Versions{Client: g.Client.Version, User: g.UserVersion}}
-	gt, cfg := oauth2.ClientCredentials, &manage.Config{AccessTokenExp: i.accessTTL}
+		versions: store.Versions{Client: g.Client.Version, User: g.UserVersion}, binding: g.Binding,
+		grantAudience: g.Binding.Audience}
+	gt, cfg := oauth2.ClientCredentials, &manage.Config{AccessTokenExp: i.accessTTLFor(g.Client)}
 	if g.Username != "" {
 		gt = oauth2.PasswordCredentials
 	}
@@ -151,20 +204,22 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (Issued, error) {
 // old's user (checked by the caller at userVersion) have not changed
 // since (store.ErrClientChanged, store.ErrUserChanged). scope narrows
 // the new access token ("" keeps old's scope); the new refresh token keeps
-// old's scope (RFC 6749 §6). The store's rotation is atomic: of concurrent
+// old's scope (RFC 6749 §6), audience and DPoP binding. b is the new
+// access token's audience and binding (its RefreshJKT is ignored). The store's rotation is atomic: of concurrent
 // rotations of old exactly one succeeds, and a rotated token presented
 // again ends the family with store.ErrTokenReused.
-func (i *Issuer) Rotate(ctx context.Context, client store.Client, old store.Token, userVersion int64, presented, scope string) (Issued, error) {
+func (i *Issuer) Rotate(ctx context.Context, client store.Client, old store.Token, userVersion int64, presented, scope string, b Binding) (Issued, error) {
 	if !i.now().Before(old.GrantedAt.Add(i.grantMaxAge)) {
 		return Issued{}, ErrGrantTooOld
 	}
+	b.RefreshJKT = old.JKT
 	call := &call{issuer: i, client: client, family: old.FamilyID, rotating: &old, presented: presented,
-		versions: store.Versions{Client: client.Version, User: userVersion}}
+		versions: store.Versions{Client: client.Version, User: userVersion}, binding: b, grantAudience: old.Audience}
 	m := call.manager()
 	// Rotation happens atomically inside call.Create; the manager's own
 	// remove-after-create steps would reopen the race, so they stay off.
 	m.SetRefreshTokenCfg(&manage.RefreshingConfig{
-		AccessTokenExp:     i.accessTTL,
+		AccessTokenExp:     i.accessTTLFor(client),
 		RefreshTokenExp:    i.refreshTTL,
 		IsGenerateRefresh:  true,
 		IsResetRefreshTime: true,
@@ -191,8 +246,14 @@ type call struct {
 	presented string       // its value
 	code      *store.AuthCode
 	device    *store.DeviceGrant
-	issued    Issued
-	created   int // calls of Create, which must be exactly one
+	binding   Binding
+	// grantAudience is the audience the grant's refresh token keeps.
+	grantAudience string
+	// at is when the access token was generated; Create stores it so.
+	at      time.Time
+	kid     string
+	issued  Issued
+	created int // calls of Create, which must be exactly one
 }
 
 func (c *call) manager() *manage.Manager {
@@ -250,12 +311,19 @@ func (c *call) GetByID(_ context.Context, id string) (oauth2.ClientInfo, error) 
 	return clientInfo{c.client}, nil
 }
 
-// Token generates opaque 256-bit values. A refresh token is issued only
-// when the grant's config asks for one and the client may use the
-// refresh_token grant.
-func (c *call) Token(_ context.Context, _ *oauth2.GenerateBasic, isGenRefresh bool) (access, refresh string, err error) {
+// Token generates opaque 256-bit values, or for a JWT client an RFC 9068
+// JWT whose jti is such a value. A refresh token is issued only when the
+// grant's config asks for one and the client may use the refresh_token
+// grant.
+func (c *call) Token(_ context.Context, data *oauth2.GenerateBasic, isGenRefresh bool) (access, refresh string, err error) {
+	c.at = c.issuer.now()
 	if access, err = store.NewOpaqueValue(); err != nil {
 		return "", "", err
+	}
+	if c.client.IssuesJWT() {
+		if access, err = c.signJWT(access, data.TokenInfo); err != nil {
+			return "", "", err
+		}
 	}
 	if !isGenRefresh || !c.client.MayUse(store.GrantRefreshToken) {
 		return access, "", nil
@@ -265,6 +333,40 @@ func (c *call) Token(_ context.Context, _ *oauth2.GenerateBasic, isGenRefresh bo
 		return "", "", err
 	}
 	return access, refresh, nil
+}
+
+// signJWT makes the JWT access token of this call, with jti.
+func (c *call) signJWT(jti string, info oauth2.TokenInfo) (string, error) {
+	if c.issuer.signer == nil {
+		return "", ErrNoSigner
+	}
+	user := info.GetUserID()
+	subject := user
+	if subject == "" {
+		subject = c.client.ID // RFC 9068 §2.2: no resource owner
+	}
+	token, kid, err := c.issuer.signer.Sign(keys.AccessToken{
+		ID:       jti,
+		Subject:  subject,
+		ClientID: c.client.ID,
+		Username: user,
+		Scope:    info.GetScope(),
+		Audience: strings.Fields(c.binding.Audience),
+		IssuedAt: c.at,
+		Expiry:   c.at.Add(c.issuer.jwtTTL),
+		JKT:      c.binding.JKT,
+	})
+	if errors.Is(err, keys.ErrNoSigningKey) {
+		return "", fmt.Errorf("%w: %w", ErrNoSigner, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	if len(token) > store.MaxTokenBytes {
+		return "", fmt.Errorf("a signed access token of %d bytes is longer than any token accepted (%d)", len(token), store.MaxTokenBytes)
+	}
+	c.kid = kid
+	return token, nil
 }
 
 // errUnused is returned by the TokenStore methods that the token flows this
@@ -311,7 +413,8 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	if c.created > 1 {
 		return errors.New("token manager stored twice in one call")
 	}
-	now := c.issuer.now()
+	now := c.at
+	ttl := c.issuer.accessTTLFor(c.client)
 	tokens := []store.Token{{
 		Hash:      store.HashToken(info.GetAccess()),
 		Kind:      store.AccessToken,
@@ -320,7 +423,9 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 		Username:  info.GetUserID(),
 		Scope:     info.GetScope(),
 		IssuedAt:  now,
-		ExpiresAt: now.Add(c.issuer.accessTTL),
+		ExpiresAt: now.Add(ttl),
+		Audience:  c.binding.Audience,
+		JKT:       c.binding.JKT,
 	}}
 	refreshScope, grantedAt := info.GetScope(), now
 	if c.rotating != nil {
@@ -344,6 +449,8 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 			Scope:     refreshScope,
 			IssuedAt:  now,
 			ExpiresAt: refreshExpiry,
+			Audience:  c.grantAudience,
+			JKT:       c.binding.RefreshJKT,
 		})
 	}
 	var err error
@@ -360,7 +467,10 @@ func (c *call) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	if err != nil {
 		return fmt.Errorf("store tokens: %w", err)
 	}
-	c.issued = Issued{Access: info.GetAccess(), Scope: info.GetScope(), ExpiresIn: c.issuer.accessTTL}
+	c.issued = Issued{Access: info.GetAccess(), Scope: info.GetScope(), ExpiresIn: ttl, KeyID: c.kid, TokenType: "Bearer"}
+	if c.binding.JKT != "" {
+		c.issued.TokenType = "DPoP"
+	}
 	if len(tokens) > 1 {
 		c.issued.Refresh = info.GetRefresh()
 	}

@@ -176,7 +176,7 @@ func TestRotate(t *testing.T) {
 	old := store.Token{Hash: store.HashToken(presented), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf",
 		Username: "alice", Scope: "a b", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), GrantedAt: t0}
 
-	got, err := i.Rotate(context.Background(), confCli, old, 7, presented, "a")
+	got, err := i.Rotate(context.Background(), confCli, old, 7, presented, "a", Binding{})
 	if want := (store.Versions{Client: confCli.Version, User: 7}); err == nil && (len(rec.versions) != 1 || rec.versions[0] != want) {
 		t.Errorf("versions passed to the store: %+v, want [%+v]", rec.versions, want)
 	}
@@ -202,7 +202,7 @@ func TestRotate(t *testing.T) {
 
 	// With no scope asked for, the access token keeps the original.
 	rec2 := &recordingTokens{}
-	if got, err := newIssuer(t, rec2).Rotate(context.Background(), confCli, old, 7, presented, ""); err != nil || got.Scope != "a b" {
+	if got, err := newIssuer(t, rec2).Rotate(context.Background(), confCli, old, 7, presented, "", Binding{}); err != nil || got.Scope != "a b" {
 		t.Errorf("rotate without scope: %+v, %v; want scope a b", got, err)
 	}
 }
@@ -212,7 +212,7 @@ func TestRotate(t *testing.T) {
 func TestRotatePassesStoreVerdicts(t *testing.T) {
 	old := store.Token{Hash: store.HashToken("v"), Kind: store.RefreshToken, FamilyID: "fam", ClientID: "conf", Scope: "a", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), GrantedAt: t0}
 	for _, want := range []error{store.ErrTokenReused, store.ErrNotFound} {
-		_, err := newIssuer(t, &recordingTokens{rotateErr: want}).Rotate(context.Background(), confCli, old, 7, "v", "")
+		_, err := newIssuer(t, &recordingTokens{rotateErr: want}).Rotate(context.Background(), confCli, old, 7, "v", "", Binding{})
 		if !errors.Is(err, want) {
 			t.Errorf("got %v, want %v", err, want)
 		}
@@ -242,7 +242,7 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	// Young grant: a full refresh lifetime.
 	rec := &recordingTokens{}
 	old.GrantedAt = t0.Add(-time.Hour)
-	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, ""); err != nil {
+	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, "", Binding{}); err != nil {
 		t.Fatalf("rotate a young grant: %v", err)
 	}
 	if got := rec.created[0][1].ExpiresAt; !got.Equal(t0.Add(time.Hour)) {
@@ -252,7 +252,7 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	// Half an hour before its maximum age: the lifetime is cut short.
 	rec = &recordingTokens{}
 	old.GrantedAt = t0.Add(-24*time.Hour + 30*time.Minute)
-	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, ""); err != nil {
+	if _, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, "", Binding{}); err != nil {
 		t.Fatalf("rotate an old grant: %v", err)
 	}
 	if got := rec.created[0][1].ExpiresAt; !got.Equal(t0.Add(30 * time.Minute)) {
@@ -262,7 +262,7 @@ func TestRotateStopsAtGrantMaxAge(t *testing.T) {
 	// At its maximum age: refused, and nothing stored.
 	rec = &recordingTokens{}
 	old.GrantedAt = t0.Add(-24 * time.Hour)
-	_, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, "")
+	_, err := newIssuer(t, rec).Rotate(context.Background(), confCli, old, 7, presented, "", Binding{})
 	if !errors.Is(err, ErrGrantTooOld) || !errors.Is(err, store.ErrNotFound) || len(rec.created) != 0 {
 		t.Errorf("rotate at the maximum age: %v, stored %v; want ErrGrantTooOld and nothing", err, rec.created)
 	}
