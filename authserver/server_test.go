@@ -106,6 +106,9 @@ type envSetup struct {
 	logger *slog.Logger
 	// open opens the store; nil means a SQLite file in a temp dir.
 	open func(t testing.TB) store.AuthStore
+	// prepare runs once the store holds the test users and clients, just
+	// before the server is made.
+	prepare []func(t testing.TB, db store.AuthStore, cfg *authserver.Config)
 }
 
 // onPostgres is the option of newEnv that runs it on a fresh PostgreSQL
@@ -185,6 +188,9 @@ func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 			t.Fatal(err)
 		}
 	}
+	for _, prepare := range setup.prepare {
+		prepare(t, db, &cfg)
+	}
 	h, err := authserver.NewServer(setup.logger, st, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +212,12 @@ type response struct {
 
 func (e *env) do(method, path, authz string, form url.Values) response {
 	e.t.Helper()
+	return e.doHeader(method, path, authz, form, nil)
+}
+
+// doHeader is do with more request headers.
+func (e *env) doHeader(method, path, authz string, form url.Values, header http.Header) response {
+	e.t.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -216,6 +228,9 @@ func (e *env) do(method, path, authz string, form url.Values) response {
 	}
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
