@@ -22,6 +22,7 @@ const retryAfterSeconds = 5
 const (
 	codeInvalidRequest     = "invalid_request"
 	codeInvalidToken       = "invalid_token"
+	codeInvalidDPoPProof   = "invalid_dpop_proof" // RFC 9449 §7.1
 	codeInsufficientScope  = "insufficient_scope"
 	codeUnauthorized       = "unauthorized"
 	codeNotFound           = "not_found"
@@ -98,6 +99,12 @@ func errInvalidToken(cause error) *apiError {
 	return &apiError{status: http.StatusUnauthorized, code: codeInvalidToken, description: "the access token is invalid", cause: cause, challenge: true}
 }
 
+// errInvalidProof: the DPoP proof of a request with a bound token is
+// missing or fails a check; the log has which.
+func errInvalidProof(cause error) *apiError {
+	return &apiError{status: http.StatusUnauthorized, code: codeInvalidDPoPProof, description: "the DPoP proof is missing or invalid", cause: cause, challenge: true}
+}
+
 func errInsufficientScope(scope string) *apiError {
 	return &apiError{status: http.StatusForbidden, code: codeInsufficientScope, description: "the access token lacks scope " + scope, challenge: true, scope: scope}
 }
@@ -116,7 +123,21 @@ func renderError(c *gin.Context, err error) {
 	h := c.Writer.Header()
 	h.Set("Cache-Control", "no-store")
 	if e.challenge {
-		h.Set("WWW-Authenticate", challenge(e))
+		scheme := c.GetString(schemeKey)
+		algs := c.GetString(dpopAlgsKey)
+		switch {
+		case e.code == codeUnauthorized || scheme == "":
+			// No usable credentials: either scheme will do (RFC 9449
+			// §7.1).
+			h.Set("WWW-Authenticate", challenge(schemeBearer, e, ""))
+			if algs != "" {
+				h.Add("WWW-Authenticate", challenge(schemeDPoP, &apiError{code: codeUnauthorized}, algs))
+			}
+		case scheme == schemeDPoP || e.code == codeInvalidDPoPProof:
+			h.Set("WWW-Authenticate", challenge(schemeDPoP, e, algs))
+		default:
+			h.Set("WWW-Authenticate", challenge(schemeBearer, e, ""))
+		}
 	}
 	if e.retry {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds))
@@ -124,10 +145,21 @@ func renderError(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(e.status, gin.H{"error": e.code, "error_description": e.description})
 }
 
-// challenge builds the RFC 6750 §3 WWW-Authenticate value.
-func challenge(e *apiError) string {
+// Where authenticate leaves, for renderError, the scheme the request
+// used and the DPoP algorithms to name in a challenge.
+const (
+	schemeKey   = "resource.scheme"
+	dpopAlgsKey = "resource.dpop_algs"
+)
+
+// challenge builds the RFC 6750 §3 / RFC 9449 §7.1 WWW-Authenticate value
+// of scheme; algs is the DPoP algs parameter, "" to leave it out.
+func challenge(scheme string, e *apiError, algs string) string {
 	var b strings.Builder
-	b.WriteString(`Bearer realm="` + realm + `"`)
+	b.WriteString(scheme + ` realm="` + realm + `"`)
+	if algs != "" {
+		b.WriteString(`, algs="` + algs + `"`)
+	}
 	if e.code == codeUnauthorized {
 		return b.String()
 	}

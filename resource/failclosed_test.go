@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +126,7 @@ func TestIntrospectionClientAnswer(t *testing.T) {
 	}
 	want := Introspection{Active: true, Scope: "items:read items:write", ClientID: "app", Username: "alice", Subject: "alice",
 		TokenType: "Bearer", TokenUse: "access_token", Issuer: "http://localhost:9096", ExpiresAt: exp, IssuedAt: exp.Add(-15 * time.Minute)}
-	if in != want {
+	if !reflect.DeepEqual(in, want) {
 		t.Errorf("got  %+v\nwant %+v", in, want)
 	}
 	if in.Owner() != "user:alice" || !in.HasScope("items:write") || in.HasScope("items") {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,18 @@ type Introspection struct {
 	Issuer    string
 	ExpiresAt time.Time // zero if the answer had no exp
 	IssuedAt  time.Time
+	// Audience is what the token is for (aud); empty when the answer
+	// names none.
+	Audience []string
+	// JKT is the DPoP key the token is bound to (cnf.jkt, RFC 9449 §6);
+	// "" for a bearer token.
+	JKT string
+}
+
+// For reports whether the token is meant for audience: its aud names it,
+// or it names no audience at all (tokens from before audiences).
+func (in Introspection) For(audience string) bool {
+	return len(in.Audience) == 0 || slices.Contains(in.Audience, audience)
 }
 
 // Owner is the key the caller's items are stored under. Users and clients
@@ -64,7 +77,7 @@ func (in Introspection) usable(now time.Time) bool {
 	if !in.Active || in.TokenUse != string(store.AccessToken) {
 		return false
 	}
-	if in.TokenType != "" && !strings.EqualFold(in.TokenType, "Bearer") {
+	if in.TokenType != "" && !strings.EqualFold(in.TokenType, "Bearer") && !strings.EqualFold(in.TokenType, "DPoP") {
 		return false
 	}
 	return in.ExpiresAt.IsZero() || now.Before(in.ExpiresAt)
@@ -171,16 +184,38 @@ func NewIntrospectionClient(cfg IntrospectionClientConfig) (*IntrospectionClient
 
 // introspectionResponse is the RFC 7662 §2.2 wire form.
 type introspectionResponse struct {
-	Active    *bool   `json:"active"`
-	Scope     string  `json:"scope"`
-	ClientID  string  `json:"client_id"`
-	Username  string  `json:"username"`
-	Subject   string  `json:"sub"`
-	TokenType string  `json:"token_type"`
-	TokenUse  string  `json:"token_use"`
-	Issuer    string  `json:"iss"`
-	Exp       float64 `json:"exp"`
-	Iat       float64 `json:"iat"`
+	Active    *bool    `json:"active"`
+	Scope     string   `json:"scope"`
+	ClientID  string   `json:"client_id"`
+	Username  string   `json:"username"`
+	Subject   string   `json:"sub"`
+	TokenType string   `json:"token_type"`
+	TokenUse  string   `json:"token_use"`
+	Issuer    string   `json:"iss"`
+	Exp       float64  `json:"exp"`
+	Iat       float64  `json:"iat"`
+	Aud       audience `json:"aud"`
+	Cnf       *struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
+}
+
+// audience is an aud member: one string or an array of them (RFC 7662
+// §2.2, RFC 7519 §4.1.3).
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("aud is neither a string nor an array of strings")
+	}
+	*a = many
+	return nil
 }
 
 // Introspect asks the authorization server about token.
@@ -232,7 +267,7 @@ func (c *IntrospectionClient) Introspect(ctx context.Context, token string) (Int
 	if !*wire.Active {
 		return Introspection{}, nil
 	}
-	return Introspection{
+	in := Introspection{
 		Active:    true,
 		Scope:     wire.Scope,
 		ClientID:  wire.ClientID,
@@ -243,7 +278,12 @@ func (c *IntrospectionClient) Introspect(ctx context.Context, token string) (Int
 		Issuer:    wire.Issuer,
 		ExpiresAt: unixTime(wire.Exp),
 		IssuedAt:  unixTime(wire.Iat),
-	}, nil
+		Audience:  wire.Aud,
+	}
+	if wire.Cnf != nil {
+		in.JKT = wire.Cnf.JKT
+	}
+	return in, nil
 }
 
 // unixTime turns NumericDate seconds (RFC 7519 §2, possibly fractional)

@@ -18,6 +18,7 @@ type Metrics struct {
 	cacheRequests *prometheus.CounterVec
 	duration      prometheus.Histogram
 	errors        prometheus.Counter
+	dpopRefused   *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -32,13 +33,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "introspection_errors_total",
 			Help: "Introspection calls that got no usable answer (the request was answered 503)."}),
+		dpopRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "resource_dpop_refused_total",
+			Help: "Requests refused for DPoP: a bound token used as a bearer token (bearer_use), a bearer token under the DPoP scheme (unbound), or the proof's reason (missing, malformed, typ, alg, jwk, signature, claims, htm, htu, iat, ath, jkt, replay, ...)."},
+			[]string{"reason"}),
 	}
 	m.cacheRequests.WithLabelValues("hit")
 	m.cacheRequests.WithLabelValues("miss")
 	if reg != nil {
-		reg.MustRegister(m.cacheRequests, m.duration, m.errors)
+		reg.MustRegister(m.cacheRequests, m.duration, m.errors, m.dpopRefused)
 	}
 	return m
+}
+
+func (m *Metrics) dpopRefusal(reason string) {
+	if m == nil || reason == "" {
+		return
+	}
+	m.dpopRefused.WithLabelValues(reason).Inc()
 }
 
 func (m *Metrics) cacheResult(hit bool) {

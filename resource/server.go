@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/example/authsvc/authserver/dpop"
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/reqid"
 	"github.com/example/authsvc/store"
@@ -63,6 +66,30 @@ type server struct {
 	tracing     obs.Tracing
 	corsOrigins []string
 	ready       func(context.Context) error
+	// The token's audience must name audience; DPoP proofs are checked by
+	// proofs against publicURL (or the URL as requested when nil), and
+	// dpopAlgs is their algs, space-separated, for challenges.
+	audience  string
+	proofs    *dpop.Verifier
+	publicURL *url.URL
+	dpopAlgs  string
+}
+
+// DefaultAudience is the audience this service requires of tokens by
+// default: the authorization server's default audience
+// (authserver.DefaultAudience).
+const DefaultAudience = "urn:authsvc:items"
+
+// WithAudience sets the audience tokens must be for.
+func WithAudience(aud string) Option {
+	return func(s *server) { s.audience = aud }
+}
+
+// WithDPoP sets the DPoP proof checker and the public URL of this service
+// (scheme, host and any path prefix) that proofs name; a nil URL means the
+// URL as each request reached the service.
+func WithDPoP(v *dpop.Verifier, publicURL *url.URL) Option {
+	return func(s *server) { s.proofs, s.publicURL = v, publicURL }
 }
 
 // NewServer returns the service's HTTP handler. introspector decides about
@@ -71,10 +98,16 @@ type server struct {
 // in release mode.
 func NewServer(logger *slog.Logger, items store.ItemStore, introspector Introspector, opts ...Option) http.Handler {
 	s := &server{logger: logger, items: items, introspector: introspector, now: time.Now,
-		maxItemsPerOwner: DefaultMaxItemsPerOwner}
+		maxItemsPerOwner: DefaultMaxItemsPerOwner, audience: DefaultAudience}
 	for _, opt := range opts {
 		opt(s)
 	}
+	if s.proofs == nil {
+		now := s.now
+		// The default configuration cannot fail.
+		s.proofs, _ = dpop.NewVerifier(dpop.Config{Now: func() time.Time { return now() }})
+	}
+	s.dpopAlgs = strings.Join(s.proofs.Algs(), " ")
 
 	e := gin.New()
 	// Unknown paths and methods get JSON like every other error, and a
