@@ -120,6 +120,8 @@ func (s *server) requestURL(r *http.Request) *url.URL {
 // unusableReason says, for the log only, why a token was refused.
 func unusableReason(in Introspection, now time.Time) error {
 	switch {
+	case !in.Active && in.refusal != "":
+		return errors.New("token refused: " + in.refusal)
 	case !in.Active:
 		return errors.New("token inactive")
 	case in.TokenUse != "access_token":

@@ -37,6 +37,9 @@ type Introspection struct {
 	// JKT is the DPoP key the token is bound to (cnf.jkt, RFC 9449 §6);
 	// "" for a bearer token.
 	JKT string
+	// refusal says, for the log only, why a token checked locally is
+	// inactive.
+	refusal string
 }
 
 // For reports whether the token is meant for audience: its aud names it,

@@ -1,6 +1,8 @@
 // Command resource runs the protected resource service: per-owner items
-// behind bearer tokens that the authorization server vouches for through
-// RFC 7662 introspection.
+// behind access tokens that the authorization server vouches for through
+// RFC 7662 introspection, or that it checks locally as RFC 9068 JWTs
+// (RESOURCE_TOKEN_VALIDATION=jwt); DPoP-bound tokens (RFC 9449) need a
+// proof by their key.
 //
 // Settings come from flags, then RESOURCE_* environment variables, then the
 // optional -config YAML file, then defaults. The introspection client's
@@ -23,12 +25,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/example/authsvc/authserver/dpop"
 	"github.com/example/authsvc/cmd/internal/cliconf"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/cmd/internal/ops"
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/version"
 	"github.com/example/authsvc/resource"
+	"github.com/example/authsvc/resource/jwtaccess"
 )
 
 const envPrefix = "RESOURCE_"
@@ -57,6 +61,20 @@ type config struct {
 	MaxItemsPerOwner  int
 	AutoMigrate       bool
 	Ops               ops.Settings
+	// Token validation: introspect (default) or jwt, and what jwt mode
+	// and DPoP need.
+	TokenValidation string
+	JWKSURL         string
+	Issuer          string
+	Audience        string
+	PublicURL       string
+}
+
+// absoluteURL reports whether s is an absolute http(s) URL without
+// userinfo.
+func absoluteURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // Validate reports every problem at once.
@@ -68,15 +86,34 @@ func (c config) Validate() error {
 	if c.DB == "" {
 		problems = append(problems, errors.New("-db (RESOURCE_DB) is empty"))
 	}
-	// Never echo the URL: userinfo in it would be a password.
-	if u, err := url.Parse(c.IntrospectURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		problems = append(problems, errors.New("-introspect-url (RESOURCE_INTROSPECT_URL) is not an absolute http(s) URL without userinfo (credentials go in the client id and secret)"))
+	switch c.TokenValidation {
+	case resource.ValidateIntrospect:
+		// Never echo the URL: userinfo in it would be a password.
+		if !absoluteURL(c.IntrospectURL) {
+			problems = append(problems, errors.New("-introspect-url (RESOURCE_INTROSPECT_URL) is not an absolute http(s) URL without userinfo (credentials go in the client id and secret)"))
+		}
+		if c.ClientID == "" {
+			problems = append(problems, errors.New("no client id: set -client-id or RESOURCE_CLIENT_ID to this service's client at the authorization server"))
+		}
+		if c.ClientSecret == "" {
+			problems = append(problems, fmt.Errorf("no client secret: set %s or %s (a file holding the secret)", envClientSecret, envClientSecretFile))
+		}
+	case resource.ValidateJWT:
+		if !absoluteURL(c.JWKSURL) {
+			problems = append(problems, errors.New("-jwks-url (RESOURCE_JWKS_URL) is not an absolute http(s) URL without userinfo"))
+		}
+		if c.Issuer == "" {
+			problems = append(problems, errors.New("-issuer (RESOURCE_ISSUER) is empty: jwt mode checks iss"))
+		}
+	default:
+		problems = append(problems, fmt.Errorf("-token-validation (RESOURCE_TOKEN_VALIDATION) %q: want %s or %s",
+			c.TokenValidation, resource.ValidateIntrospect, resource.ValidateJWT))
 	}
-	if c.ClientID == "" {
-		problems = append(problems, errors.New("no client id: set -client-id or RESOURCE_CLIENT_ID to this service's client at the authorization server"))
+	if c.Audience == "" {
+		problems = append(problems, errors.New("-audience (RESOURCE_AUDIENCE) is empty"))
 	}
-	if c.ClientSecret == "" {
-		problems = append(problems, fmt.Errorf("no client secret: set %s or %s (a file holding the secret)", envClientSecret, envClientSecretFile))
+	if c.PublicURL != "" && !absoluteURL(c.PublicURL) {
+		problems = append(problems, errors.New("-public-url (RESOURCE_PUBLIC_URL) is not an absolute http(s) URL"))
 	}
 	if c.CacheTTL < 0 {
 		problems = append(problems, fmt.Errorf("-cache-ttl (RESOURCE_CACHE_TTL) %s is negative; 0 disables the cache", c.CacheTTL))
@@ -105,6 +142,13 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	cliconf.DurationVar(fs, &cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
 	cliconf.DurationVar(fs, &cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
 	fs.IntVar(&cfg.MaxItemsPerOwner, "max-items-per-owner", resource.DefaultMaxItemsPerOwner, "how many items one owner may have; a create past it is a 409 (RESOURCE_MAX_ITEMS_PER_OWNER)")
+	fs.StringVar(&cfg.TokenValidation, "token-validation", resource.ValidateIntrospect,
+		"introspect: ask the authorization server about each token (revocation counts at once); jwt: check JWT access tokens locally with its keys (a revoked token works until it expires) (RESOURCE_TOKEN_VALIDATION)")
+	fs.StringVar(&cfg.JWKSURL, "jwks-url", "http://localhost:9096/.well-known/jwks.json", "the authorization server's JWKS, for jwt mode (RESOURCE_JWKS_URL)")
+	fs.StringVar(&cfg.Issuer, "issuer", "http://localhost:9096", "the iss JWT access tokens must carry, for jwt mode (RESOURCE_ISSUER)")
+	fs.StringVar(&cfg.Audience, "audience", resource.DefaultAudience, "the aud tokens must name: this service's resource indicator (RESOURCE_AUDIENCE)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "",
+		"this service's URL as clients call it (scheme, host, path prefix), which DPoP proofs name; default: as each request reached it (RESOURCE_PUBLIC_URL)")
 	ops.AddFlags(fs, &cfg.Ops, envPrefix, "127.0.0.1:9098")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of flag-name keys (RESOURCE_CONFIG)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, envPrefix); err != nil {
@@ -141,6 +185,31 @@ func clientSecret(getenv func(string) string) (string, error) {
 	default:
 		return secret, nil
 	}
+}
+
+// tokenChecker builds what checks tokens in the configured mode, and the
+// readiness check that goes with it.
+func tokenChecker(cfg config, metrics *resource.Metrics, tracing obs.Tracing) (resource.Introspector, func(context.Context) error, error) {
+	if cfg.TokenValidation == resource.ValidateJWT {
+		v, err := jwtaccess.NewVerifier(jwtaccess.Config{JWKSURL: cfg.JWKSURL, Issuer: cfg.Issuer, Audience: cfg.Audience})
+		if err != nil {
+			return nil, nil, fmt.Errorf("jwt mode: %w", err)
+		}
+		checker := resource.NewJWTChecker(v)
+		return checker, checker.Ready, nil
+	}
+	client, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
+		URL:          cfg.IntrospectURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Timeout:      cfg.IntrospectTimeout,
+		Tracing:      tracing,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("introspection client: %w", err)
+	}
+	cache := resource.NewCache(metrics.Instrument(client), resource.CacheConfig{TTL: cfg.CacheTTL, Metrics: metrics})
+	return cache, client.CheckCredentials, nil
 }
 
 // run serves until ctx ends (main cancels it on SIGINT or SIGTERM), then
@@ -204,17 +273,20 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return err
 	}
 
-	client, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
-		URL:          cfg.IntrospectURL,
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		Timeout:      cfg.IntrospectTimeout,
-		Tracing:      tracing,
-	})
+	introspector, ready, err := tokenChecker(cfg, metrics, tracing)
 	if err != nil {
-		return fmt.Errorf("introspection client: %w", err)
+		return err
 	}
-	introspector := resource.NewCache(metrics.Instrument(client), resource.CacheConfig{TTL: cfg.CacheTTL, Metrics: metrics})
+	proofs, err := dpop.NewVerifier(dpop.Config{})
+	if err != nil {
+		return fmt.Errorf("DPoP: %w", err)
+	}
+	var publicURL *url.URL
+	if cfg.PublicURL != "" {
+		if publicURL, err = url.Parse(cfg.PublicURL); err != nil {
+			return fmt.Errorf("-public-url: %w", err)
+		}
+	}
 
 	metricsCtx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
@@ -223,8 +295,9 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	}
 	handler := resource.NewServer(logger, items, introspector,
 		resource.WithMetrics(metrics), resource.WithTracing(tracing), resource.WithCORS(cfg.Ops.Origins()),
-		resource.WithReadiness(resource.CachedCheck(client.CheckCredentials, nil)),
-		resource.WithMaxItemsPerOwner(cfg.MaxItemsPerOwner))
+		resource.WithReadiness(resource.CachedCheck(ready, nil)),
+		resource.WithMaxItemsPerOwner(cfg.MaxItemsPerOwner),
+		resource.WithAudience(cfg.Audience), resource.WithDPoP(proofs, publicURL))
 	srv := &http.Server{
 		TLSConfig:         tlsConfig,
 		Handler:           handler,
@@ -239,10 +312,14 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Tests start on :0 and read the address from this line.
-	logger.Info("listening", "addr", ln.Addr().String(), "introspect_url", cfg.IntrospectURL,
+	logger.Info("listening", "addr", ln.Addr().String(), "token_validation", cfg.TokenValidation, "audience", cfg.Audience, "introspect_url", cfg.IntrospectURL,
 		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout,
 		"max_items_per_owner", cfg.MaxItemsPerOwner, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
-	if u, err := url.Parse(cfg.IntrospectURL); err == nil && u.Scheme == "http" && !ops.Loopback(u.Host) {
+	if cfg.TokenValidation == resource.ValidateJWT {
+		logger.Info("jwt mode: access tokens are checked locally, so a revoked token keeps working here until it expires (5 minutes by default)",
+			"jwks_url", cfg.JWKSURL, "issuer", cfg.Issuer)
+	}
+	if u, err := url.Parse(cfg.IntrospectURL); err == nil && u.Scheme == "http" && !ops.Loopback(u.Host) && cfg.TokenValidation == resource.ValidateIntrospect {
 		logger.Warn("the introspection URL is http:// on a non-loopback host: every token and this service's secret cross the network in clear")
 	}
 
