@@ -5,8 +5,9 @@
 # installed, a throwaway cluster is started for this run and stopped
 # afterwards. The browser tests need Chromium (.ci/run installs Debian's
 # package) and axe-core, which this script installs with npm from the
-# lockfile in internal/browsertest; without either they skip, and under CI
-# they fail.
+# lockfile in internal/browsertest; the DPoP interop test needs Node and
+# oauth4webapi, installed the same way in internal/interop. Without them
+# those tests skip, and under CI they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,8 +49,11 @@ fi
 # runs nothing of the package's own.
 if command -v npm >/dev/null; then
 	(cd internal/browsertest && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+	# oauth4webapi, the unchanged third-party client of the DPoP interop
+	# test (cmd/resource/interop_test.go).
+	(cd internal/interop && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 else
-	echo "note: npm is not installed: the browser tests' accessibility checks will skip (and fail under CI)" >&2
+	echo "note: npm is not installed: the browser tests' accessibility checks and the oauth4webapi interop test will skip (and fail under CI)" >&2
 fi
 if ! command -v "${CHROME_PATH:-chromium}" >/dev/null && ! command -v chromium-browser >/dev/null; then
 	echo "note: no Chromium found (apt-get install -y chromium, or set CHROME_PATH): browser tests will skip (and fail under CI)" >&2

@@ -57,6 +57,8 @@ func newTokenE2E(t *testing.T) *tokenE2E {
 			Scopes: []string{"items:read", "items:write"}, AccessTokenFormat: store.AccessTokenJWT},
 		{ID: "opaque-app", SecretHash: store.HashClientSecret("app-secret"), GrantTypes: []string{"password"}, Scopes: []string{"items:read"}},
 		{ID: "rs", SecretHash: store.HashClientSecret("rs-secret"), GrantTypes: []string{"client_credentials"}, Introspect: true},
+		{ID: "dpop-app", SecretHash: store.HashClientSecret("app-secret"), GrantTypes: []string{"client_credentials"},
+			Scopes: []string{"items:read", "items:write"}, AccessTokenFormat: store.AccessTokenJWT, RequireDPoP: true},
 	} {
 		if err := authDB.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
