@@ -33,9 +33,12 @@ import (
 )
 
 type tokenE2E struct {
-	t     *testing.T
-	auth  *httptest.Server
-	items map[string]*httptest.Server // by validation mode
+	t      *testing.T
+	auth   *httptest.Server
+	items  map[string]*httptest.Server // by validation mode
+	authDB store.AuthStore
+	ring   *keys.Ring
+	kek    *keys.KEK
 }
 
 func newTokenE2E(t *testing.T) *tokenE2E {
@@ -67,7 +70,7 @@ func newTokenE2E(t *testing.T) *tokenE2E {
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	kek, _ := keys.ParseKEK(base64.StdEncoding.EncodeToString(raw))
-	e := &tokenE2E{t: t, items: map[string]*httptest.Server{}}
+	e := &tokenE2E{t: t, items: map[string]*httptest.Server{}, authDB: authDB, kek: kek}
 	// The issuer is the test server's URL, known only once it listens.
 	var handler http.Handler
 	e.auth = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
@@ -76,6 +79,7 @@ func newTokenE2E(t *testing.T) *tokenE2E {
 	if err := ring.Ensure(ctx, keys.ES256); err != nil {
 		t.Fatal(err)
 	}
+	e.ring = ring
 	handler, err = authserver.NewServer(logger, authDB, authserver.Config{
 		Issuer: e.auth.URL, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, BcryptCost: 4,
 		Lockout: store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour}, Keys: ring,
@@ -93,7 +97,12 @@ func newTokenE2E(t *testing.T) *tokenE2E {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := jwtaccess.NewVerifier(jwtaccess.Config{JWKSURL: e.auth.URL + "/.well-known/jwks.json", Issuer: e.auth.URL, Audience: resource.DefaultAudience})
+	// Time in these tests runs faster than in production: a key is
+	// published for a fraction of a second before it signs, so unknown
+	// kids may be fetched every 50 ms (5 s by default, against a
+	// 10-minute publication window).
+	v, err := jwtaccess.NewVerifier(jwtaccess.Config{JWKSURL: e.auth.URL + "/.well-known/jwks.json", Issuer: e.auth.URL,
+		Audience: resource.DefaultAudience, MinRefetch: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

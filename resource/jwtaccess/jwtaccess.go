@@ -83,10 +83,12 @@ type Verifier struct {
 
 	keys   atomic.Pointer[keySet]
 	flight singleflight.Group
-	// mu guards lastMiss, the last fetch caused by an unknown kid, and
-	// lastStale, the last refresh of a set past its max-age.
+	// mu guards lastMiss, the last fetch caused by an unknown kid,
+	// pending, that fetch while it runs, and lastStale, the last refresh
+	// of a set past its max-age.
 	mu                  sync.Mutex
 	lastMiss, lastStale time.Time
+	pending             *pendingFetch
 }
 
 // keySet is an immutable snapshot of the JWKS.
@@ -288,23 +290,47 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, e
 		}
 		return k, v.usable(k, alg)
 	}
+	// Unknown kid: join the fetch in flight, or start one if the last
+	// was at least minRefetch ago.
 	v.mu.Lock()
-	allowed := v.lastMiss.IsZero() || now.Sub(v.lastMiss) >= v.minRefetch
-	if allowed {
+	p := v.pending
+	if p == nil {
+		if !v.lastMiss.IsZero() && now.Sub(v.lastMiss) < v.minRefetch {
+			v.mu.Unlock()
+			return jose.JSONWebKey{}, invalid("kid", "unknown kid")
+		}
 		v.lastMiss = now
+		p = &pendingFetch{done: make(chan struct{})}
+		v.pending = p
+		// Detached from this caller: others wait for it too.
+		go func() {
+			_, p.err = v.fetch(context.WithoutCancel(ctx))
+			v.mu.Lock()
+			v.pending = nil
+			v.mu.Unlock()
+			close(p.done)
+		}()
 	}
 	v.mu.Unlock()
-	if !allowed {
-		return jose.JSONWebKey{}, invalid("kid", "unknown kid")
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: ctx.Err()}
 	}
-	fresh, err := v.fetch(ctx)
-	if err != nil {
-		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: err}
-	}
-	if k, ok := fresh.byKID[kid]; ok {
+	if k, ok := v.keys.Load().byKID[kid]; ok {
 		return k, v.usable(k, alg)
 	}
+	if p.err != nil {
+		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: p.err}
+	}
 	return jose.JSONWebKey{}, invalid("kid", "unknown kid")
+}
+
+// pendingFetch is a JWKS fetch caused by an unknown kid; err is set
+// before done is closed.
+type pendingFetch struct {
+	done chan struct{}
+	err  error
 }
 
 // usable refuses a key whose own alg differs from the token's.
