@@ -46,6 +46,10 @@ type bootstrapClient struct {
 	// Browser login.
 	RedirectURIs []string `yaml:"redirect_uris"`
 	FirstParty   bool     `yaml:"first_party"`
+	// Self-contained and bound tokens.
+	AccessTokenFormat string   `yaml:"access_token_format"`
+	RequireDPoP       bool     `yaml:"require_dpop"`
+	Resources         []string `yaml:"resources"`
 }
 
 // Bootstrap creates the users and clients of the YAML document read from r
@@ -173,7 +177,8 @@ func problems(err error) []error {
 // newClient is the admin request the entry stands for.
 func (c bootstrapClient) newClient() (NewClient, error) {
 	nc := NewClient{ID: c.ID, Public: c.Public, Secret: c.Secret, Grants: c.Grants, Scopes: c.Scopes, Introspect: c.Introspect,
-		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty}
+		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty,
+		AccessTokenFormat: c.AccessTokenFormat, RequireDPoP: c.RequireDPoP, Resources: c.Resources}
 	switch {
 	case c.SecretHash != "":
 		h, err := store.ParseClientSecretHash(c.SecretHash)

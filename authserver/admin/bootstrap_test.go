@@ -341,6 +341,15 @@ func TestDemoBootstrapLoads(t *testing.T) {
 		t.Errorf("resource-server: introspect=%v, secret is resource-secret-demo: %v",
 			rs.Introspect, bytes.Equal(rs.SecretHash, store.HashClientSecret("resource-secret-demo")))
 	}
+	// Self-contained and bound tokens of the demo (README).
+	jwtClient, err := st.GetClient(ctx, "demo-jwt")
+	if err != nil || !jwtClient.IssuesJWT() || jwtClient.RequireDPoP {
+		t.Errorf("demo-jwt: %+v, %v; want JWT access tokens", jwtClient, err)
+	}
+	dpopClient, err := st.GetClient(ctx, "demo-dpop")
+	if err != nil || !dpopClient.IssuesJWT() || !dpopClient.RequireDPoP || !dpopClient.Public() {
+		t.Errorf("demo-dpop: %+v, %v; want a public JWT client that requires DPoP", dpopClient, err)
+	}
 	// Browser and device login of the demo (README walkthrough, demo CLI).
 	spa, err := st.GetClient(ctx, "demo-spa")
 	if err != nil {
