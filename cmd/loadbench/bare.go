@@ -62,15 +62,29 @@ func compareWithBaselines(ctx context.Context, d time.Duration, name, serviceURL
 	}
 	defer own.Close()
 	loads := []load{mk(serviceURL), mk(in.url), mk(own.url)} // each keeps its connections
+	res := takeTurns(ctx, d, loads...)
+	return rowResult{main: res[0], bare: &res[1], bareOwnProcess: &res[2]}, ctx.Err()
+}
+
+// takeTurns runs the loads one after the other, compareRounds times, for
+// d in all, and returns each one's merged result. before, if set, runs
+// before each turn of load i (outside the measured time).
+func takeTurns(ctx context.Context, d time.Duration, loads ...load) []result {
 	runs := make([][]result, len(loads))
 	for range compareRounds {
 		for i, l := range loads {
+			if l.before != nil {
+				l.before()
+			}
 			l.duration = d / compareRounds
 			runs[i] = append(runs[i], l.run(ctx))
 		}
 	}
-	main, bare, ownRes := merge(runs[0]...), merge(runs[1]...), merge(runs[2]...)
-	return rowResult{main: main, bare: &bare, bareOwnProcess: &ownRes}, ctx.Err()
+	out := make([]result, len(loads))
+	for i := range runs {
+		out[i] = merge(runs[i]...)
+	}
+	return out
 }
 
 // bareServer is a baseline: a plain net/http server in this process, or

@@ -27,6 +27,8 @@ type load struct {
 	// do sends one request on behalf of a worker and reports the HTTP
 	// status. An error with no status is counted apart.
 	do func(ctx context.Context, worker int) (status int, err error)
+	// before, if set, prepares each turn of takeTurns, unmeasured.
+	before func()
 }
 
 // result is what one load measured.

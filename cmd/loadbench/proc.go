@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"bufio"
 	"bytes"
 	"context"
@@ -135,6 +137,13 @@ func startAuthServer(ctx context.Context, bin, root, dir string, environ []strin
 // AUTH_BCRYPT_COST is the production default, set explicitly so the figures
 // do not move if the default does; an operator's AUTH_BCRYPT_COST still wins
 // (childEnv keeps it) and is printed in the header.
+// runKEK is this run's key-encryption key.
+var runKEK = func() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
+	return base64.StdEncoding.EncodeToString(b)
+}()
+
 func ownedSettings(root, dir, addr string, environ []string) map[string]string {
 	owned := map[string]string{
 		"AUTH_ADDR":      addr,
@@ -144,6 +153,11 @@ func ownedSettings(root, dir, addr string, environ []string) map[string]string {
 	}
 	if !setIn(environ, "AUTH_BCRYPT_COST") {
 		owned["AUTH_BCRYPT_COST"] = "12"
+	}
+	// The signing keys of JWT access tokens are sealed with it: one
+	// random key per benchmark run.
+	if !setIn(environ, "AUTH_KEY_ENCRYPTION_KEY") && !setIn(environ, "AUTH_KEY_ENCRYPTION_KEY_FILE") {
+		owned["AUTH_KEY_ENCRYPTION_KEY"] = runKEK
 	}
 	// Off unless asked for (to profile: AUTH_METRICS_ADDR and AUTH_PPROF):
 	// the default port is one a `make run` may hold.

@@ -36,6 +36,16 @@ func speedRows() []row {
 		{name: "password", run: passwordVsBcrypt, speed: true, minBareRatio: 0.95,
 			work:    "POST /token, password grant vs raw bcrypt",
 			authEnv: []string{"AUTH_PASSWORD_CONCURRENCY=" + strconv.Itoa(runtime.NumCPU())}},
+		{name: "items jwt first sight", run: itemsJWTFirstSight, speed: true, minBareRatio: 0.35,
+			work: "resource GET /items in jwt mode, a new JWT each request"},
+		{name: "items jwt repeated", run: itemsJWTRepeated, speed: true,
+			work: "resource GET /items in jwt mode, one JWT"},
+		{name: "items opaque first sight", run: itemsOpaqueFirstSight, speed: true,
+			work: "resource GET /items, introspect mode, cache off: an introspection round trip each request"},
+		{name: "token jwt vs opaque", run: tokenJWTVsOpaque, speed: true,
+			work: "POST /token client_credentials of demo-jwt; baseline: the same of demo-client (opaque)"},
+		{name: "items DPoP vs bearer", run: itemsDPoPVsBearer, speed: true, minBareRatio: 1 / 1.5,
+			work: "resource GET /items in jwt mode, DPoP-bound JWT with a proof; baseline: a bearer JWT (target: cost ≤ 1.5×)"},
 	}
 }
 
@@ -176,7 +186,7 @@ func rawBcrypt(ctx context.Context, goroutines, cost int, d time.Duration) (resu
 // startResource starts the real resource service on a free port and a fresh
 // item store in env.dir, as the resource-server client of env.authURL. It
 // prints nothing when listening, so readiness is its /healthz.
-func startResource(ctx context.Context, env rowEnv) (*authServer, error) {
+func startResource(ctx context.Context, env rowEnv, extra ...string) (*authServer, error) {
 	var lastErr error
 	for attempt := range 3 {
 		port, err := freePort()
@@ -185,6 +195,7 @@ func startResource(ctx context.Context, env rowEnv) (*authServer, error) {
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		procEnv := append(childEnv(env.environ, "RESOURCE_", resourceSettings(addr, env.dir, env.authURL, env.environ)), "GIN_MODE=release")
+		procEnv = append(procEnv, extra...)
 		s, err := startProcess(env.bin.resource, filepath.Join(env.dir, fmt.Sprintf("resource-%d.log", attempt)), procEnv)
 		if err != nil {
 			return nil, err
