@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,8 +31,11 @@ import (
 const (
 	DefaultWindow           = 60 * time.Second
 	DefaultSkew             = 5 * time.Second
-	DefaultMaxReplayEntries = 100_000
-	DefaultMaxPerKey        = 10_000
+	// At about 80 bytes an entry, the replay cache holds at most 40 MB:
+	// 500,000 proofs a minute, 8,000 a second. One key may hold a fifth
+	// of it.
+	DefaultMaxReplayEntries = 500_000
+	DefaultMaxPerKey        = 100_000
 	// MaxProofBytes bounds a proof before any parsing: a proof with an
 	// RSA-4096 key is under 2 KiB.
 	MaxProofBytes = 8 << 10
@@ -49,7 +53,8 @@ type Config struct {
 	// A proof's iat must lie within [now-Window, now+Skew].
 	Window, Skew time.Duration
 	// MaxReplayEntries bounds the replay cache; MaxPerKey bounds the jtis
-	// remembered for one key. When full, new proofs are refused rather
+	// remembered for one key (per key thumbprint, so that one client
+	// cannot take all of it). When full, new proofs are refused rather
 	// than unexpired entries forgotten (which would allow a replay).
 	MaxReplayEntries, MaxPerKey int
 	Now                         func() time.Time
@@ -290,8 +295,8 @@ type replayCache struct {
 	mu         sync.Mutex
 	maxEntries int
 	maxPerKey  int
-	seen       map[replayKey]time.Time
-	perKey     map[string]int
+	seen       map[replayKey]int64 // expiry, unix nanoseconds
+	perKey     map[uint64]int      // by a hash of the key's thumbprint
 	// order is the insertion order, so that expired entries are swept
 	// from the front: every entry lives Window+Skew, so insertion order
 	// is nearly expiry order. order[head:] are the live entries.
@@ -299,45 +304,65 @@ type replayCache struct {
 	head  int
 }
 
-type replayKey struct{ jkt, jti string }
+// replayKey is 128 bits of SHA-256 over the key's thumbprint and the jti:
+// a fixed size whatever the jti, and no collision in practice.
+type replayKey [16]byte
+
+func newReplayKey(jkt, jti string) replayKey {
+	h := sha256.New()
+	h.Write([]byte(jkt))
+	h.Write([]byte{0})
+	h.Write([]byte(jti))
+	var k replayKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
 
 type replayEntry struct {
 	key     replayKey
-	expires time.Time
+	jkt     uint64 // a hash of the key's thumbprint
+	expires int64  // unix nanoseconds
+}
+
+// jktHash is what proofs are counted under per key.
+func jktHash(jkt string) uint64 {
+	sum := sha256.Sum256([]byte(jkt))
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 func newReplayCache(maxEntries, maxPerKey int) *replayCache {
 	return &replayCache{maxEntries: maxEntries, maxPerKey: maxPerKey,
-		seen: make(map[replayKey]time.Time), perKey: make(map[string]int)}
+		seen: make(map[replayKey]int64), perKey: make(map[uint64]int)}
 }
 
 func (c *replayCache) add(jkt, jti string, expires, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweep(now)
-	k := replayKey{jkt, jti}
-	if exp, ok := c.seen[k]; ok && now.Before(exp) {
+	k, owner, exp := newReplayKey(jkt, jti), jktHash(jkt), expires.UnixNano()
+	if e, ok := c.seen[k]; ok && now.UnixNano() < e {
 		return refuse("replay", "proof already used")
 	}
-	if len(c.seen) >= c.maxEntries || c.perKey[jkt] >= c.maxPerKey {
+	if len(c.seen) >= c.maxEntries || c.perKey[owner] >= c.maxPerKey {
 		return refuse("cache_full", "too many recent proofs; retry shortly")
 	}
-	c.seen[k] = expires
-	c.perKey[jkt]++
-	c.order = append(c.order, replayEntry{k, expires})
+	c.seen[k] = exp
+	c.perKey[owner]++
+	c.order = append(c.order, replayEntry{key: k, jkt: owner, expires: exp})
 	return nil
 }
 
 // sweep drops the expired entries at the front of the order: amortised
 // O(1) per add.
 func (c *replayCache) sweep(now time.Time) {
-	for ; c.head < len(c.order) && !now.Before(c.order[c.head].expires); c.head++ {
+	t := now.UnixNano()
+	for ; c.head < len(c.order) && t >= c.order[c.head].expires; c.head++ {
 		e := c.order[c.head]
 		c.order[c.head] = replayEntry{}
-		if exp, ok := c.seen[e.key]; ok && exp.Equal(e.expires) {
+		if exp, ok := c.seen[e.key]; ok && exp == e.expires {
 			delete(c.seen, e.key)
-			if c.perKey[e.key.jkt]--; c.perKey[e.key.jkt] <= 0 {
-				delete(c.perKey, e.key.jkt)
+			if c.perKey[e.jkt]--; c.perKey[e.jkt] <= 0 {
+				delete(c.perKey, e.jkt)
 			}
 		}
 	}
