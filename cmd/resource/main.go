@@ -139,7 +139,7 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	fs.BoolVar(&cfg.AutoMigrate, "auto-migrate", true, "apply pending schema migrations on start; false refuses an old schema (RESOURCE_AUTO_MIGRATE)")
 	fs.StringVar(&cfg.IntrospectURL, "introspect-url", "http://localhost:9096/introspect", "the authorization server's RFC 7662 endpoint (RESOURCE_INTROSPECT_URL)")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "this service's client id at the authorization server (RESOURCE_CLIENT_ID); the secret comes from "+envClientSecret+" or "+envClientSecretFile)
-	cliconf.DurationVar(fs, &cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer is reused, 0 disables (RESOURCE_CACHE_TTL)")
+	cliconf.DurationVar(fs, &cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer, or a JWT checked in jwt mode, is reused, 0 disables (RESOURCE_CACHE_TTL)")
 	cliconf.DurationVar(fs, &cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
 	fs.IntVar(&cfg.MaxItemsPerOwner, "max-items-per-owner", resource.DefaultMaxItemsPerOwner, "how many items one owner may have; a create past it is a 409 (RESOURCE_MAX_ITEMS_PER_OWNER)")
 	fs.StringVar(&cfg.TokenValidation, "token-validation", resource.ValidateIntrospect,
@@ -196,7 +196,11 @@ func tokenChecker(cfg config, metrics *resource.Metrics, tracing obs.Tracing) (r
 			return nil, nil, fmt.Errorf("jwt mode: %w", err)
 		}
 		checker := resource.NewJWTChecker(v)
-		return checker, checker.Ready, nil
+		// A token checked once is not checked again for the cache TTL
+		// (and never past its exp): a repeated token costs no signature
+		// check. Only positive answers are kept, as in introspect mode.
+		cache := resource.NewCache(checker, resource.CacheConfig{TTL: cfg.CacheTTL, Metrics: metrics})
+		return cache, checker.Ready, nil
 	}
 	client, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
 		URL:          cfg.IntrospectURL,
