@@ -33,6 +33,23 @@ export RESOURCE_CLIENT_ID=${RESOURCE_CLIENT_ID:-resource-server}
 if [[ -z ${RESOURCE_CLIENT_SECRET:-} && -z ${RESOURCE_CLIENT_SECRET_FILE:-} ]]; then
 	export RESOURCE_CLIENT_SECRET=resource-secret-demo # demo only
 fi
+# jwt mode (RESOURCE_TOKEN_VALIDATION=jwt make run) checks tokens of this
+# issuer with its keys.
+export RESOURCE_ISSUER=${RESOURCE_ISSUER:-$AUTH_ISSUER}
+export RESOURCE_JWKS_URL=${RESOURCE_JWKS_URL:-$AUTH_ISSUER/.well-known/jwks.json}
+# The key-encryption key that seals the JWT signing keys: made once, kept
+# beside the SQLite database it protects (data/). Demo only: a real
+# deployment keeps it apart from the database (a secret store, a mounted
+# file).
+auth_db=${AUTH_DB:-sqlite:data/auth.db}
+if [[ -z ${AUTH_KEY_ENCRYPTION_KEY:-} && -z ${AUTH_KEY_ENCRYPTION_KEY_FILE:-} && $auth_db == sqlite:* ]]; then
+	kek_file=$(dirname "${auth_db#sqlite:}")/key-encryption-key
+	mkdir -p "$(dirname "$kek_file")"
+	if [[ ! -s $kek_file ]]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$kek_file")
+	fi
+	export AUTH_KEY_ENCRYPTION_KEY_FILE=$kek_file
+fi
 
 # port_taken ADDR: something accepts connections on ADDR (HOST:PORT; an
 # empty or wildcard host is tried on loopback).
