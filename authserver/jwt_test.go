@@ -326,3 +326,48 @@ func (r response) str(name string) string {
 	s, _ := r.body[name].(string)
 	return s
 }
+
+// Access tokens are counted by format and binding, DPoP refusals by
+// reason, and no JWT or proof reaches the log.
+func TestTokenMetricsAndLog(t *testing.T) {
+	e, reg, logs := opsEnv(t, withJWT)
+	value := func(name string, labels map[string]string) float64 {
+		v, _ := scrape(t, reg).Value(name, labels)
+		return v
+	}
+	if v := value("authsvc_access_tokens_issued_total", map[string]string{"format": "jwt", "token_type": "dpop"}); v != 0 {
+		t.Fatalf("before anything: %v", v)
+	}
+	p, _ := dpopclient.New(jose.ES256, e.clock.Now)
+	proof, _ := p.Proof("POST", tokenURL, "")
+	bound := e.doHeader("POST", "/token", basic("jwtc", confSecret), url.Values{"grant_type": {"client_credentials"}}, http.Header{"Dpop": {proof}})
+	plain := e.token(basic("conf", confSecret), url.Values{"grant_type": {"client_credentials"}})
+	if bound.status != http.StatusOK || plain.status != http.StatusOK {
+		t.Fatalf("tokens: %d %d", bound.status, plain.status)
+	}
+	expectError(t, e.doHeader("POST", "/token", basic("jwtc", confSecret), url.Values{"grant_type": {"client_credentials"}}, http.Header{"Dpop": {proof}}),
+		http.StatusBadRequest, "invalid_dpop_proof")
+	expectError(t, e.doHeader("POST", "/token", basic("mustdpop", confSecret), url.Values{"grant_type": {"client_credentials"}}, nil),
+		http.StatusBadRequest, "invalid_dpop_proof")
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"authsvc_access_tokens_issued_total", map[string]string{"format": "jwt", "token_type": "dpop"}},
+		{"authsvc_access_tokens_issued_total", map[string]string{"format": "opaque", "token_type": "bearer"}},
+		{"authsvc_dpop_proofs_refused_total", map[string]string{"reason": "replay"}},
+		{"authsvc_dpop_proofs_refused_total", map[string]string{"reason": "missing"}},
+	} {
+		if v := value(c.name, c.labels); v != 1 {
+			t.Errorf("%s%v = %v, want 1", c.name, c.labels, v)
+		}
+	}
+	for _, secret := range []string{bound.str("access_token"), proof, plain.str("access_token")} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatal("a token or a proof is in the log")
+		}
+	}
+	if !strings.Contains(logs.String(), `"format":"jwt"`) || !strings.Contains(logs.String(), `"token_type":"DPoP"`) {
+		t.Fatalf("token_issued audit events lack the format or token type:\n%s", logs.String())
+	}
+}
