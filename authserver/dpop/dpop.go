@@ -29,8 +29,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultWindow           = 60 * time.Second
-	DefaultSkew             = 5 * time.Second
+	DefaultWindow = 60 * time.Second
+	DefaultSkew   = 5 * time.Second
 	// At about 80 bytes an entry, the replay cache holds at most 40 MB:
 	// 500,000 proofs a minute, 8,000 a second. One key may hold a fifth
 	// of it.
