@@ -59,6 +59,11 @@ func (g authorizationCodeGrant) issue(ctx context.Context, req tokenRequest) (is
 			e.cause = errors.New("code_verifier does not match the challenge")
 			return issuer.Issued{}, e
 		}
+		if !req.client.AllowsScope(code.Scope) {
+			e := errBadCode()
+			e.cause = errors.New("the client lost a scope of the code since it was issued")
+			return issuer.Issued{}, e
+		}
 	}
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,

@@ -51,6 +51,11 @@ func (g deviceCodeGrant) issue(ctx context.Context, req tokenRequest) (issuer.Is
 	case d.Status == store.DevicePending:
 		return issuer.Issued{}, errDevice("authorization_pending", "the user has not yet approved the request")
 	}
+	if !req.client.AllowsScope(d.Scope) {
+		e := errInvalidGrant("the client's permissions changed since the approval; start again")
+		e.cause = errors.New("the client lost a scope of the device authorization since it was approved")
+		return issuer.Issued{}, e
+	}
 	issued, err := s.issuer.Issue(context.WithoutCancel(ctx), issuer.Grant{
 		Client:      req.client,
 		Secret:      req.secret,

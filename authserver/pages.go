@@ -50,6 +50,9 @@ type page struct {
 	Username string
 	UserCode string
 	Scopes   []string
+	// ReturnTo is where an allowed authorization sends the browser (the
+	// redirect URI's scheme, host and port), shown on the consent page.
+	ReturnTo string
 	Hidden   []hiddenField
 	CSRF     string
 	// formTargets are the origins a form of this page may end up at

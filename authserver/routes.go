@@ -20,6 +20,9 @@ func (s *server) routes() http.Handler {
 	// refusals are pages.
 	page := s.servePage
 	mux.Handle("GET /authorize", page(s.handleAuthorize))
+	// GET would also answer HEAD, and a GET of a signed-in browser can
+	// issue a code: HEAD must change nothing.
+	mux.Handle("HEAD /authorize", serve(methodNotAllowed("GET, POST")))
 	mux.Handle("POST /authorize", s.crossOrigin(page(s.handleAuthorizePost)))
 	mux.Handle("GET /device", page(s.handleDevicePage))
 	mux.Handle("POST /device", s.crossOrigin(page(s.handleDevice)))
@@ -29,7 +32,8 @@ func (s *server) routes() http.Handler {
 
 	// The same paths with another method, and unknown paths, get JSON
 	// errors rather than the mux's plain text.
-	for _, p := range []string{"/authorize", "/device", "/logout"} {
+	mux.Handle("/authorize", serve(methodNotAllowed("GET, POST")))
+	for _, p := range []string{"/device", "/logout"} {
 		mux.Handle(p, serve(methodNotAllowed("GET, HEAD, POST")))
 	}
 	for _, p := range []string{"/token", "/introspect", "/revoke", "/device_authorization"} {

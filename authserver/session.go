@@ -112,9 +112,15 @@ func (s *server) startSession(w http.ResponseWriter, r *http.Request, user store
 }
 
 // consentNeeded reports whether username must be asked before client gets
-// scope: never for a first-party client, nor when an earlier consent
-// covers the scope.
-func (s *server) consentNeeded(ctx context.Context, client store.Client, username, scope string) (bool, error) {
+// scope at redirectURI: not for a first-party client, nor when an earlier
+// consent covers the scope, unless the redirect URI matched only through
+// the any-port loopback rule (RFC 8252 §7.3). Any program on the machine
+// can listen on such a port, so the client's identity is not assured and
+// the user is always asked (RFC 8252 §8.6).
+func (s *server) consentNeeded(ctx context.Context, client store.Client, redirectURI, username, scope string) (bool, error) {
+	if !client.RegisteredRedirect(redirectURI) {
+		return true, nil
+	}
 	if client.FirstParty {
 		return false, nil
 	}

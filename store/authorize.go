@@ -256,7 +256,11 @@ func isLoopbackIP(host string) bool {
 // public client's loopback URI matches on any port (RFC 8252 §7.3), since a
 // native app listens on whatever port it gets.
 func (c Client) MatchRedirectURI(uri string) bool {
-	if slices.Contains(c.RedirectURIs, uri) {
+	// RFC 6749 §3.1.2: no fragment, not even an empty one.
+	if strings.Contains(uri, "#") {
+		return false
+	}
+	if c.RegisteredRedirect(uri) {
 		return true
 	}
 	if !c.Public() || !strings.HasPrefix(uri, "http://") {
@@ -270,6 +274,12 @@ func (c Client) MatchRedirectURI(uri string) bool {
 		r, ok := withoutLoopbackPort(registered)
 		return ok && r == want
 	})
+}
+
+// RegisteredRedirect reports whether uri is one of the client's redirect
+// URIs exactly, not only through the any-port loopback rule.
+func (c Client) RegisteredRedirect(uri string) bool {
+	return slices.Contains(c.RedirectURIs, uri)
 }
 
 // withoutLoopbackPort returns an http loopback URI with its port taken

@@ -158,6 +158,18 @@ func (c Client) Narrows(next Client) bool {
 		lacks(c.Resources, next.Resources) || (!c.RequireDPoP && next.RequireDPoP)
 }
 
+// AllowsScope reports whether every scope of scope (space-delimited) is
+// one the client may ask for now. A code or a device authorization
+// granted before the client lost a scope must not start a grant with it.
+func (c Client) AllowsScope(scope string) bool {
+	for _, s := range strings.Fields(scope) {
+		if !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
 // MayUse reports whether the client is allowed the grant type; a public
 // client never acts on its own behalf, whatever its record says.
 func (c Client) MayUse(grant string) bool {

@@ -349,22 +349,40 @@ func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
 // RevokeUser deletes every authorization code, grant, token and session of
 // username, in lock order.
 func (t flowTx) RevokeUser(ctx context.Context, username string) error {
-	_, err := t.tx.Exec(ctx, `
-		DELETE FROM auth_codes WHERE hash IN (
-			SELECT hash FROM auth_codes WHERE username = $1 ORDER BY hash FOR UPDATE)`, username)
-	if err != nil {
-		return translate(err)
+	if err := deleteAuthorizationsWhere(ctx, t.tx, "username", username); err != nil {
+		return err
 	}
 	if err := revokeWhere(ctx, t.tx, "username", username); err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `DELETE FROM sessions WHERE username = $1`, username)
+	_, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE username = $1`, username)
 	return translate(err)
 }
 
-// RevokeClient deletes every grant and token of clientID, in lock order.
+// RevokeClient deletes every code, device authorization, grant and token of
+// clientID, in lock order: no code or device authorization issued before
+// can start a grant after.
 func (t flowTx) RevokeClient(ctx context.Context, clientID string) error {
+	if err := deleteAuthorizationsWhere(ctx, t.tx, "client_id", clientID); err != nil {
+		return err
+	}
 	return revokeWhere(ctx, t.tx, "client_id", clientID)
+}
+
+// deleteAuthorizationsWhere deletes the codes and the device
+// authorizations whose column equals value, each locked in hash order as
+// the redemptions lock them. column is one of this package's constants,
+// never input.
+func deleteAuthorizationsWhere(ctx context.Context, tx pgx.Tx, column, value string) error {
+	for _, table := range []string{"auth_codes", "device_grants"} {
+		_, err := tx.Exec(ctx, `
+			DELETE FROM `+table+` WHERE hash IN (
+				SELECT hash FROM `+table+` WHERE `+column+` = $1 ORDER BY hash FOR UPDATE)`, value)
+		if err != nil {
+			return translate(err)
+		}
+	}
+	return nil
 }
 
 // revokeWhere deletes the grants whose column equals value (locked in id

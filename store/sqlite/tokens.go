@@ -309,13 +309,14 @@ func (t flowTx) RevokeFamily(ctx context.Context, familyID string) error {
 	return err
 }
 
-// RevokeUser deletes every grant, token, authorization code and session of
-// username.
+// RevokeUser deletes every authorization code, device authorization,
+// grant, token and session of username.
 func (t flowTx) RevokeUser(ctx context.Context, username string) error {
 	for _, q := range []string{
+		`DELETE FROM auth_codes WHERE username = ?`,
+		`DELETE FROM device_grants WHERE username = ?`,
 		`DELETE FROM grants WHERE username = ?`,
 		`DELETE FROM tokens WHERE username = ?`,
-		`DELETE FROM auth_codes WHERE username = ?`,
 		`DELETE FROM sessions WHERE username = ?`,
 	} {
 		if _, err := t.tx.ExecContext(ctx, q, username); err != nil {
@@ -325,13 +326,21 @@ func (t flowTx) RevokeUser(ctx context.Context, username string) error {
 	return nil
 }
 
-// RevokeClient deletes every grant and token of clientID.
+// RevokeClient deletes every authorization code, device authorization,
+// grant and token of clientID: no code or device authorization issued
+// before can start a grant after.
 func (t flowTx) RevokeClient(ctx context.Context, clientID string) error {
-	if _, err := t.tx.ExecContext(ctx, `DELETE FROM grants WHERE client_id = ?`, clientID); err != nil {
-		return err
+	for _, q := range []string{
+		`DELETE FROM auth_codes WHERE client_id = ?`,
+		`DELETE FROM device_grants WHERE client_id = ?`,
+		`DELETE FROM grants WHERE client_id = ?`,
+		`DELETE FROM tokens WHERE client_id = ?`,
+	} {
+		if _, err := t.tx.ExecContext(ctx, q, clientID); err != nil {
+			return err
+		}
 	}
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE client_id = ?`, clientID)
-	return err
+	return nil
 }
 
 // DeleteAccessTokens deletes the access tokens of familyID.

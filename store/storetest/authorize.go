@@ -26,6 +26,7 @@ var authorizeTests = []subtest[store.AuthStore]{
 	{"Authorize/Consents", testConsents},
 	{"Authorize/DeleteExpired", testAuthorizeDeleteExpired},
 	{"Authorize/ClientDeleteCascades", testAuthorizeClientDelete},
+	{"Authorize/RevocationReachesPending", testRevocationReachesPending},
 }
 
 func testClientRedirects(t *testing.T, s store.AuthStore) {
@@ -460,4 +461,40 @@ func testAuthorizeClientDelete(t *testing.T, s store.AuthStore) {
 	wantErr(t, "device after client delete", err, store.ErrNotFound)
 	_, err = s.GetConsent(ctx, "alice", "web")
 	wantErr(t, "consent after client delete", err, store.ErrNotFound)
+}
+
+// testRevocationReachesPending: revoking a client's grants (also what a
+// narrowing UpdateClient does) or a user's ends the codes and device
+// authorizations not yet redeemed, so none can start a grant afterwards.
+func testRevocationReachesPending(t *testing.T, s store.AuthStore) {
+	ctx := t.Context()
+	setupUsersAndClients(t, s)
+	alice := reread(t, s, store.User{Username: "alice"})
+	pending := func(name string) (store.AuthCode, store.DeviceGrant) {
+		c := createCode(t, s, name, "fam-"+name)
+		d := newDevice(name)
+		ok(t, "CreateDeviceGrant", s.CreateDeviceGrant(ctx, d))
+		ok(t, "approve", s.DecideDeviceGrant(ctx, d.UserCodeHash, base, true, "alice", alice.Version))
+		return c, d
+	}
+	gone := func(what string, c store.AuthCode, d store.DeviceGrant) {
+		t.Helper()
+		_, err := s.GetAuthCode(ctx, c.Hash)
+		wantErr(t, what+": code", err, store.ErrNotFound)
+		_, err = redeem(t, s, c, what+"-code", base)
+		wantErr(t, what+": redeem code", err, store.ErrNotFound)
+		a, r := pair(d.FamilyID, what+"-device", base)
+		err = s.RedeemDeviceGrant(ctx, d.Hash, base, VersionsOf(ctx, s, a), a, r)
+		wantErr(t, what+": redeem device", err, store.ErrNotFound)
+	}
+	c1, d1 := pending("c1")
+	if _, err := s.GetAuthCode(ctx, c1.Hash); err != nil {
+		t.Fatalf("pending code before any revocation: %v", err)
+	}
+	ok(t, "RevokeClientGrants", s.RevokeClientGrants(ctx, testClientID))
+	gone("after RevokeClientGrants", c1, d1)
+
+	c2, d2 := pending("c2")
+	ok(t, "RevokeUserGrants", s.RevokeUserGrants(ctx, "alice"))
+	gone("after RevokeUserGrants", c2, d2)
 }

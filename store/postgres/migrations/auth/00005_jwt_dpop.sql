@@ -26,7 +26,11 @@ CREATE TABLE signing_keys (
     published_until timestamptz                -- in the JWKS until then; NULL: indefinitely
 );
 
+-- Revoking a user ends the device authorizations approved for them.
+CREATE INDEX device_grants_username ON device_grants (username);
+
 -- +goose Down
+DROP INDEX device_grants_username;
 DROP TABLE signing_keys;
 ALTER TABLE grants DROP COLUMN jkt;
 ALTER TABLE grants DROP COLUMN audience;

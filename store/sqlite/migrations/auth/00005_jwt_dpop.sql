@@ -26,7 +26,11 @@ CREATE TABLE signing_keys (
     published_until INTEGER NOT NULL DEFAULT 0    -- in the JWKS until then; 0: indefinitely
 ) STRICT;
 
+-- Revoking a user ends the device authorizations approved for them.
+CREATE INDEX device_grants_username ON device_grants (username);
+
 -- +goose Down
+DROP INDEX device_grants_username;
 DROP TABLE signing_keys;
 ALTER TABLE grants DROP COLUMN jkt;
 ALTER TABLE grants DROP COLUMN audience;
