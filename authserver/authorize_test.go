@@ -856,3 +856,90 @@ func TestBrowserLoginMetricsAndAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopbackAnyPortAlwaysAsks: a public native client's loopback URI on
+// another port than registered (any local program may listen there)
+// never skips the consent page, whatever was allowed before; on the
+// registered one, a stored consent is honoured. The page names where the
+// browser goes.
+func TestLoopbackAnyPortAlwaysAsks(t *testing.T) {
+	e := withBrowserClients(newEnv(t))
+	b := newBrowser(e)
+	// The registered URI: asked once, then remembered.
+	if q := signIn(t, b, authorizeURL("native", cliRedirect, "", "a")); q.Get("code") == "" {
+		t.Fatalf("registered URI: %v", q)
+	}
+	if q := location(t, b.do("GET", authorizeURL("native", cliRedirect, "", "b"), nil)); q.Get("code") == "" {
+		t.Fatalf("registered URI with a stored consent and a session: %v", q)
+	}
+	other := "http://127.0.0.1:49152/callback"
+	p := b.do("GET", authorizeURL("native", other, "", "c"), nil)
+	if p.status != 200 || !strings.Contains(p.body, `id="consent"`) || !strings.Contains(p.body, "http://127.0.0.1:49152") {
+		t.Fatalf("another port with a stored consent: %d, want the consent page naming the port:\n%s", p.status, p.body)
+	}
+	if q := location(t, b.submit(p, "consent", url.Values{"decision": {"allow"}})); q.Get("code") == "" {
+		t.Fatalf("allowed: %v", q)
+	}
+	// Allowing once does not spare the next request on such a port.
+	if p := b.do("GET", authorizeURL("native", other, "", "d"), nil); !strings.Contains(p.body, `id="consent"`) {
+		t.Fatalf("second request on another port: %d, want the consent page", p.status)
+	}
+}
+
+// TestHeadAuthorizeChangesNothing: HEAD is refused, so a signed-in
+// browser's HEAD cannot mint a code.
+func TestHeadAuthorizeChangesNothing(t *testing.T) {
+	e := withBrowserClients(newEnv(t))
+	b := newBrowser(e)
+	if q := signIn(t, b, authorizeURL("spa", spaRedirect, "", "a")); q.Get("code") == "" {
+		t.Fatalf("sign-in: %v", q)
+	}
+	if p := b.do("GET", authorizeURL("spa", spaRedirect, "", "b"), nil); p.status != http.StatusSeeOther {
+		t.Fatalf("GET with a session and consent: %d, want a redirect with a code", p.status)
+	}
+	p := b.do("HEAD", authorizeURL("spa", spaRedirect, "", "c"), nil)
+	if p.status != http.StatusMethodNotAllowed || p.header.Get("Location") != "" || p.header.Get("Allow") != "GET, POST" {
+		t.Fatalf("HEAD: %d %v", p.status, p.header)
+	}
+}
+
+// TestCodeRefusedAfterScopeLoss: a code issued for a scope its client
+// lost meanwhile does not start a grant with it. (A narrowing deletes the
+// client's codes; this is the code whose request was checked just before
+// the narrowing and stored just after it.)
+func TestCodeRefusedAfterScopeLoss(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		ctx := context.Background()
+		c, err := e.st.GetClient(ctx, "spa")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Scopes = []string{"items:read"}
+		if err := e.st.UpdateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		alice, err := e.st.GetUser(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := func(scope string) string {
+			value, _ := store.NewOpaqueValue()
+			family, _ := store.NewOpaqueValue()
+			now := e.clock.Now()
+			err := e.st.CreateAuthCode(ctx, store.AuthCode{Hash: store.HashToken(value), ClientID: "spa", Username: "alice",
+				UserVersion: alice.Version, RedirectURI: spaRedirect, Challenge: challenge, Scope: scope, FamilyID: family,
+				IssuedAt: now, ExpiresAt: now.Add(store.AuthCodeTTL)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return value
+		}
+		ok := e.exchange("spa", "", url.Values{"code": {code("items:read")}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
+		if ok.status != http.StatusOK {
+			t.Fatalf("a code within the client's scopes: %d %s", ok.status, ok.raw)
+		}
+		r := e.exchange("spa", "", url.Values{"code": {code("items:read items:write")}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
+		expectError(t, r, http.StatusBadRequest, "invalid_grant")
+	})
+}

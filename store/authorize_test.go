@@ -45,6 +45,9 @@ func TestMatchRedirectURI(t *testing.T) {
 		{pub, "http://127.0.0.1:5000/cb?x=1", false},
 		{pub, "http://localhost:5000/cb", false},
 		{pub, "http://[::1]:1234/cb#f", false},
+		{pub, "http://127.0.0.1:5000/cb#", false}, // an empty fragment is a fragment (RFC 6749 §3.1.2)
+		{pub, "http://127.0.0.1/cb#", false},
+		{pub, "https://app.example/cb#", false},
 		{pub, "http://127.0.0.1:abc/cb", false},
 		{pub, "https://app.example:443/cb", false},
 		{pub, "https://APP.example/cb", false},
