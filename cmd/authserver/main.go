@@ -30,6 +30,10 @@ import (
 
 func main() { cliconf.Main("authserver", run) }
 
+// envKEK holds the key-encryption key itself; it is read from the
+// environment only, never a flag or a config file.
+const envKEK = "AUTH_KEY_ENCRYPTION_KEY"
+
 // config is every setting of the server.
 type config struct {
 	addr, db, issuer, bootstrap string
@@ -115,9 +119,8 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"life of a device authorization, RFC 8628 expires_in (AUTH_DEVICE_CODE_TTL)")
 	cliconf.DurationVar(fs, &c.devicePollInterval, "device-poll-interval", authserver.DefaultDevicePollInterval,
 		"least time between two device polls, RFC 8628 interval (AUTH_DEVICE_POLL_INTERVAL)")
-	fs.StringVar(&c.kek, "key-encryption-key", "",
-		"base64 of 32 random bytes that seal the JWT signing keys at rest; without it no JWT access token is issued (AUTH_KEY_ENCRYPTION_KEY)")
-	fs.StringVar(&c.kekFile, "key-encryption-key-file", "", "file holding the key-encryption key instead (AUTH_KEY_ENCRYPTION_KEY_FILE)")
+	fs.StringVar(&c.kekFile, "key-encryption-key-file", "",
+		"file holding the key-encryption key, base64 of 32 random bytes that seal the JWT signing keys at rest; or the key itself in "+envKEK+" (never a flag); without either no JWT access token is issued (AUTH_KEY_ENCRYPTION_KEY_FILE)")
 	fs.StringVar(&c.signingAlg, "signing-alg", keys.ES256, "algorithm of the first signing key: ES256 or EdDSA (AUTH_SIGNING_ALG)")
 	cliconf.DurationVar(fs, &c.jwtAccessTTL, "jwt-access-ttl", authserver.DefaultJWTAccessTTL,
 		"lifetime of JWT access tokens; a resource checking them locally sees a revocation only at expiry (AUTH_JWT_ACCESS_TTL)")
@@ -131,6 +134,8 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// A secret is never a flag (it would show in ps): the environment only.
+	c.kek = lookupenv.Getenv(envKEK)
 	return c, c.Validate()
 }
 

@@ -673,6 +673,14 @@ clients:
 		{"unknown log format", []string{"-db", db}, map[string]string{"AUTH_LOG_FORMAT": "xml"}, "log format"},
 		{"trusted proxy not an address", []string{"-db", db}, map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "trusted proxy"},
 		{"old schema without auto-migrate", []string{"-db", "sqlite:" + filepath.Join(dir, "new.db")}, map[string]string{"AUTH_AUTO_MIGRATE": "false"}, `"authctl migrate up"`},
+		// The key-encryption key is a secret: never a flag, and never quoted.
+		{"key-encryption key as a flag", []string{"-db", db, "-key-encryption-key", leaked}, nil, "flag provided but not defined"},
+		{"key-encryption key too short", []string{"-db", db}, map[string]string{"AUTH_KEY_ENCRYPTION_KEY": leaked}, "32 random bytes"},
+		{"key-encryption key and its file", []string{"-db", db, "-key-encryption-key-file", "/nonexistent"},
+			map[string]string{"AUTH_KEY_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, "not both"},
+		{"unknown signing algorithm", []string{"-db", db}, map[string]string{"AUTH_SIGNING_ALG": "HS256"}, "signing algorithm"},
+		{"JWT lifetime above an hour", []string{"-db", db}, map[string]string{"AUTH_JWT_ACCESS_TTL": "2h"}, "JWT access token lifetime"},
+		{"default audience not a URI", []string{"-db", db}, map[string]string{"AUTH_DEFAULT_AUDIENCE": "items"}, "default audience"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
