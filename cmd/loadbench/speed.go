@@ -67,8 +67,15 @@ func introspectVsBare(ctx context.Context, env rowEnv) (rowResult, error) {
 func clientCredentials(ctx context.Context, env rowEnv) (rowResult, error) {
 	env = speedEnv(env)
 	client := newClient(net.IPv4(127, 0, 0, 1), env.cfg.workers, 10*time.Second)
+	l := clientCredentialsLoad(env, client, demoClientID, demoClientSecret)
+	return rowResult{main: l.run(ctx)}, ctx.Err()
+}
+
+// clientCredentialsLoad is a load of POST /token client_credentials of
+// client id.
+func clientCredentialsLoad(env rowEnv, client *http.Client, id, secret string) load {
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
-	l := load{
+	return load{
 		workers:  env.cfg.workers,
 		duration: env.cfg.duration,
 		do: func(ctx context.Context, _ int) (int, error) {
@@ -77,12 +84,11 @@ func clientCredentials(ctx context.Context, env rowEnv) (rowResult, error) {
 				return 0, err
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(demoClientID, demoClientSecret)
+			req.SetBasicAuth(id, secret)
 			status, _, err := send(client, req)
 			return status, err
 		},
 	}
-	return rowResult{main: l.run(ctx)}, ctx.Err()
 }
 
 // itemsVsBare starts the real resource service against the row's

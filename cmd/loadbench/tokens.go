@@ -192,20 +192,8 @@ func itemsOpaqueFirstSight(ctx context.Context, env rowEnv) (rowResult, error) {
 func tokenJWTVsOpaque(ctx context.Context, env rowEnv) (rowResult, error) {
 	env = speedEnv(env)
 	client := newClient(net.IPv4(127, 0, 0, 1), env.cfg.workers, 10*time.Second)
-	issue := func(id, secret string) load {
-		body := url.Values{"grant_type": {"client_credentials"}}.Encode()
-		return load{workers: env.cfg.workers, duration: env.cfg.duration, do: func(ctx context.Context, _ int) (int, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.authURL+"/token", strings.NewReader(body))
-			if err != nil {
-				return 0, err
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(id, secret)
-			status, _, err := send(client, req)
-			return status, err
-		}}
-	}
-	res := takeTurns(ctx, env.cfg.duration, issue(jwtClientID, jwtClientSecret), issue(demoClientID, demoClientSecret))
+	res := takeTurns(ctx, env.cfg.duration, clientCredentialsLoad(env, client, jwtClientID, jwtClientSecret),
+		clientCredentialsLoad(env, client, demoClientID, demoClientSecret))
 	return rowResult{main: res[0], bare: &res[1]}, ctx.Err()
 }
 
