@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"html/template"
 	"io"
@@ -276,9 +277,12 @@ func (s *server) csrfSecret(w http.ResponseWriter, r *http.Request) string {
 // for: purpose, then the bound values.
 func formToken(secret, purpose string, bound ...string) string {
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(purpose))
-	for _, b := range bound {
-		mac.Write([]byte{0})
+	// Each field length-prefixed: no two lists of values write the same
+	// bytes, whatever the values hold (a NUL separator did not ensure it).
+	var n [8]byte
+	for _, b := range append([]string{purpose}, bound...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		mac.Write(n[:])
 		mac.Write([]byte(b))
 	}
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
