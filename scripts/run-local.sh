@@ -37,19 +37,6 @@ fi
 # issuer with its keys.
 export RESOURCE_ISSUER=${RESOURCE_ISSUER:-$AUTH_ISSUER}
 export RESOURCE_JWKS_URL=${RESOURCE_JWKS_URL:-$AUTH_ISSUER/.well-known/jwks.json}
-# The key-encryption key that seals the JWT signing keys: made once, kept
-# beside the SQLite database it protects (data/). Demo only: a real
-# deployment keeps it apart from the database (a secret store, a mounted
-# file).
-auth_db=${AUTH_DB:-sqlite:data/auth.db}
-if [[ -z ${AUTH_KEY_ENCRYPTION_KEY:-} && -z ${AUTH_KEY_ENCRYPTION_KEY_FILE:-} && $auth_db == sqlite:* ]]; then
-	kek_file=$(dirname "${auth_db#sqlite:}")/key-encryption-key
-	mkdir -p "$(dirname "$kek_file")"
-	if [[ ! -s $kek_file ]]; then
-		(umask 077 && head -c 32 /dev/urandom | base64 >"$kek_file")
-	fi
-	export AUTH_KEY_ENCRYPTION_KEY_FILE=$kek_file
-fi
 
 # port_taken ADDR: something accepts connections on ADDR (HOST:PORT; an
 # empty or wildcard host is tried on loopback).
@@ -70,6 +57,20 @@ for var in AUTH_ADDR RESOURCE_ADDR AUTH_METRICS_ADDR RESOURCE_METRICS_ADDR; do
 	fi
 done
 ((taken)) && { echo "run-local: nothing started" >&2; exit 1; }
+
+# The key-encryption key that seals the JWT signing keys: made once, kept
+# beside the SQLite database it protects (data/). Demo only: a real
+# deployment keeps it apart from the database (a secret store, a mounted
+# file).
+auth_db=${AUTH_DB:-sqlite:data/auth.db}
+if [[ -z ${AUTH_KEY_ENCRYPTION_KEY:-} && -z ${AUTH_KEY_ENCRYPTION_KEY_FILE:-} && $auth_db == sqlite:* ]]; then
+	kek_file=$(dirname "${auth_db#sqlite:}")/key-encryption-key
+	mkdir -p "$(dirname "$kek_file")"
+	if [[ ! -s $kek_file ]]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$kek_file")
+	fi
+	export AUTH_KEY_ENCRYPTION_KEY_FILE=$kek_file
+fi
 
 run_dir=$(mktemp -d)
 pids=()

@@ -6,7 +6,9 @@ package scripts_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,7 +157,9 @@ func TestRunLocalCtrlC(t *testing.T) {
 		{"SIGINT ignored on entry", []string{"bash", "-c", `trap "" INT; exec bash run-local.sh`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startRunLocal(t, t.TempDir(), freeAddrs(t, 4), tc.argv...)
+			dataDir := t.TempDir()
+			addrs := freeAddrs(t, 4)
+			r := startRunLocal(t, dataDir, addrs, tc.argv...)
 			started := func() bool {
 				s := r.stderr.String()
 				return strings.Contains(s, "authserver: listening on ") && strings.Contains(s, "resource: listening on ") &&
@@ -163,6 +167,21 @@ func TestRunLocalCtrlC(t *testing.T) {
 			}
 			if !testkit.Poll(60*time.Second, r.done, started) {
 				t.Fatalf("the services did not both start; stderr:\n%s", &r.stderr)
+			}
+			// The demo's key-encryption key is made beside the database,
+			// readable by its owner only, and the server signs with a key
+			// sealed under it: the JWKS publishes one.
+			if fi, err := os.Stat(filepath.Join(dataDir, "key-encryption-key")); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("key-encryption key: %v, %v; want a file of mode 0600", fi, err)
+			}
+			if resp, err := http.Get("http://" + addrs[0] + "/.well-known/jwks.json"); err != nil {
+				t.Errorf("JWKS: %v", err)
+			} else {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.Contains(string(body), `"kid"`) {
+					t.Errorf("JWKS %s: want a key", body)
+				}
 			}
 			// Once it printed that line, the script's next step is `wait -n`:
 			// send the signal there, where it used to go wrong.
