@@ -235,11 +235,19 @@ check_demo "replay" "$replay_rc" "$replay"
 # endpoints there.
 metadata=$(curl -fsS --max-time 10 http://localhost:9096/.well-known/oauth-authorization-server) ||
 	problems+=("no metadata at http://localhost:9096 (the published port)")
-for want in '"issuer": *"http://localhost:9096"' '"token_endpoint": *"http://localhost:9096/token"'; do
+for want in '"issuer": *"http://localhost:9096"' '"token_endpoint": *"http://localhost:9096/token"' '"jwks_uri": *"http://localhost:9096/.well-known/jwks.json"'; do
 	grep -qE "$want" <<<"$metadata" || problems+=("metadata at the published port lacks $want")
 done
+# The key-encryption key reached the authserver as a secret: it made a
+# signing key, and demo-jwt gets a JWT checkable with it.
+jwks=$(curl -fsS --max-time 10 http://localhost:9096/.well-known/jwks.json) ||
+	problems+=("no JWKS at http://localhost:9096/.well-known/jwks.json")
+grep -qE '"kid": *"[A-Za-z0-9_-]{43}"' <<<"$jwks" || problems+=("the JWKS publishes no key: did the key-encryption key reach the authserver?")
+jwt=$(curl -fsS --max-time 10 -u demo-jwt:demo-jwt-secret-not-for-production -d grant_type=client_credentials \
+	http://localhost:9096/token) || problems+=("demo-jwt got no token")
+grep -qE '"access_token": *"eyJ[^".]*\.[^".]*\.[^".]*"' <<<"$jwt" || problems+=("demo-jwt's token is not a JWT")
 if ((${#problems[@]} > 0)); then
 	printf 'compose-test: %s\n' "${problems[@]}" >&2
 	die "the compose demo did not pass"
 fi
-step "demo: exit code 0 and all $demo_steps steps PASS, twice; no secret printed; metadata at the published port"
+step "demo: exit code 0 and all $demo_steps steps PASS, twice; no secret printed; metadata, the JWKS and a JWT at the published port"
