@@ -340,14 +340,21 @@ func (c *replayCache) add(jkt, jti string, expires, now time.Time) error {
 	defer c.mu.Unlock()
 	c.sweep(now)
 	k, owner, exp := newReplayKey(jkt, jti), jktHash(jkt), expires.UnixNano()
-	if e, ok := c.seen[k]; ok && now.UnixNano() < e {
+	e, ok := c.seen[k]
+	switch {
+	case ok && now.UnixNano() < e:
 		return refuse("replay", "proof already used")
-	}
-	if len(c.seen) >= c.maxEntries || c.perKey[owner] >= c.maxPerKey {
+	case ok:
+		// Expired but not swept yet (an entry in front of it lives
+		// longer): the pair keeps its slot and its count, and only the
+		// newer order entry will release them, since sweep skips an
+		// order entry whose expiry is no longer the pair's.
+	case len(c.seen) >= c.maxEntries || c.perKey[owner] >= c.maxPerKey:
 		return refuse("cache_full", "too many recent proofs; retry shortly")
+	default:
+		c.perKey[owner]++
 	}
 	c.seen[k] = exp
-	c.perKey[owner]++
 	c.order = append(c.order, replayEntry{key: k, jkt: owner, expires: exp})
 	return nil
 }

@@ -264,6 +264,35 @@ func TestReplayCacheIsBoundedAndRecovers(t *testing.T) {
 	}
 }
 
+// A jti used again once its entry expired, while an entry inserted before
+// it still lives (so the sweep has not reached it), must not be counted
+// twice: the count of its key would never come back down.
+func TestReplayCacheReusedJTIKeepsCountsExact(t *testing.T) {
+	now := time.Now()
+	v := newVerifier(t, &now, Config{})
+	p := newProver(t, jose.ES256)
+	long := claimsFor("GET", target.String(), now, "")
+	short := claimsFor("GET", target.String(), now.Add(-50*time.Second), "")
+	for _, c := range []map[string]any{long, short} {
+		if _, err := v.Check(p.sign(t, "dpop+jwt", &p.pub, c), "GET", target, "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(20 * time.Second) // short has expired, long has not
+	short["iat"] = now.Unix()
+	if _, err := v.Check(p.sign(t, "dpop+jwt", &p.pub, short), "GET", target, "", ""); err != nil {
+		t.Fatalf("a jti again after its entry expired: %v", err)
+	}
+	if n := v.replay.perKey[jktHash(p.jkt(t))]; n != 2 {
+		t.Fatalf("count of the key with two live entries = %d, want 2", n)
+	}
+	now = now.Add(DefaultWindow + DefaultSkew)
+	v.replay.sweep(now)
+	if len(v.replay.seen) != 0 || len(v.replay.perKey) != 0 {
+		t.Fatalf("after everything expired: %d entries, counts %v", len(v.replay.seen), v.replay.perKey)
+	}
+}
+
 func TestSameTarget(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
