@@ -280,13 +280,69 @@ func normalize(u *url.URL) string {
 	if port != "" {
 		host += ":" + port
 	}
-	// EscapedPath re-encodes the decoded path canonically: unreserved
-	// characters plain, others as uppercase %XX.
-	path := (&url.URL{Path: u.Path}).EscapedPath()
+	if u.User != nil {
+		host = u.User.String() + "@" + host
+	}
+	path := normalizePercent(u.EscapedPath())
 	if path == "" {
 		path = "/"
 	}
 	return scheme + "://" + host + path
+}
+
+// normalizePercent decodes the percent-encoded unreserved characters of
+// an escaped path and upper-cases the hex of the others (RFC 3986
+// §6.2.2.1, §6.2.2.2). Reserved characters keep their form: /a%2Fb is not
+// /a/b, and /a%21b is not /a!b.
+func normalizePercent(escaped string) string {
+	if !strings.Contains(escaped, "%") {
+		return escaped
+	}
+	var b strings.Builder
+	b.Grow(len(escaped))
+	for i := 0; i < len(escaped); i++ {
+		if escaped[i] != '%' || i+2 >= len(escaped) {
+			b.WriteByte(escaped[i])
+			continue
+		}
+		c, ok := unhex(escaped[i+1], escaped[i+2])
+		switch {
+		case !ok:
+			b.WriteByte('%')
+			continue
+		case unreserved(c):
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteString(strings.ToUpper(escaped[i+1 : i+3]))
+		}
+		i += 2
+	}
+	return b.String()
+}
+
+func unhex(hi, lo byte) (byte, bool) {
+	h, ok1 := hexValue(hi)
+	l, ok2 := hexValue(lo)
+	return h<<4 | l, ok1 && ok2
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// unreserved is RFC 3986 §2.3.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 // replayCache remembers (key, jti) pairs until they expire. It never

@@ -310,6 +310,12 @@ func TestSameTarget(t *testing.T) {
 		{"https://api.example:8443/x", "https://api.example/x", false},
 		{"https://api.example/x", "https://api.example/x/", false},
 		{"https://api.example/X", "https://api.example/x", false},
+		{"https://api.example/%61%2d%7E", "https://api.example/a-~", true},
+		{"https://api.example/a%2fb", "https://api.example/a/b", false},
+		{"https://api.example/a%21b", "https://api.example/a!b", false},
+		{"https://api.example/a%c3%a9", "https://api.example/a%C3%A9", true},
+		{"https://api.example/a%C3%A9", "https://api.example/aé", true},
+		{"https://user@api.example/x", "https://api.example/x", false},
 	} {
 		a, _ := url.Parse(c.a)
 		b, _ := url.Parse(c.b)
