@@ -198,10 +198,18 @@ func (v *Verifier) Check(proof, method string, htu *url.URL, accessToken, wantJK
 	}
 	jws, err := jose.ParseSignedCompact(proof, v.algs)
 	if err != nil {
-		// go-jose refuses an algorithm off the list while parsing; tell
-		// it apart for the metrics without quoting its message.
-		if strings.Contains(err.Error(), "unexpected signature algorithm") {
+		// go-jose refuses, while parsing, an algorithm off the list and an
+		// embedded jwk that is not a valid public key (private or
+		// symmetric material, a point off its curve): tell them apart for
+		// the metrics without quoting its message. go-jose has no error
+		// type for the jwk, so its messages are matched; the private and
+		// symmetric jwk tests fail if they change.
+		var badAlg *jose.ErrUnexpectedSignatureAlgorithm
+		switch msg := err.Error(); {
+		case errors.As(err, &badAlg):
 			return Proof{}, refuse("alg", "algorithm not allowed")
+		case strings.Contains(msg, "failed to unmarshal JWK"), strings.Contains(msg, "invalid embedded jwk"):
+			return Proof{}, refuse("jwk", "jwk header is not a public key")
 		}
 		return Proof{}, refuse("malformed", "not a compact JWS")
 	}

@@ -166,6 +166,7 @@ func TestCheckRefuses(t *testing.T) {
 	hs := hsHeader + "." + enc(payload) + "." + enc(mac.Sum(nil))
 	// A JWK with the private part.
 	privJWK := jose.JSONWebKey{Key: p.priv}
+	octJWK := jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef")}
 	valid := p.sign(t, "dpop+jwt", &p.pub, good())
 
 	for _, c := range []struct {
@@ -177,7 +178,8 @@ func TestCheckRefuses(t *testing.T) {
 		{name: "typ missing", proof: p.sign(t, "", &p.pub, good()), reason: "typ"},
 		{name: "typ JWT", proof: p.sign(t, "JWT", &p.pub, good()), reason: "typ"},
 		{name: "jwk missing", proof: p.sign(t, "dpop+jwt", nil, good()), reason: "jwk"},
-		{name: "jwk private (go-jose refuses it while parsing)", proof: p.sign(t, "dpop+jwt", &privJWK, good()), reason: "malformed"},
+		{name: "jwk private", proof: p.sign(t, "dpop+jwt", &privJWK, good()), reason: "jwk"},
+		{name: "jwk symmetric", proof: p.sign(t, "dpop+jwt", &octJWK, good()), reason: "jwk"},
 		{name: "signed by another key", proof: other.sign(t, "dpop+jwt", &p.pub, good()), reason: "signature"},
 		{name: "jti missing", proof: p.sign(t, "dpop+jwt", &p.pub, with("jti", nil)), reason: "claims"},
 		{name: "jti huge", proof: p.sign(t, "dpop+jwt", &p.pub, with("jti", strings.Repeat("j", 300))), reason: "claims"},
