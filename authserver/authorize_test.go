@@ -943,3 +943,52 @@ func TestCodeRefusedAfterScopeLoss(t *testing.T) {
 		expectError(t, r, http.StatusBadRequest, "invalid_grant")
 	})
 }
+
+// TestDeviceRefusedAfterScopeLoss: a device authorization approved for a
+// scope its client lost meanwhile does not start a grant with it, as
+// TestCodeRefusedAfterScopeLoss for a code.
+func TestDeviceRefusedAfterScopeLoss(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		ctx := context.Background()
+		c, err := e.st.GetClient(ctx, "tv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Scopes = []string{"items:read"}
+		if err := e.st.UpdateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		alice, err := e.st.GetUser(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		approved := func(scope string) string {
+			value, _ := store.NewOpaqueValue()
+			userCode, _ := store.NewOpaqueValue()
+			family, _ := store.NewOpaqueValue()
+			now := e.clock.Now()
+			d := store.DeviceGrant{Hash: store.HashToken(value), UserCodeHash: store.HashToken(userCode), ClientID: "tv",
+				Scope: scope, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Interval: 5 * time.Second,
+				Status: store.DevicePending, FamilyID: family}
+			if err := e.st.CreateDeviceGrant(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.st.DecideDeviceGrant(ctx, d.UserCodeHash, now, true, "alice", alice.Version); err != nil {
+				t.Fatal(err)
+			}
+			return value
+		}
+		poll := func(device string) response {
+			return e.token("", url.Values{"grant_type": {store.GrantDeviceCode}, "device_code": {device}, "client_id": {"tv"}})
+		}
+		if r := poll(approved("items:read")); r.status != http.StatusOK {
+			t.Fatalf("a device authorization within the client's scopes: %d %s", r.status, r.raw)
+		}
+		wider := approved("items:read items:write")
+		expectError(t, poll(wider), http.StatusBadRequest, "invalid_grant")
+		// Refused for good: the client cannot get it by polling again.
+		e.clock.Advance(10 * time.Second)
+		expectError(t, poll(wider), http.StatusBadRequest, "invalid_grant")
+	})
+}
