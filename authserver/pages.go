@@ -11,7 +11,9 @@ import (
 	"html/template"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -52,10 +54,12 @@ type page struct {
 	UserCode string
 	Scopes   []string
 	// ReturnTo is where an allowed authorization sends the browser (the
-	// redirect URI's scheme, host and port), shown on the consent page.
-	ReturnTo string
-	Hidden   []hiddenField
-	CSRF     string
+	// redirect URI's scheme, host and port), shown on the consent page;
+	// ReturnToThisComputer says that it is a loopback address.
+	ReturnTo             string
+	ReturnToThisComputer bool
+	Hidden               []hiddenField
+	CSRF                 string
 	// formTargets are the origins a form of this page may end up at
 	// besides this server (the client's, when allowing redirects there):
 	// CSP form-action covers the redirect after a submission.
@@ -319,6 +323,23 @@ func originOf(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// returnTo is where a redirect URI sends the browser, as the consent page
+// names it: scheme, host and port, the port written out even when it is
+// the scheme's default, since on a loopback host the port is what tells
+// which program gets the code. local reports a loopback host.
+func returnTo(raw string) (where string, local bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	ip, err := netip.ParseAddr(host)
+	return u.Scheme + "://" + net.JoinHostPort(host, port), err == nil && ip.IsLoopback()
 }
 
 // scopeList is a scope string as a sorted list, for the consent page.

@@ -75,7 +75,8 @@ type Client struct {
 	// (ValidateRedirectURI, Client.MatchRedirectURI).
 	RedirectURIs []string
 	// FirstParty clients are the operator's own: the user is not asked to
-	// consent to them.
+	// consent to them, unless they are public (nothing then assures who
+	// gets the code: the consent page is always shown).
 	FirstParty bool
 	// AccessTokenFormat is AccessTokenOpaque (the default, also for "")
 	// or AccessTokenJWT (RFC 9068).
