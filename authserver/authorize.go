@@ -240,7 +240,7 @@ func (s *server) authorizeLoginPage(w http.ResponseWriter, r *http.Request, a au
 		Hidden: a.hidden(), CSRF: formToken(secret, "authorize-login", a.binding()...),
 		// A sign-in that needs no consent is redirected to the client
 		// straight away.
-		formTargets: []string{originOf(a.redirectURI)},
+		formTargets: []string{a.redirectURI},
 	})
 }
 
@@ -260,7 +260,7 @@ func (s *server) authorizeAs(w http.ResponseWriter, r *http.Request, a authzRequ
 		Title: "Allow access?", Action: "/authorize", ClientID: a.client.ID, Username: user.Username,
 		Scopes: scopeList(a.scope), Hidden: a.hidden(), ReturnTo: where, ReturnToThisComputer: local,
 		CSRF:        formToken(secret, "authorize-consent", append(a.binding(), user.Username)...),
-		formTargets: []string{originOf(a.redirectURI)},
+		formTargets: []string{a.redirectURI},
 	})
 }
 
