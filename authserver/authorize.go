@@ -240,14 +240,14 @@ func (s *server) authorizeLoginPage(w http.ResponseWriter, r *http.Request, a au
 		Hidden: a.hidden(), CSRF: formToken(secret, "authorize-login", a.binding()...),
 		// A sign-in that needs no consent is redirected to the client
 		// straight away.
-		formTargets: []string{originOf(a.redirectURI)},
+		formTargets: []string{a.redirectURI},
 	})
 }
 
 // authorizeAs continues a request for a signed-in user: consent if it is
 // needed, else the code.
 func (s *server) authorizeAs(w http.ResponseWriter, r *http.Request, a authzRequest, user store.User) error {
-	needed, err := s.consentNeeded(r.Context(), a.client, a.redirectURI, user.Username, a.scope)
+	needed, err := s.consentNeeded(r.Context(), a.client, user.Username, a.scope)
 	if err != nil {
 		return err
 	}
@@ -255,11 +255,12 @@ func (s *server) authorizeAs(w http.ResponseWriter, r *http.Request, a authzRequ
 		return s.issueCode(w, r, a, user)
 	}
 	secret := s.csrfSecret(w, r)
+	where, local := returnTo(a.redirectURI)
 	return writePage(w, http.StatusOK, "consent", page{
 		Title: "Allow access?", Action: "/authorize", ClientID: a.client.ID, Username: user.Username,
-		Scopes: scopeList(a.scope), Hidden: a.hidden(), ReturnTo: originOf(a.redirectURI),
+		Scopes: scopeList(a.scope), Hidden: a.hidden(), ReturnTo: where, ReturnToThisComputer: local,
 		CSRF:        formToken(secret, "authorize-consent", append(a.binding(), user.Username)...),
-		formTargets: []string{originOf(a.redirectURI)},
+		formTargets: []string{a.redirectURI},
 	})
 }
 

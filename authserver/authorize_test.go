@@ -23,6 +23,7 @@ import (
 
 const (
 	spaRedirect = "https://spa.example.test/callback"
+	webRedirect = "https://web.example.test/cb?tenant=a"
 	cliRedirect = "http://127.0.0.1/callback" // a native app's loopback URI
 	verifier    = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 )
@@ -30,17 +31,20 @@ const (
 var challenge = store.S256Challenge(verifier)
 
 // withBrowserClients adds the clients of browser and device login: a public
-// SPA, a confidential web app, a first-party app, a native app on a
-// loopback URI and a device client.
+// SPA, a confidential web app, a confidential and a public first-party
+// app, a public and a confidential native app on a loopback URI and a
+// device client.
 func withBrowserClients(e *env) *env {
 	e.t.Helper()
 	for _, c := range []store.Client{
 		{ID: "spa", GrantTypes: []string{store.GrantAuthorizationCode, store.GrantRefreshToken}, Scopes: []string{"items:read", "items:write"},
 			RedirectURIs: []string{spaRedirect}},
 		{ID: "web", SecretHash: store.HashClientSecret(confSecret), GrantTypes: []string{store.GrantAuthorizationCode, store.GrantRefreshToken},
-			Scopes: []string{"items:read"}, RedirectURIs: []string{"https://web.example.test/cb?tenant=a"}},
-		{ID: "first", GrantTypes: []string{store.GrantAuthorizationCode}, Scopes: []string{"items:read"},
+			Scopes: []string{"items:read", "items:write"}, RedirectURIs: []string{webRedirect}},
+		{ID: "first", SecretHash: store.HashClientSecret(confSecret), GrantTypes: []string{store.GrantAuthorizationCode}, Scopes: []string{"items:read"},
 			RedirectURIs: []string{"https://first.example.test/cb"}, FirstParty: true},
+		{ID: "firstpublic", GrantTypes: []string{store.GrantAuthorizationCode}, Scopes: []string{"items:read"},
+			RedirectURIs: []string{"https://firstpublic.example.test/cb"}, FirstParty: true},
 		{ID: "native", GrantTypes: []string{store.GrantAuthorizationCode, store.GrantRefreshToken}, Scopes: []string{"items:read"},
 			RedirectURIs: []string{cliRedirect}},
 		{ID: "nativeconf", SecretHash: store.HashClientSecret(confSecret), GrantTypes: []string{store.GrantAuthorizationCode},
@@ -350,10 +354,10 @@ func TestCodeExchangeRefusals(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
 		e := withBrowserClients(newEnv(t, backend))
 		newCode := func() string {
-			return signIn(t, newBrowser(e), authorizeURL("web", "https://web.example.test/cb?tenant=a", "", "st")).Get("code")
+			return signIn(t, newBrowser(e), authorizeURL("web", webRedirect, "", "st")).Get("code")
 		}
 		good := func(code string) url.Values {
-			return url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {verifier}}
+			return url.Values{"code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {verifier}}
 		}
 		code := newCode()
 		for name, c := range map[string]struct {
@@ -362,9 +366,9 @@ func TestCodeExchangeRefusals(t *testing.T) {
 			status         int
 			err            string
 		}{
-			"wrong verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {strings.Repeat("a", 43)}}, 400, "invalid_grant"},
-			"short verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}, "code_verifier": {verifier[:42]}}, 400, "invalid_grant"},
-			"no verifier":       {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb?tenant=a"}}, 400, "invalid_request"},
+			"wrong verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {strings.Repeat("a", 43)}}, 400, "invalid_grant"},
+			"short verifier":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {verifier[:42]}}, 400, "invalid_grant"},
+			"no verifier":       {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {webRedirect}}, 400, "invalid_request"},
 			"other redirect":    {"web", confSecret, url.Values{"code": {code}, "redirect_uri": {"https://web.example.test/cb"}, "code_verifier": {verifier}}, 400, "invalid_grant"},
 			"no redirect":       {"web", confSecret, url.Values{"code": {code}, "code_verifier": {verifier}}, 400, "invalid_grant"},
 			"foreign client":    {"spa", "", good(code), 400, "invalid_grant"},
@@ -407,21 +411,22 @@ func TestCodeOutlivesNoPasswordChange(t *testing.T) {
 func TestSessionSkipsPasswordUntilLogout(t *testing.T) {
 	e := withBrowserClients(newEnv(t))
 	b := newBrowser(e)
-	if q := signIn(t, b, authorizeURL("spa", spaRedirect, "items:read", "one")); q.Get("code") == "" {
+	if q := signIn(t, b, authorizeURL("web", webRedirect, "items:read", "one")); q.Get("code") == "" {
 		t.Fatal("first sign-in")
 	}
-	// Same browser, same scope: no password, no consent.
-	q := location(t, b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "two"), nil))
+	// Same browser, same scope: no password, and for a confidential
+	// client no consent (a public one is always asked: TestPublicClientsAlwaysAsk).
+	q := location(t, b.do("GET", authorizeURL("web", webRedirect, "items:read", "two"), nil))
 	if q.Get("code") == "" || q.Get("state") != "two" {
 		t.Fatalf("second authorization: %v", q)
 	}
 	// A wider scope asks again, without the password.
-	p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read items:write", "three"), nil)
+	p := b.do("GET", authorizeURL("web", webRedirect, "items:read items:write", "three"), nil)
 	if p.status != 200 || !strings.Contains(p.body, `id="consent"`) {
 		t.Fatalf("wider scope: %d, want consent", p.status)
 	}
 	// Another browser has to sign in.
-	if p := newBrowser(e).do("GET", authorizeURL("spa", spaRedirect, "items:read", "x"), nil); !strings.Contains(p.body, `id="login"`) {
+	if p := newBrowser(e).do("GET", authorizeURL("web", webRedirect, "items:read", "x"), nil); !strings.Contains(p.body, `id="login"`) {
 		t.Fatal("a browser without the cookie skipped the login")
 	}
 
@@ -433,13 +438,13 @@ func TestSessionSkipsPasswordUntilLogout(t *testing.T) {
 	if r := b.do("POST", "/logout", url.Values{}); r.status != 403 {
 		t.Fatalf("logout without token: %d", r.status)
 	}
-	if q := location(t, b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "four"), nil)); q.Get("code") == "" {
+	if q := location(t, b.do("GET", authorizeURL("web", webRedirect, "items:read", "four"), nil)); q.Get("code") == "" {
 		t.Fatal("session ended by a forged logout")
 	}
 	if r := b.submit(lp, "logout", nil); r.status != 200 || !strings.Contains(r.body, `id="result"`) {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
-	if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "five"), nil); !strings.Contains(p.body, `id="login"`) {
+	if p := b.do("GET", authorizeURL("web", webRedirect, "items:read", "five"), nil); !strings.Contains(p.body, `id="login"`) {
 		t.Fatalf("after logout: %d, want the login page", p.status)
 	}
 }
@@ -450,8 +455,8 @@ func TestSessionEndsWithPasswordChangeAndDisable(t *testing.T) {
 			t.Run(change, func(t *testing.T) {
 				e := withBrowserClients(newEnv(t, backend))
 				b := newBrowser(e)
-				signIn(t, b, authorizeURL("spa", spaRedirect, "items:read", "one"))
-				if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "two"), nil); p.status != http.StatusSeeOther {
+				signIn(t, b, authorizeURL("web", webRedirect, "items:read", "one"))
+				if p := b.do("GET", authorizeURL("web", webRedirect, "items:read", "two"), nil); p.status != http.StatusSeeOther {
 					t.Fatalf("session not working before the change: %d", p.status)
 				}
 				ctx := context.Background()
@@ -470,7 +475,7 @@ func TestSessionEndsWithPasswordChangeAndDisable(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if p := b.do("GET", authorizeURL("spa", spaRedirect, "items:read", "three"), nil); p.status != 200 || !strings.Contains(p.body, `id="login"`) {
+				if p := b.do("GET", authorizeURL("web", webRedirect, "items:read", "three"), nil); p.status != 200 || !strings.Contains(p.body, `id="login"`) {
 					t.Fatalf("after %s: %d, want the login page", change, p.status)
 				}
 			})
@@ -857,49 +862,97 @@ func TestBrowserLoginMetricsAndAudit(t *testing.T) {
 	}
 }
 
-// TestLoopbackAnyPortAlwaysAsks: a public native client's loopback URI on
-// another port than registered (any local program may listen there)
-// never skips the consent page, whatever was allowed before; on the
-// registered one, a stored consent is honoured. The page names where the
-// browser goes.
-func TestLoopbackAnyPortAlwaysAsks(t *testing.T) {
+// TestPublicClientsAlwaysAsk: a confidential client with a stored consent,
+// or first party, gets a code without the consent page; a public client
+// never does (RFC 8252 §8.6: nothing assures who gets its code; on a
+// loopback URI any program of the machine may be listening, on any port),
+// whatever was allowed before and first party or not. The page names the
+// host and port the browser goes to, and says when it is this computer.
+func TestPublicClientsAlwaysAsk(t *testing.T) {
 	e := withBrowserClients(newEnv(t))
 	b := newBrowser(e)
-	// The registered URI: asked once, then remembered.
-	if q := signIn(t, b, authorizeURL("native", cliRedirect, "", "a")); q.Get("code") == "" {
-		t.Fatalf("registered URI: %v", q)
+	consent := func(what string, p page) page {
+		t.Helper()
+		if p.status != http.StatusOK || !strings.Contains(p.body, `id="consent"`) {
+			t.Fatalf("%s: %d, want the consent page:\n%s", what, p.status, p.body)
+		}
+		return p
 	}
-	if q := location(t, b.do("GET", authorizeURL("native", cliRedirect, "", "b"), nil)); q.Get("code") == "" {
-		t.Fatalf("registered URI with a stored consent and a session: %v", q)
+	names := func(what string, p page, where string, local bool) {
+		t.Helper()
+		m := regexp.MustCompile(`<p id="return-to">[^\n]*</p>`).FindString(p.body)
+		if !strings.Contains(m, "<strong>"+where+"</strong>") || strings.Contains(m, "this computer") != local {
+			t.Errorf("%s: %q, want it to name %s (this computer: %v)", what, m, where, local)
+		}
 	}
-	other := "http://127.0.0.1:49152/callback"
-	p := b.do("GET", authorizeURL("native", other, "", "c"), nil)
-	if p.status != 200 || !strings.Contains(p.body, `id="consent"`) || !strings.Contains(p.body, "http://127.0.0.1:49152") {
-		t.Fatalf("another port with a stored consent: %d, want the consent page naming the port:\n%s", p.status, p.body)
+
+	// Confidential: asked once, then the stored consent answers.
+	if q := signIn(t, b, authorizeURL("web", webRedirect, "", "a")); q.Get("code") == "" {
+		t.Fatalf("web: %v", q)
 	}
-	if q := location(t, b.submit(p, "consent", url.Values{"decision": {"allow"}})); q.Get("code") == "" {
-		t.Fatalf("allowed: %v", q)
+	if q := location(t, b.do("GET", authorizeURL("web", webRedirect, "", "b"), nil)); q.Get("code") == "" {
+		t.Fatalf("web with a stored consent and a session: %v", q)
 	}
-	// Allowing once does not spare the next request on such a port.
-	if p := b.do("GET", authorizeURL("native", other, "", "d"), nil); !strings.Contains(p.body, `id="consent"`) {
-		t.Fatalf("second request on another port: %d, want the consent page", p.status)
+	if q := location(t, b.do("GET", authorizeURL("first", "https://first.example.test/cb", "", "c"), nil)); q.Get("code") == "" {
+		t.Fatalf("confidential first party with a session: %v", q)
+	}
+	if q := location(t, b.submit(consent("nativeconf", b.do("GET", authorizeURL("nativeconf", cliRedirect, "", "d"), nil)), "consent",
+		url.Values{"decision": {"allow"}})); q.Get("code") == "" {
+		t.Fatalf("nativeconf allowed: %v", q)
+	}
+	if q := location(t, b.do("GET", authorizeURL("nativeconf", cliRedirect, "", "e"), nil)); q.Get("code") == "" {
+		t.Fatalf("confidential on its loopback URI with a stored consent: %v", q)
+	}
+
+	// Public: allowed once, asked again; first party or not; on the
+	// registered loopback URI as on another port.
+	for _, c := range []struct {
+		client, redirect, where string
+		local                   bool
+	}{
+		{"spa", spaRedirect, "https://spa.example.test:443", false},
+		{"firstpublic", "https://firstpublic.example.test/cb", "https://firstpublic.example.test:443", false},
+		{"native", cliRedirect, "http://127.0.0.1:80", true},
+		{"native", "http://127.0.0.1:49152/callback", "http://127.0.0.1:49152", true},
+	} {
+		what := c.client + " at " + c.redirect
+		p := consent(what, b.do("GET", authorizeURL(c.client, c.redirect, "", "f"), nil))
+		names(what, p, c.where, c.local)
+		if q := location(t, b.submit(p, "consent", url.Values{"decision": {"allow"}})); q.Get("code") == "" {
+			t.Fatalf("%s allowed: %v", what, q)
+		}
+		if _, err := e.st.GetConsent(context.Background(), "alice", c.client); err != nil {
+			t.Fatalf("%s: the consent was not stored: %v", what, err)
+		}
+		names(what+" again", consent(what+" again, after allowing", b.do("GET", authorizeURL(c.client, c.redirect, "", "g"), nil)), c.where, c.local)
 	}
 }
 
 // TestHeadAuthorizeChangesNothing: HEAD is refused, so a signed-in
-// browser's HEAD cannot mint a code.
+// browser whose GET would get a code gets none with HEAD.
 func TestHeadAuthorizeChangesNothing(t *testing.T) {
-	e := withBrowserClients(newEnv(t))
+	e, reg, _ := opsEnv(t)
+	withBrowserClients(e)
+	issued := func() float64 {
+		v, _ := scrape(t, reg).Value("authsvc_authorization_events_total", map[string]string{"event": "code_issued"})
+		return v
+	}
 	b := newBrowser(e)
-	if q := signIn(t, b, authorizeURL("spa", spaRedirect, "", "a")); q.Get("code") == "" {
+	if q := signIn(t, b, authorizeURL("web", webRedirect, "", "a")); q.Get("code") == "" {
 		t.Fatalf("sign-in: %v", q)
 	}
-	if p := b.do("GET", authorizeURL("spa", spaRedirect, "", "b"), nil); p.status != http.StatusSeeOther {
+	if p := b.do("GET", authorizeURL("web", webRedirect, "", "b"), nil); p.status != http.StatusSeeOther {
 		t.Fatalf("GET with a session and consent: %d, want a redirect with a code", p.status)
 	}
-	p := b.do("HEAD", authorizeURL("spa", spaRedirect, "", "c"), nil)
+	if n := issued(); n != 2 {
+		t.Fatalf("%v codes issued by the sign-in and the GET, want 2", n)
+	}
+	p := b.do("HEAD", authorizeURL("web", webRedirect, "", "c"), nil)
 	if p.status != http.StatusMethodNotAllowed || p.header.Get("Location") != "" || p.header.Get("Allow") != "GET, POST" {
 		t.Fatalf("HEAD: %d %v", p.status, p.header)
+	}
+	if n := issued(); n != 2 {
+		t.Fatalf("%v codes issued after HEAD, want still 2", n)
 	}
 }
 
@@ -941,5 +994,54 @@ func TestCodeRefusedAfterScopeLoss(t *testing.T) {
 		}
 		r := e.exchange("spa", "", url.Values{"code": {code("items:read items:write")}, "redirect_uri": {spaRedirect}, "code_verifier": {verifier}})
 		expectError(t, r, http.StatusBadRequest, "invalid_grant")
+	})
+}
+
+// TestDeviceRefusedAfterScopeLoss: a device authorization approved for a
+// scope its client lost meanwhile does not start a grant with it, as
+// TestCodeRefusedAfterScopeLoss for a code.
+func TestDeviceRefusedAfterScopeLoss(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
+		e := withBrowserClients(newEnv(t, backend))
+		ctx := context.Background()
+		c, err := e.st.GetClient(ctx, "tv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Scopes = []string{"items:read"}
+		if err := e.st.UpdateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		alice, err := e.st.GetUser(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		approved := func(scope string) string {
+			value, _ := store.NewOpaqueValue()
+			userCode, _ := store.NewOpaqueValue()
+			family, _ := store.NewOpaqueValue()
+			now := e.clock.Now()
+			d := store.DeviceGrant{Hash: store.HashToken(value), UserCodeHash: store.HashToken(userCode), ClientID: "tv",
+				Scope: scope, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Interval: 5 * time.Second,
+				Status: store.DevicePending, FamilyID: family}
+			if err := e.st.CreateDeviceGrant(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.st.DecideDeviceGrant(ctx, d.UserCodeHash, now, true, "alice", alice.Version); err != nil {
+				t.Fatal(err)
+			}
+			return value
+		}
+		poll := func(device string) response {
+			return e.token("", url.Values{"grant_type": {store.GrantDeviceCode}, "device_code": {device}, "client_id": {"tv"}})
+		}
+		if r := poll(approved("items:read")); r.status != http.StatusOK {
+			t.Fatalf("a device authorization within the client's scopes: %d %s", r.status, r.raw)
+		}
+		wider := approved("items:read items:write")
+		expectError(t, poll(wider), http.StatusBadRequest, "invalid_grant")
+		// Refused for good: the client cannot get it by polling again.
+		e.clock.Advance(10 * time.Second)
+		expectError(t, poll(wider), http.StatusBadRequest, "invalid_grant")
 	})
 }

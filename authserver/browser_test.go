@@ -42,7 +42,8 @@ import (
 const (
 	browserClient = "browserapp" // a public client on a loopback redirect URI
 	deviceClient  = "browsertv"
-	// firstPartyClient is the operator's own app: no consent page.
+	// firstPartyClient is the operator's own confidential app: no consent
+	// page.
 	firstPartyClient = "browserfirst"
 )
 
@@ -79,7 +80,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	for _, c := range []store.Client{
 		{ID: browserClient, GrantTypes: []string{store.GrantAuthorizationCode, store.GrantRefreshToken},
 			Scopes: browserScopes, RedirectURIs: []string{cb.redirectURI()}},
-		{ID: firstPartyClient, GrantTypes: []string{store.GrantAuthorizationCode},
+		{ID: firstPartyClient, SecretHash: store.HashClientSecret(confSecret), GrantTypes: []string{store.GrantAuthorizationCode},
 			Scopes: browserScopes, RedirectURIs: []string{cb.redirectURI()}, FirstParty: true},
 		{ID: deviceClient, GrantTypes: []string{store.GrantDeviceCode, store.GrantRefreshToken}, Scopes: browserScopes},
 	} {
@@ -459,11 +460,22 @@ func TestBrowserCodeFlow(t *testing.T) {
 		}
 	})
 
-	t.Run("second authorization skips password and consent", func(t *testing.T) {
+	t.Run("second authorization skips the password, not the consent of a public client", func(t *testing.T) {
 		b := b.with(t)
 		a2 := b.newAuthorization(conf)
 		before := b.callback.count()
-		q := b.callbackQuery(b.open(a2.url))
+		b.wantStatus(b.open(a2.url), http.StatusOK, "GET /authorize with a session")
+		// Whatever was allowed before: any program of this computer could
+		// be listening at a loopback redirect URI.
+		b.must("form#consent")
+		where := strings.TrimPrefix(b.callback.srv.URL, "http://")
+		if got := b.text("p#return-to"); !strings.Contains(got, where) || !strings.Contains(got, "this computer") {
+			t.Errorf("consent page says %q, want it to name %s on this computer", got, where)
+		}
+		if b.callback.count() != before {
+			t.Fatal("the client was called back before the user allowed it")
+		}
+		q := b.callbackQuery(b.click("button#allow"))
 		if b.callback.count() != before+1 {
 			t.Fatalf("callback calls %d, want %d", b.callback.count(), before+1)
 		}
@@ -487,19 +499,21 @@ func TestBrowserCodeFlow(t *testing.T) {
 		a3 := b.newAuthorization(conf)
 		b.wantStatus(b.open(a3.url), http.StatusOK, "GET /authorize after logout")
 		b.must("form#login")
-		// The consent is remembered: the login leads straight back to the
-		// client, a redirect after a form post to another origin.
-		q := b.callbackQuery(b.signIn("alice", alicePass))
+		b.wantStatus(b.signIn("alice", alicePass), http.StatusOK, "login after logout")
+		b.must("form#consent")
+		q := b.callbackQuery(b.click("button#allow"))
 		b.exchange(conf, b.wantCode(q, a3), a3)
 	})
 }
 
 // TestBrowserFirstPartySkipsConsent: the password leads straight back to
-// a first-party client, with no consent page.
+// a confidential first-party client, with no consent page: a redirect
+// after a form post to another origin, which the login page's CSP allows.
 func TestBrowserFirstPartySkipsConsent(t *testing.T) {
 	b := newBrowserEnv(t)
 	conf := b.oauthConfig()
-	conf.ClientID = firstPartyClient
+	conf.ClientID, conf.ClientSecret = firstPartyClient, confSecret
+	conf.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	a := b.newAuthorization(conf)
 
 	b.open(a.url)

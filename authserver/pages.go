@@ -11,8 +11,11 @@ import (
 	"html/template"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -52,13 +55,16 @@ type page struct {
 	UserCode string
 	Scopes   []string
 	// ReturnTo is where an allowed authorization sends the browser (the
-	// redirect URI's scheme, host and port), shown on the consent page.
-	ReturnTo string
-	Hidden   []hiddenField
-	CSRF     string
-	// formTargets are the origins a form of this page may end up at
-	// besides this server (the client's, when allowing redirects there):
-	// CSP form-action covers the redirect after a submission.
+	// redirect URI's scheme, host and port), shown on the consent page;
+	// ReturnToThisComputer says that it is a loopback address.
+	ReturnTo             string
+	ReturnToThisComputer bool
+	Hidden               []hiddenField
+	CSRF                 string
+	// formTargets are the URLs a form of this page may end up at besides
+	// this server (the client's redirect URI, when allowing redirects
+	// there): CSP form-action covers the redirect after a submission, and
+	// lists their origins (cspOrigin).
 	formTargets []string
 }
 
@@ -72,8 +78,13 @@ func writePage(w http.ResponseWriter, status int, name string, p page) error {
 	}
 	h := w.Header()
 	formAction := "'self'"
-	for _, o := range p.formTargets {
-		formAction += " " + o
+	for _, target := range p.formTargets {
+		// An origin CSP cannot express is left out: the browser would
+		// then refuse the redirect after the form, which is better than
+		// a header that says something else than meant.
+		if o := cspOrigin(target); o != "" {
+			formAction += " " + o
+		}
 	}
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	setPageHeaders(h)
@@ -312,13 +323,45 @@ func (s *server) crossOrigin(h http.Handler) http.Handler {
 	return cop.Handler(h)
 }
 
-// originOf is the origin of an absolute URL, for CSP.
-func originOf(raw string) string {
+// cspHostPart is a CSP host-part without wildcards (CSP3 §2.3.1: labels of
+// ALPHA / DIGIT / "-" joined by dots).
+var cspHostPart = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*$`)
+
+// cspOrigin is the origin of an absolute http(s) URL as a CSP host-source:
+// scheme "://" host [":" port], unquoted (quotes are for keywords such as
+// 'self'). It is "" when CSP's grammar cannot express the origin: an IPv6
+// literal, which browsers drop as an invalid source, or a host holding a
+// character of CSP's own syntax (";" ends a directive, "," a policy, "'"
+// starts a keyword), which ValidateRedirectURI lets through since the URL
+// parser does.
+func cspOrigin(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host
+	hostPort := strings.ToLower(u.Host)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if !cspHostPart.MatchString(host) || (port == "" && hostPort != host) || (port != "" && hostPort != host+":"+port) {
+		return ""
+	}
+	return u.Scheme + "://" + hostPort
+}
+
+// returnTo is where a redirect URI sends the browser, as the consent page
+// names it: scheme, host and port, the port written out even when it is
+// the scheme's default, since on a loopback host the port is what tells
+// which program gets the code. local reports a loopback host.
+func returnTo(raw string) (where string, local bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	ip, err := netip.ParseAddr(host)
+	return u.Scheme + "://" + net.JoinHostPort(host, port), err == nil && ip.IsLoopback()
 }
 
 // scopeList is a scope string as a sorted list, for the consent page.

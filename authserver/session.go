@@ -112,13 +112,18 @@ func (s *server) startSession(w http.ResponseWriter, r *http.Request, user store
 }
 
 // consentNeeded reports whether username must be asked before client gets
-// scope at redirectURI: not for a first-party client, nor when an earlier
-// consent covers the scope, unless the redirect URI matched only through
-// the any-port loopback rule (RFC 8252 §7.3). Any program on the machine
-// can listen on such a port, so the client's identity is not assured and
-// the user is always asked (RFC 8252 §8.6).
-func (s *server) consentNeeded(ctx context.Context, client store.Client, redirectURI, username, scope string) (bool, error) {
-	if !client.RegisteredRedirect(redirectURI) {
+// scope: always for a public client; for a confidential one, not if it is
+// first party, nor when an earlier consent covers the scope.
+//
+// A public client's identity is not assured (RFC 8252 §8.6): nothing but
+// its redirect URI says who gets the code, and on a loopback URI any
+// program of the machine may be the one listening, on the registered port
+// (the app not running) as on any other (RFC 8252 §7.3). So its requests
+// are never approved without the user, whatever was allowed before and
+// however first party it is, and the consent page names where the browser
+// goes.
+func (s *server) consentNeeded(ctx context.Context, client store.Client, username, scope string) (bool, error) {
+	if client.Public() {
 		return true, nil
 	}
 	if client.FirstParty {

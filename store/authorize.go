@@ -260,7 +260,7 @@ func (c Client) MatchRedirectURI(uri string) bool {
 	if strings.Contains(uri, "#") {
 		return false
 	}
-	if c.RegisteredRedirect(uri) {
+	if slices.Contains(c.RedirectURIs, uri) {
 		return true
 	}
 	if !c.Public() || !strings.HasPrefix(uri, "http://") {
@@ -274,12 +274,6 @@ func (c Client) MatchRedirectURI(uri string) bool {
 		r, ok := withoutLoopbackPort(registered)
 		return ok && r == want
 	})
-}
-
-// RegisteredRedirect reports whether uri is one of the client's redirect
-// URIs exactly, not only through the any-port loopback rule.
-func (c Client) RegisteredRedirect(uri string) bool {
-	return slices.Contains(c.RedirectURIs, uri)
 }
 
 // withoutLoopbackPort returns an http loopback URI with its port taken

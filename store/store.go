@@ -75,7 +75,8 @@ type Client struct {
 	// (ValidateRedirectURI, Client.MatchRedirectURI).
 	RedirectURIs []string
 	// FirstParty clients are the operator's own: the user is not asked to
-	// consent to them.
+	// consent to them, unless they are public (nothing then assures who
+	// gets the code: the consent page is always shown).
 	FirstParty bool
 	// AccessTokenFormat is AccessTokenOpaque (the default, also for "")
 	// or AccessTokenJWT (RFC 9068).
@@ -240,9 +241,10 @@ type Clients interface {
 	// there is no such client. No token request authenticated against the
 	// old record can store a token after it (see Versions). When the
 	// change takes away a grant type or a scope the client had, every
-	// grant and token of the client is deleted in the same transaction: a
-	// token or refresh token must never carry more than its client may now
-	// have. A new secret alone
+	// grant, token, code and device authorization of the client is deleted
+	// in the same transaction (as RevokeClientGrants): a token or refresh
+	// token must never carry more than its client may now have. A new
+	// secret alone
 	// ends no grant (users stay signed in); the old secret stops working
 	// at once because clients are read on every request, and a request
 	// that authenticated with it just before gets ErrClientChanged.
@@ -306,12 +308,15 @@ type Tokens interface {
 	// no error if none exist.
 	DeleteFamily(ctx context.Context, familyID string) error
 	// RevokeUserGrants ends every grant of username and deletes all its
-	// tokens, codes and sessions ("sign out everywhere"); no error if
-	// there are none. UpdateUser does the same when the password changes
-	// or the user is disabled.
+	// tokens, codes, device authorizations it approved, and sessions
+	// ("sign out everywhere"); no error if there are none. UpdateUser
+	// does the same when the password changes or the user is disabled.
 	RevokeUserGrants(ctx context.Context, username string) error
 	// RevokeClientGrants ends every grant of clientID and deletes all its
-	// tokens, client-credentials ones included; no error if there are none.
+	// tokens, client-credentials ones included, and its codes and device
+	// authorizations not yet redeemed, so that none starts a grant
+	// afterwards; no error if there are none. UpdateClient does the same
+	// when it narrows the client.
 	RevokeClientGrants(ctx context.Context, clientID string) error
 	// DeleteExpired removes at most limit tokens that expired before now
 	// (a grant whose refresh token expired counts as one), and stale

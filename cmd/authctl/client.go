@@ -51,7 +51,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.introspect, "introspect", false, "may call the introspection endpoint")
 	cmd.Flags().StringArrayVar(&f.redirectURIs, "redirect-uri", nil,
 		"a redirect URI for /authorize, repeatable: https, or http on 127.0.0.1 or [::1]; no fragment")
-	cmd.Flags().BoolVar(&f.firstParty, "first-party", false, "the operator's own client: users are not asked to consent")
+	cmd.Flags().BoolVar(&f.firstParty, "first-party", false, "the operator's own client: users are not asked to consent (a public client's always are)")
 	cmd.Flags().StringVar(&f.tokenFormat, "access-token-format", store.AccessTokenOpaque,
 		"opaque (checked by introspection) or jwt (RFC 9068, checkable with the JWKS; lives AUTH_JWT_ACCESS_TTL, 5 minutes by default)")
 	cmd.Flags().BoolVar(&f.requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449)")

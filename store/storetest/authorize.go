@@ -463,19 +463,37 @@ func testAuthorizeClientDelete(t *testing.T, s store.AuthStore) {
 	wantErr(t, "consent after client delete", err, store.ErrNotFound)
 }
 
-// testRevocationReachesPending: revoking a client's grants (also what a
-// narrowing UpdateClient does) or a user's ends the codes and device
-// authorizations not yet redeemed, so none can start a grant afterwards.
+// testRevocationReachesPending: every way of revoking a client's grants
+// or a user's ends the codes and device authorizations not yet redeemed,
+// so none can start a grant afterwards; another client's or user's
+// revocation leaves them alone.
 func testRevocationReachesPending(t *testing.T, s store.AuthStore) {
 	ctx := t.Context()
 	setupUsersAndClients(t, s)
-	alice := reread(t, s, store.User{Username: "alice"})
+	// pending stores a code and an approved device authorization of
+	// client web for alice.
 	pending := func(name string) (store.AuthCode, store.DeviceGrant) {
-		c := createCode(t, s, name, "fam-"+name)
+		t.Helper()
+		c := createCode(t, s, name, "fam-code-"+name)
 		d := newDevice(name)
 		ok(t, "CreateDeviceGrant", s.CreateDeviceGrant(ctx, d))
+		alice := reread(t, s, store.User{Username: "alice"})
 		ok(t, "approve", s.DecideDeviceGrant(ctx, d.UserCodeHash, base, true, "alice", alice.Version))
 		return c, d
+	}
+	redeemDevice := func(d store.DeviceGrant, name string) error {
+		a, r := pair(d.FamilyID, name, base)
+		return s.RedeemDeviceGrant(ctx, d.Hash, base, VersionsOf(ctx, s, a), a, r)
+	}
+	stored := func(what string, c store.AuthCode, d store.DeviceGrant) {
+		t.Helper()
+		_, err := s.GetAuthCode(ctx, c.Hash)
+		ok(t, what+": code", err)
+		got, _, err := s.PollDeviceGrant(ctx, d.Hash, base)
+		ok(t, what+": device", err)
+		if got.Status != store.DeviceApproved {
+			t.Fatalf("%s: device %+v, want approved", what, got)
+		}
 	}
 	gone := func(what string, c store.AuthCode, d store.DeviceGrant) {
 		t.Helper()
@@ -483,18 +501,43 @@ func testRevocationReachesPending(t *testing.T, s store.AuthStore) {
 		wantErr(t, what+": code", err, store.ErrNotFound)
 		_, err = redeem(t, s, c, what+"-code", base)
 		wantErr(t, what+": redeem code", err, store.ErrNotFound)
-		a, r := pair(d.FamilyID, what+"-device", base)
-		err = s.RedeemDeviceGrant(ctx, d.Hash, base, VersionsOf(ctx, s, a), a, r)
-		wantErr(t, what+": redeem device", err, store.ErrNotFound)
+		wantErr(t, what+": redeem device", redeemDevice(d, what+"-device"), store.ErrNotFound)
 	}
-	c1, d1 := pending("c1")
-	if _, err := s.GetAuthCode(ctx, c1.Hash); err != nil {
-		t.Fatalf("pending code before any revocation: %v", err)
-	}
-	ok(t, "RevokeClientGrants", s.RevokeClientGrants(ctx, testClientID))
-	gone("after RevokeClientGrants", c1, d1)
 
-	c2, d2 := pending("c2")
-	ok(t, "RevokeUserGrants", s.RevokeUserGrants(ctx, "alice"))
-	gone("after RevokeUserGrants", c2, d2)
+	// With nothing revoked, such a pair redeems.
+	c, d := pending("before")
+	_, err := redeem(t, s, c, "before-code", base)
+	ok(t, "redeem code before any revocation", err)
+	ok(t, "redeem device before any revocation", redeemDevice(d, "before-device"))
+
+	// Another client's and another user's revocations leave them alone.
+	c, d = pending("others")
+	ok(t, "RevokeClientGrants cli", s.RevokeClientGrants(ctx, "cli"))
+	ok(t, "RevokeUserGrants bob", s.RevokeUserGrants(ctx, "bob"))
+	stored("after revoking cli and bob", c, d)
+	ok(t, "RevokeClientGrants", s.RevokeClientGrants(ctx, testClientID))
+	gone("after RevokeClientGrants", c, d)
+
+	for _, end := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a narrowing UpdateClient", func() error {
+			web, err := s.GetClient(ctx, testClientID)
+			ok(t, "GetClient", err)
+			web.Scopes = []string{"items:read"}
+			return s.UpdateClient(ctx, web)
+		}},
+		{"RevokeUserGrants", func() error { return s.RevokeUserGrants(ctx, "alice") }},
+		{"a password change", func() error {
+			alice := reread(t, s, store.User{Username: "alice"})
+			alice.PasswordHash = []byte("$2a$10$alice-new-bcrypt-hash")
+			return s.UpdateUser(ctx, alice)
+		}},
+	} {
+		c, d := pending(end.name)
+		stored("before "+end.name, c, d)
+		ok(t, end.name, end.do())
+		gone("after "+end.name, c, d)
+	}
 }

@@ -71,10 +71,12 @@ type Tx interface {
 	SaveClient(ctx context.Context, c store.Client) error
 	// DeleteClientRecord deletes clientID's row.
 	DeleteClientRecord(ctx context.Context, clientID string) error
-	// RevokeUser deletes every grant record, token, authorization code and
-	// session of username.
+	// RevokeUser deletes every authorization code, device authorization
+	// approved by, grant record, token and session of username, in lock
+	// order.
 	RevokeUser(ctx context.Context, username string) error
-	// RevokeClient deletes every grant record and token of clientID.
+	// RevokeClient deletes every authorization code, device
+	// authorization, grant record and token of clientID, in lock order.
 	RevokeClient(ctx context.Context, clientID string) error
 
 	// LockLogin returns username's login state (the zero state if it has
