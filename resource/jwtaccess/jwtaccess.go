@@ -211,7 +211,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	parsed, err := jwt.ParseSigned(token, v.algs)
 	if err != nil {
-		if strings.Contains(err.Error(), "unexpected signature algorithm") {
+		if _, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
 			return Claims{}, invalid("alg", "algorithm not allowed")
 		}
 		return Claims{}, invalid("malformed", "not a compact JWS")
