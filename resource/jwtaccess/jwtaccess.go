@@ -83,12 +83,11 @@ type Verifier struct {
 
 	keys   atomic.Pointer[keySet]
 	flight singleflight.Group
-	// mu guards lastMiss, the last fetch caused by an unknown kid,
-	// pending, that fetch while it runs, and lastStale, the last refresh
-	// of a set past its max-age.
-	mu                  sync.Mutex
-	lastMiss, lastStale time.Time
-	pending             *pendingFetch
+	// mu guards lastMiss, the last fetch caused by an unknown kid, and
+	// lastStale, the last refresh of a set past its max-age.
+	mu        sync.Mutex
+	lastMiss  *missFetch
+	lastStale time.Time
 }
 
 // keySet is an immutable snapshot of the JWKS.
@@ -290,24 +289,17 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, e
 		}
 		return k, v.usable(k, alg)
 	}
-	// Unknown kid: join the fetch in flight, or start one if the last
-	// was at least minRefetch ago.
+	// Unknown kid: share the last fetch caused by one if it started less
+	// than minRefetch ago (waiting for it if it still runs), else start
+	// one.
 	v.mu.Lock()
-	p := v.pending
-	if p == nil {
-		if !v.lastMiss.IsZero() && now.Sub(v.lastMiss) < v.minRefetch {
-			v.mu.Unlock()
-			return jose.JSONWebKey{}, invalid("kid", "unknown kid")
-		}
-		v.lastMiss = now
-		p = &pendingFetch{done: make(chan struct{})}
-		v.pending = p
+	p := v.lastMiss
+	if p == nil || now.Sub(p.started) >= v.minRefetch {
+		p = &missFetch{started: now, done: make(chan struct{})}
+		v.lastMiss = p
 		// Detached from this caller: others wait for it too.
 		go func() {
 			_, p.err = v.fetch(context.WithoutCancel(ctx))
-			v.mu.Lock()
-			v.pending = nil
-			v.mu.Unlock()
 			close(p.done)
 		}()
 	}
@@ -315,22 +307,31 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, e
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: ctx.Err()}
+		return jose.JSONWebKey{}, unavailable(ctx.Err())
 	}
+	// Looked up again even when p ended long ago: a fetch that ended
+	// after the first look may have brought the kid.
 	if k, ok := v.keys.Load().byKID[kid]; ok {
 		return k, v.usable(k, alg)
 	}
 	if p.err != nil {
-		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: p.err}
+		// Until the next fetch is due, the keys are as unknown as at
+		// the failed one: fail closed, but not as the token's fault.
+		return jose.JSONWebKey{}, unavailable(p.err)
 	}
 	return jose.JSONWebKey{}, invalid("kid", "unknown kid")
 }
 
-// pendingFetch is a JWKS fetch caused by an unknown kid; err is set
-// before done is closed.
-type pendingFetch struct {
-	done chan struct{}
-	err  error
+// missFetch is a JWKS fetch caused by an unknown kid; err is set before
+// done is closed.
+type missFetch struct {
+	started time.Time
+	done    chan struct{}
+	err     error
+}
+
+func unavailable(cause error) error {
+	return &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: cause}
 }
 
 // usable refuses a key whose own alg differs from the token's.

@@ -286,8 +286,20 @@ func TestJWKSFailures(t *testing.T) {
 	v := newVerifier(t, srv, clk)
 	srv.down.Store(true)
 	_, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now())))
-	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) {
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) || Reason(err) != "unavailable" {
 		t.Fatalf("JWKS down, kid unknown: %v, want ErrUnavailable", err)
+	}
+	// Until MinRefetch has passed no fetch is made, and the kid is as
+	// unknown as at the failed fetch: still unavailable, not the token's
+	// fault.
+	fetches := srv.fetches.Load()
+	clk.Add(DefaultMinRefetch / 2)
+	_, err = v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now())))
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("JWKS down, kid unknown, within MinRefetch: %v, want ErrUnavailable", err)
+	}
+	if n := srv.fetches.Load(); n != fetches {
+		t.Fatalf("%d fetches within MinRefetch of a failed one, want %d", n, fetches)
 	}
 	srv.down.Store(false)
 	clk.Add(DefaultMinRefetch)
