@@ -83,11 +83,12 @@ type Verifier struct {
 
 	keys   atomic.Pointer[keySet]
 	flight singleflight.Group
-	// mu guards lastMiss, the last fetch caused by an unknown kid, and
-	// lastStale, the last refresh of a set past its max-age.
-	mu        sync.Mutex
-	lastMiss  *missFetch
-	lastStale time.Time
+	// lastStale is when (Unix ns) a set past its max-age was last
+	// refreshed.
+	lastStale atomic.Int64
+	// mu guards lastMiss, the last fetch caused by an unknown kid.
+	mu       sync.Mutex
+	lastMiss *missFetch
 }
 
 // keySet is an immutable snapshot of the JWKS.
@@ -278,13 +279,9 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, e
 	if known {
 		// Stale: refresh in the background, at most once per minRefetch,
 		// and use the key meanwhile (a failed refresh keeps it).
-		v.mu.Lock()
-		due := now.Sub(v.lastStale) >= v.minRefetch
-		if due {
-			v.lastStale = now
-		}
-		v.mu.Unlock()
-		if due {
+		// No lock: while the JWKS is down every request comes here.
+		last := v.lastStale.Load()
+		if now.UnixNano()-last >= int64(v.minRefetch) && v.lastStale.CompareAndSwap(last, now.UnixNano()) {
 			go func() { _, _ = v.fetch(context.WithoutCancel(ctx)) }()
 		}
 		return k, v.usable(k, alg)

@@ -360,3 +360,42 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestStaleSetRefreshedOnce: past its max-age the set is refreshed by one
+// fetch however many callers see it stale, and the known key is used
+// meanwhile.
+func TestStaleSetRefreshedOnce(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	k := newKey(t, jose.ES256, "k1")
+	srv := newJWKS(t, k)
+	v := newVerifier(t, srv, clk)
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(301 * time.Second) // the server's max-age is 300
+	tok := sign(t, k, "at+jwt", goodClaims(clk.Now()))
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Errorf("a known key past max-age: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, func() bool { return v.keys.Load().fetched.Equal(clk.Now()) })
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2: the first and one refresh", n)
+	}
+}
+
+// waitFor polls cond for what runs in the background (the refresh of a
+// stale set).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+	}
+}
