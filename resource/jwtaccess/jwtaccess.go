@@ -59,6 +59,11 @@ type Config struct {
 	// MinRefetch is the least time between two fetches caused by unknown
 	// kids.
 	MinRefetch time.Duration
+	// MaxAge is how often the JWKS is refreshed even when every kid is
+	// known (lazily: by the first token checked after it, in the
+	// background). By default the response's Cache-Control max-age,
+	// clamped to [30s, 1h], or 5 minutes without one.
+	MaxAge time.Duration
 	// HTTPClient fetches the JWKS; by default one with a timeout that
 	// follows no redirect.
 	HTTPClient *http.Client
@@ -78,6 +83,7 @@ type Verifier struct {
 	jwksURL, issuer, audience string
 	algs                      []jose.SignatureAlgorithm
 	leeway, minRefetch        time.Duration
+	maxAge                    time.Duration // 0: the response's
 	http                      *http.Client
 	now                       func() time.Time
 
@@ -158,7 +164,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		problems = append(problems, errors.New("the expected audience is empty"))
 	}
 	v := &Verifier{jwksURL: cfg.JWKSURL, issuer: cfg.Issuer, audience: cfg.Audience, algs: cfg.Algs,
-		leeway: cfg.Leeway, minRefetch: cfg.MinRefetch, http: cfg.HTTPClient, now: cfg.Now}
+		leeway: cfg.Leeway, minRefetch: cfg.MinRefetch, maxAge: cfg.MaxAge, http: cfg.HTTPClient, now: cfg.Now}
 	if len(v.algs) == 0 {
 		v.algs = DefaultAlgs
 	}
@@ -177,6 +183,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if v.minRefetch <= 0 {
 		v.minRefetch = DefaultMinRefetch
+	}
+	if v.maxAge < 0 {
+		problems = append(problems, fmt.Errorf("max-age %v: must not be negative", v.maxAge))
 	}
 	if v.http == nil {
 		v.http = &http.Client{Timeout: fetchTimeout,
@@ -396,7 +405,10 @@ func (v *Verifier) download(ctx context.Context) (*keySet, error) {
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, errors.New("the JWKS is not JSON with a keys array")
 	}
-	set := &keySet{byKID: make(map[string]jose.JSONWebKey, len(raw.Keys)), fetched: v.now(), maxAge: maxAge(resp.Header)}
+	set := &keySet{byKID: make(map[string]jose.JSONWebKey, len(raw.Keys)), fetched: v.now(), maxAge: v.maxAge}
+	if set.maxAge == 0 {
+		set.maxAge = maxAge(resp.Header)
+	}
 	for _, r := range raw.Keys {
 		// A key of an unknown type is skipped, not fatal (RFC 7517 §5).
 		var k jose.JSONWebKey

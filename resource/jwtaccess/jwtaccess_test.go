@@ -340,6 +340,10 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{JWKSURL: "https://x/jwks", Issuer: issuer},
 		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Algs: []jose.SignatureAlgorithm{jose.HS256}},
 		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Leeway: 2 * time.Minute},
+		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Leeway: -time.Second},
+		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, MaxAge: -time.Second},
+		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Algs: []jose.SignatureAlgorithm{"none"}},
+		{JWKSURL: "/jwks", Issuer: issuer, Audience: audience},
 	} {
 		if _, err := NewVerifier(cfg); err == nil {
 			t.Errorf("NewVerifier(%+v) accepted", cfg)
@@ -396,6 +400,36 @@ func waitFor(t *testing.T, cond func() bool) {
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 5s")
+		}
+	}
+}
+
+// TestMaxAgeOverridesCacheControl: Config.MaxAge, not the server's
+// max-age of 300 s, decides when the set is refreshed.
+func TestMaxAgeOverridesCacheControl(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	k := newKey(t, jose.ES256, "k1")
+	srv := newJWKS(t, k)
+	v, err := NewVerifier(Config{JWKSURL: srv.URL, Issuer: issuer, Audience: audience, MaxAge: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after   time.Duration
+		fetches int64
+	}{{59 * time.Second, 1}, {2 * time.Second, 2}} {
+		clk.Add(c.after)
+		if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+			t.Fatal(err)
+		}
+		if c.fetches > 1 {
+			waitFor(t, func() bool { return v.keys.Load().fetched.Equal(clk.Now()) })
+		}
+		if n := srv.fetches.Load(); n != c.fetches {
+			t.Fatalf("%v later: %d fetches, want %d", c.after, n, c.fetches)
 		}
 	}
 }
