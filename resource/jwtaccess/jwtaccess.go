@@ -420,6 +420,11 @@ func (v *Verifier) download(ctx context.Context) (*keySet, error) {
 		}
 		set.byKID[k.KeyID] = k
 	}
+	if len(set.byKID) == 0 {
+		// A server always publishes the key it signs with: an empty set
+		// is a mistake, and taking it would refuse every token.
+		return nil, errors.New("the JWKS has no usable signing key")
+	}
 	return set, nil
 }
 

@@ -57,7 +57,7 @@ type jwksServer struct {
 	keys    []jose.JSONWebKey
 	fetches atomic.Int64
 	down    atomic.Bool
-	body    atomic.Pointer[string] // overrides the answer when set
+	answer  atomic.Pointer[http.HandlerFunc] // overrides the answer when set
 }
 
 func newJWKS(t testing.TB, keys ...signingKey) *jwksServer {
@@ -71,8 +71,8 @@ func newJWKS(t testing.TB, keys ...signingKey) *jwksServer {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
 		}
-		if b := s.body.Load(); b != nil {
-			_, _ = w.Write([]byte(*b))
+		if answer := s.answer.Load(); answer != nil {
+			(*answer)(w, r)
 			return
 		}
 		s.mu.Lock()
@@ -307,28 +307,61 @@ func TestJWKSFailures(t *testing.T) {
 		t.Fatalf("JWKS back: %v", err)
 	}
 	// A cached key keeps working while the JWKS is down, even past its
-	// max-age.
+	// max-age (the refresh it starts fails and keeps the set).
 	srv.down.Store(true)
 	clk.Add(10 * time.Minute)
-	if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
-		t.Fatalf("cached key while the JWKS is down: %v", err)
-	}
-	srv.down.Store(false)
-	for _, body := range []string{"garbage", `{"keys":"no"}`, `{"keys":[` + strings.Repeat(`{"kty":"oct","k":"AAAA"},`, 5000) + `{}]}`} {
-		srv.body.Store(&body)
-		clk.Add(DefaultMinRefetch)
-		fresh := newKey(t, jose.ES256, "fresh")
-		_, err := v.Verify(context.Background(), sign(t, fresh, "at+jwt", goodClaims(clk.Now())))
-		if err == nil || (!errors.Is(err, ErrUnavailable) && Reason(err) != "kid") {
-			t.Fatalf("bad JWKS body: %v", err)
+	fetches = srv.fetches.Load()
+	for range 2 {
+		if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+			t.Fatalf("cached key while the JWKS is down: %v", err)
 		}
 	}
-	// A symmetric key in the JWKS is never used.
-	body := `{"keys":[{"kty":"oct","kid":"sym","k":"c2VjcmV0"}]}`
-	srv.body.Store(&body)
-	clk.Add(DefaultMinRefetch)
-	if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
-		t.Fatalf("the cached key after a JWKS of one symmetric key: %v", err)
+	waitFor(t, func() bool { return srv.fetches.Load() == fetches+1 })
+}
+
+// TestBadJWKSKeepsThePreviousKeys: an answer that is not a usable key set
+// leaves the cached keys as they were, and a kid they lack is unavailable
+// (503), not invalid.
+func TestBadJWKSKeepsThePreviousKeys(t *testing.T) {
+	huge := `{"keys":[` + strings.Repeat(`{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"},`, 2000) + `{}]}`
+	for _, c := range []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"status 500", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "oops", http.StatusInternalServerError) }},
+		{"status 204", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }},
+		{"garbage", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>garbage")) }},
+		{"keys not an array", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"keys":"no"}`)) }},
+		{"a body over 64 KiB", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(huge)) }},
+		{"no usable key: only symmetric", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"keys":[{"kty":"oct","kid":"sym","k":"c2VjcmV0"}]}`))
+		}},
+		{"a redirect, not followed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := &clock{now: time.Now()}
+			k := newKey(t, jose.ES256, "k1")
+			srv := newJWKS(t, k)
+			v := newVerifier(t, srv, clk)
+			if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+				t.Fatalf("before the bad answer: %v", err)
+			}
+			srv.answer.Store(&c.answer)
+			if err := v.Refresh(context.Background()); err == nil {
+				t.Fatal("Refresh accepted the bad answer")
+			}
+			clk.Add(DefaultMinRefetch)
+			fresh := newKey(t, jose.ES256, "fresh")
+			_, err := v.Verify(context.Background(), sign(t, fresh, "at+jwt", goodClaims(clk.Now())))
+			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("an unknown kid after the bad answer: %v, want ErrUnavailable", err)
+			}
+			if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+				t.Fatalf("the cached key after the bad answer: %v", err)
+			}
+		})
 	}
 }
 
