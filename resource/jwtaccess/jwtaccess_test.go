@@ -202,6 +202,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"no exp", sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = nil })), "exp"},
 		{"not yet valid", sign(t, k, "at+jwt", with(func(c *claims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Minute)) })), "nbf"},
 		{"issued in the future", sign(t, k, "at+jwt", with(func(c *claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Minute)) })), "iat"},
+		{"no iat", sign(t, k, "at+jwt", with(func(c *claims) { c.IssuedAt = nil })), "iat"},
 		{"wrong issuer", sign(t, k, "at+jwt", with(func(c *claims) { c.Issuer = "https://evil.example" })), "iss"},
 		{"wrong audience", sign(t, k, "at+jwt", with(func(c *claims) { c.Audience = jwt.Audience{"https://other.example/"} })), "aud"},
 		{"no sub", sign(t, k, "at+jwt", with(func(c *claims) { c.Subject = "" })), "claims"},
@@ -222,10 +223,16 @@ func TestVerifyRefuses(t *testing.T) {
 			}
 		})
 	}
-	// Within the leeway an expired token still passes.
-	late := sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Second)) }))
-	if _, err := v.Verify(context.Background(), late); err != nil {
-		t.Fatalf("expired within the leeway: %v", err)
+	// Within the leeway, exp just past and nbf and iat just ahead pass.
+	for name, f := range map[string]func(*claims){
+		"exp": func(c *claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Second)) },
+		"nbf and iat": func(c *claims) {
+			c.NotBefore, c.IssuedAt = jwt.NewNumericDate(now.Add(10*time.Second)), jwt.NewNumericDate(now.Add(10*time.Second))
+		},
+	} {
+		if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", with(f))); err != nil {
+			t.Fatalf("%s within the leeway: %v", name, err)
+		}
 	}
 }
 
