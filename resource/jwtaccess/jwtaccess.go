@@ -31,12 +31,17 @@ import (
 
 // Defaults and bounds of Config.
 const (
-	DefaultLeeway     = 30 * time.Second
-	MaxLeeway         = 60 * time.Second
+	// DefaultLeeway is the Leeway when Config leaves it zero.
+	DefaultLeeway = 30 * time.Second
+	// MaxLeeway is the largest Leeway NewVerifier accepts.
+	MaxLeeway = 60 * time.Second
+	// DefaultMinRefetch is the MinRefetch when Config leaves it zero.
 	DefaultMinRefetch = 5 * time.Second
 	// The JWKS is refreshed after its max-age, clamped to these.
 	minMaxAge, defaultMaxAge, maxMaxAge = 30 * time.Second, 5 * time.Minute, time.Hour
-	// MaxTokenBytes bounds a token before any parsing.
+	// MaxTokenBytes bounds a token before any parsing: the authorization
+	// server's own bound (store.MaxTokenBytes), which it refuses to sign
+	// beyond, so no token it issued is refused here for its size.
 	MaxTokenBytes = 8 << 10
 	maxJWKSBytes  = 64 << 10
 	fetchTimeout  = 5 * time.Second
@@ -48,16 +53,22 @@ var DefaultAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA}
 
 // Config of a Verifier.
 type Config struct {
-	JWKSURL  string // absolute http(s) URL, no userinfo
-	Issuer   string // the exact iss
-	Audience string // one of the token's aud values
+	// JWKSURL is where the authorization server publishes its keys: an
+	// absolute http(s) URL without userinfo.
+	JWKSURL string
+	// Issuer is the exact iss a token must carry.
+	Issuer string
+	// Audience is the value this resource requires among the token's aud
+	// (a string or an array).
+	Audience string
 	// Algs is the allow-list; never none nor HS* (an HMAC keyed with a
 	// public key is the classic confusion attack).
 	Algs []jose.SignatureAlgorithm
-	// Leeway for exp, nbf and iat; at most MaxLeeway.
+	// Leeway for exp, nbf and iat; at most MaxLeeway, DefaultLeeway when
+	// zero.
 	Leeway time.Duration
 	// MinRefetch is the least time between two fetches caused by unknown
-	// kids.
+	// kids; DefaultMinRefetch when zero.
 	MinRefetch time.Duration
 	// MaxAge is how often the JWKS is refreshed even when every kid is
 	// known (lazily: by the first token checked after it, in the
@@ -67,15 +78,22 @@ type Config struct {
 	// HTTPClient fetches the JWKS; by default one with a timeout that
 	// follows no redirect.
 	HTTPClient *http.Client
-	Now        func() time.Time
+	// Now is the clock for exp, nbf, iat and the key cache; time.Now by
+	// default.
+	Now func() time.Time
 }
 
-// Claims is what a checked token says.
+// Claims is what a checked token says (RFC 9068 §2.2).
 type Claims struct {
-	Subject, ClientID, Scope, Username, JTI string
-	Audience                                []string
-	IssuedAt, Expiry                        time.Time
-	JKT                                     string // cnf.jkt, "" when not DPoP-bound
+	Subject  string // sub
+	ClientID string // client_id
+	Scope    string // scope, space-separated; for the caller to check
+	Username string // username, "" when absent
+	JTI      string // jti
+	Audience []string
+	IssuedAt time.Time
+	Expiry   time.Time
+	JKT      string // cnf.jkt (RFC 9449 §6.1), "" when not DPoP-bound
 }
 
 // Verifier checks tokens; safe for concurrent use.
@@ -151,7 +169,9 @@ func Reason(err error) string {
 	return ""
 }
 
-// NewVerifier checks cfg.
+// NewVerifier checks cfg, reporting every problem at once, and returns a
+// Verifier with an empty key cache: the first token fetches the JWKS
+// (call Refresh to fetch it at start-up).
 func NewVerifier(cfg Config) (*Verifier, error) {
 	var problems []error
 	u, err := url.Parse(cfg.JWKSURL)
@@ -214,7 +234,14 @@ type wire struct {
 }
 
 // Verify checks token and returns its claims; scope is for the caller to
-// check.
+// check. In order: size; a compact JWS (one signature) whose alg is in the
+// allow-list; typ at+jwt; kid present and known (fetching the JWKS if
+// not); signature; iss, aud, nbf, exp and iat (exp and iat required); sub,
+// client_id and jti present.
+//
+// A refusal wraps ErrInvalidToken, or ErrUnavailable when the kid is not
+// cached and the JWKS cannot be fetched; Reason labels it. No error quotes
+// the token or a value from it.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return Claims{}, invalid("too_large", "too large")
