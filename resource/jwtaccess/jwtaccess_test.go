@@ -67,6 +67,10 @@ func newJWKS(t testing.TB, keys ...signingKey) *jwksServer {
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
+		if !strings.Contains(r.Header.Get("Accept"), "application/json") {
+			http.Error(w, "JSON only", http.StatusNotAcceptable)
+			return
+		}
 		if s.down.Load() {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
@@ -160,11 +164,14 @@ func TestVerifyAcceptsValidTokens(t *testing.T) {
 			t.Fatalf("%s: %+v", k.alg, got)
 		}
 	}
-	// The media type spelled out, and aud as an array naming ours.
+	// typ in any case or as the media type spelled out (RFC 9068 §4),
+	// and aud as an array naming ours.
 	c := goodClaims(clk.Now())
 	c.Audience = jwt.Audience{"https://other.example/", audience}
-	if _, err := v.Verify(context.Background(), sign(t, es, "application/at+jwt", c)); err != nil {
-		t.Fatalf("application/at+jwt with two audiences: %v", err)
+	for _, typ := range []string{"AT+JWT", "application/at+jwt"} {
+		if _, err := v.Verify(context.Background(), sign(t, es, typ, c)); err != nil {
+			t.Fatalf("typ %s with two audiences: %v", typ, err)
+		}
 	}
 	if n := srv.fetches.Load(); n != 1 {
 		t.Fatalf("%d JWKS fetches, want 1", n)
@@ -175,7 +182,13 @@ func TestVerifyRefuses(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	k := newKey(t, jose.ES256, "k1")
 	foreign := newKey(t, jose.ES256, "k1") // same kid, another key
-	srv := newJWKS(t, k)
+	stranger := newKey(t, jose.ES256, "stranger")
+	// Published, but not for us: one for encryption, one for another alg.
+	forEnc, es384 := newKey(t, jose.ES256, "enc"), newKey(t, jose.ES256, "es384")
+	forEnc.pub.Use, es384.pub.Algorithm = "enc", string(jose.ES384)
+	unkeyed := k
+	unkeyed.kid = ""
+	srv := newJWKS(t, k, forEnc, es384)
 	v := newVerifier(t, srv, clk)
 	now := clk.Now()
 	with := func(f func(*claims)) claims { c := goodClaims(now); f(&c); return c }
@@ -197,6 +210,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{"HS256 keyed with the public key", hs, "alg"},
 		{"typ missing", sign(t, k, "", goodClaims(now)), "typ"},
 		{"typ JWT", sign(t, k, "JWT", goodClaims(now)), "typ"},
+		{"no kid", sign(t, unkeyed, "at+jwt", goodClaims(now)), "kid"},
+		{"unknown kid", sign(t, stranger, "at+jwt", goodClaims(now)), "kid"},
+		{"kid of a key published for encryption", sign(t, forEnc, "at+jwt", goodClaims(now)), "kid"},
+		{"kid of a key published for another alg", sign(t, es384, "at+jwt", goodClaims(now)), "kid"},
 		{"signed by a foreign key under our kid", sign(t, foreign, "at+jwt", goodClaims(now)), "signature"},
 		{"expired beyond leeway", sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) })), "exp"},
 		{"no exp", sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = nil })), "exp"},
@@ -211,14 +228,15 @@ func TestVerifyRefuses(t *testing.T) {
 		{"truncated", valid[:len(valid)-5], "malformed"},
 		{"two parts", valid[:strings.LastIndex(valid, ".")], "malformed"},
 		{"garbage", "a.b.c", "malformed"},
-		{"oversized", strings.Repeat("a", MaxTokenBytes+1), "too_large"},
+		{"oversized garbage", strings.Repeat("a", MaxTokenBytes+1), "too_large"},
+		{"oversized but signed", sign(t, k, "at+jwt", with(func(c *claims) { c.Username = strings.Repeat("a", MaxTokenBytes) })), "too_large"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := v.Verify(context.Background(), c.token)
 			if !errors.Is(err, ErrInvalidToken) || Reason(err) != c.reason {
 				t.Fatalf("err = %v (reason %q), want reason %q", err, Reason(err), c.reason)
 			}
-			if strings.Contains(err.Error(), c.token[:min(40, len(c.token))]) {
+			if strings.Contains(err.Error(), c.token[:min(40, len(c.token))]) || strings.Contains(err.Error(), "stranger") {
 				t.Fatalf("the error quotes the token: %v", err)
 			}
 		})
