@@ -31,12 +31,17 @@ import (
 
 // Defaults and bounds of Config.
 const (
-	DefaultLeeway     = 30 * time.Second
-	MaxLeeway         = 60 * time.Second
+	// DefaultLeeway is the Leeway when Config leaves it zero.
+	DefaultLeeway = 30 * time.Second
+	// MaxLeeway is the largest Leeway NewVerifier accepts.
+	MaxLeeway = 60 * time.Second
+	// DefaultMinRefetch is the MinRefetch when Config leaves it zero.
 	DefaultMinRefetch = 5 * time.Second
 	// The JWKS is refreshed after its max-age, clamped to these.
 	minMaxAge, defaultMaxAge, maxMaxAge = 30 * time.Second, 5 * time.Minute, time.Hour
-	// MaxTokenBytes bounds a token before any parsing.
+	// MaxTokenBytes bounds a token before any parsing: the authorization
+	// server's own bound (store.MaxTokenBytes), which it refuses to sign
+	// beyond, so no token it issued is refused here for its size.
 	MaxTokenBytes = 8 << 10
 	maxJWKSBytes  = 64 << 10
 	fetchTimeout  = 5 * time.Second
@@ -48,47 +53,67 @@ var DefaultAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA}
 
 // Config of a Verifier.
 type Config struct {
-	JWKSURL  string // absolute http(s) URL, no userinfo
-	Issuer   string // the exact iss
-	Audience string // one of the token's aud values
+	// JWKSURL is where the authorization server publishes its keys: an
+	// absolute http(s) URL without userinfo.
+	JWKSURL string
+	// Issuer is the exact iss a token must carry.
+	Issuer string
+	// Audience is the value this resource requires among the token's aud
+	// (a string or an array).
+	Audience string
 	// Algs is the allow-list; never none nor HS* (an HMAC keyed with a
 	// public key is the classic confusion attack).
 	Algs []jose.SignatureAlgorithm
-	// Leeway for exp, nbf and iat; at most MaxLeeway.
+	// Leeway for exp, nbf and iat; at most MaxLeeway, DefaultLeeway when
+	// zero.
 	Leeway time.Duration
 	// MinRefetch is the least time between two fetches caused by unknown
-	// kids.
+	// kids; DefaultMinRefetch when zero.
 	MinRefetch time.Duration
+	// MaxAge is how often the JWKS is refreshed even when every kid is
+	// known (lazily: by the first token checked after it, in the
+	// background). By default the response's Cache-Control max-age,
+	// clamped to [30s, 1h], or 5 minutes without one.
+	MaxAge time.Duration
 	// HTTPClient fetches the JWKS; by default one with a timeout that
 	// follows no redirect.
 	HTTPClient *http.Client
-	Now        func() time.Time
+	// Now is the clock for exp, nbf, iat and the key cache; time.Now by
+	// default.
+	Now func() time.Time
 }
 
-// Claims is what a checked token says.
+// Claims is what a checked token says (RFC 9068 §2.2).
 type Claims struct {
-	Subject, ClientID, Scope, Username, JTI string
-	Audience                                []string
-	IssuedAt, Expiry                        time.Time
-	JKT                                     string // cnf.jkt, "" when not DPoP-bound
+	Subject  string // sub
+	ClientID string // client_id
+	Scope    string // scope, space-separated; for the caller to check
+	Username string // username, "" when absent
+	JTI      string // jti
+	Audience []string
+	IssuedAt time.Time
+	Expiry   time.Time
+	JKT      string // cnf.jkt (RFC 9449 §6.1), "" when not DPoP-bound
 }
 
 // Verifier checks tokens; safe for concurrent use.
 type Verifier struct {
-	jwksURL, issuer, audience string
-	algs                      []jose.SignatureAlgorithm
-	leeway, minRefetch        time.Duration
-	http                      *http.Client
-	now                       func() time.Time
+	jwksURL, issuer    string
+	audience           jwt.Audience // the one we require, as go-jose expects it
+	algs               []jose.SignatureAlgorithm
+	leeway, minRefetch time.Duration
+	maxAge             time.Duration // 0: the response's
+	http               *http.Client
+	now                func() time.Time
 
 	keys   atomic.Pointer[keySet]
 	flight singleflight.Group
-	// mu guards lastMiss, the last fetch caused by an unknown kid,
-	// pending, that fetch while it runs, and lastStale, the last refresh
-	// of a set past its max-age.
-	mu                  sync.Mutex
-	lastMiss, lastStale time.Time
-	pending             *pendingFetch
+	// lastStale is when (Unix ns) a set past its max-age was last
+	// refreshed.
+	lastStale atomic.Int64
+	// mu guards lastMiss, the last fetch caused by an unknown kid.
+	mu       sync.Mutex
+	lastMiss *missFetch
 }
 
 // keySet is an immutable snapshot of the JWKS.
@@ -144,7 +169,9 @@ func Reason(err error) string {
 	return ""
 }
 
-// NewVerifier checks cfg.
+// NewVerifier checks cfg, reporting every problem at once, and returns a
+// Verifier with an empty key cache: the first token fetches the JWKS
+// (call Refresh to fetch it at start-up).
 func NewVerifier(cfg Config) (*Verifier, error) {
 	var problems []error
 	u, err := url.Parse(cfg.JWKSURL)
@@ -157,8 +184,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience == "" {
 		problems = append(problems, errors.New("the expected audience is empty"))
 	}
-	v := &Verifier{jwksURL: cfg.JWKSURL, issuer: cfg.Issuer, audience: cfg.Audience, algs: cfg.Algs,
-		leeway: cfg.Leeway, minRefetch: cfg.MinRefetch, http: cfg.HTTPClient, now: cfg.Now}
+	v := &Verifier{jwksURL: cfg.JWKSURL, issuer: cfg.Issuer, audience: jwt.Audience{cfg.Audience}, algs: cfg.Algs,
+		leeway: cfg.Leeway, minRefetch: cfg.MinRefetch, maxAge: cfg.MaxAge, http: cfg.HTTPClient, now: cfg.Now}
 	if len(v.algs) == 0 {
 		v.algs = DefaultAlgs
 	}
@@ -177,6 +204,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if v.minRefetch <= 0 {
 		v.minRefetch = DefaultMinRefetch
+	}
+	if v.maxAge < 0 {
+		problems = append(problems, fmt.Errorf("max-age %v: must not be negative", v.maxAge))
 	}
 	if v.http == nil {
 		v.http = &http.Client{Timeout: fetchTimeout,
@@ -204,14 +234,21 @@ type wire struct {
 }
 
 // Verify checks token and returns its claims; scope is for the caller to
-// check.
+// check. In order: size; a compact JWS (one signature) whose alg is in the
+// allow-list; typ at+jwt; kid present and known (fetching the JWKS if
+// not); signature; iss, aud, nbf, exp and iat (exp and iat required); sub,
+// client_id and jti present.
+//
+// A refusal wraps ErrInvalidToken, or ErrUnavailable when the kid is not
+// cached and the JWKS cannot be fetched; Reason labels it. No error quotes
+// the token or a value from it.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return Claims{}, invalid("too_large", "too large")
 	}
 	parsed, err := jwt.ParseSigned(token, v.algs)
 	if err != nil {
-		if strings.Contains(err.Error(), "unexpected signature algorithm") {
+		if _, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
 			return Claims{}, invalid("alg", "algorithm not allowed")
 		}
 		return Claims{}, invalid("malformed", "not a compact JWS")
@@ -239,22 +276,26 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if err := parsed.Claims(key.Key, &c); err != nil {
 		return Claims{}, invalid("signature", "signature does not verify")
 	}
-	if c.Issuer != v.issuer {
-		return Claims{}, invalid("iss", "another issuer")
-	}
-	if !c.Audience.Contains(v.audience) {
-		return Claims{}, invalid("aud", "not for this audience")
-	}
-	now := v.now()
+	err = c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: v.audience, Time: v.now()}, v.leeway)
 	switch {
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return Claims{}, invalid("iss", "another issuer")
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return Claims{}, invalid("aud", "not for this audience")
+	case errors.Is(err, jwt.ErrExpired):
+		return Claims{}, invalid("exp", "expired")
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return Claims{}, invalid("nbf", "not valid yet")
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return Claims{}, invalid("iat", "issued in the future")
+	case err != nil:
+		return Claims{}, invalid("claims", "claims do not validate")
+	// go-jose lets exp and iat be absent; RFC 9068 §2.2 requires them,
+	// and sub, client_id and jti.
 	case c.Expiry == nil:
 		return Claims{}, invalid("exp", "no exp")
-	case !now.Before(c.Expiry.Time().Add(v.leeway)):
-		return Claims{}, invalid("exp", "expired")
-	case c.NotBefore != nil && now.Add(v.leeway).Before(c.NotBefore.Time()):
-		return Claims{}, invalid("nbf", "not valid yet")
-	case c.IssuedAt == nil || now.Add(v.leeway).Before(c.IssuedAt.Time()):
-		return Claims{}, invalid("iat", "no iat, or issued in the future")
+	case c.IssuedAt == nil:
+		return Claims{}, invalid("iat", "no iat")
 	case c.Subject == "" || c.ClientID == "" || c.ID == "":
 		return Claims{}, invalid("claims", "sub, client_id and jti are required")
 	}
@@ -279,35 +320,24 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, e
 	if known {
 		// Stale: refresh in the background, at most once per minRefetch,
 		// and use the key meanwhile (a failed refresh keeps it).
-		v.mu.Lock()
-		due := now.Sub(v.lastStale) >= v.minRefetch
-		if due {
-			v.lastStale = now
-		}
-		v.mu.Unlock()
-		if due {
+		// No lock: while the JWKS is down every request comes here.
+		last := v.lastStale.Load()
+		if now.UnixNano()-last >= int64(v.minRefetch) && v.lastStale.CompareAndSwap(last, now.UnixNano()) {
 			go func() { _, _ = v.fetch(context.WithoutCancel(ctx)) }()
 		}
 		return k, v.usable(k, alg)
 	}
-	// Unknown kid: join the fetch in flight, or start one if the last
-	// was at least minRefetch ago.
+	// Unknown kid: share the last fetch caused by one if it started less
+	// than minRefetch ago (waiting for it if it still runs), else start
+	// one.
 	v.mu.Lock()
-	p := v.pending
-	if p == nil {
-		if !v.lastMiss.IsZero() && now.Sub(v.lastMiss) < v.minRefetch {
-			v.mu.Unlock()
-			return jose.JSONWebKey{}, invalid("kid", "unknown kid")
-		}
-		v.lastMiss = now
-		p = &pendingFetch{done: make(chan struct{})}
-		v.pending = p
+	p := v.lastMiss
+	if p == nil || now.Sub(p.started) >= v.minRefetch {
+		p = &missFetch{started: now, done: make(chan struct{})}
+		v.lastMiss = p
 		// Detached from this caller: others wait for it too.
 		go func() {
 			_, p.err = v.fetch(context.WithoutCancel(ctx))
-			v.mu.Lock()
-			v.pending = nil
-			v.mu.Unlock()
 			close(p.done)
 		}()
 	}
@@ -315,22 +345,31 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, e
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: ctx.Err()}
+		return jose.JSONWebKey{}, unavailable(ctx.Err())
 	}
+	// Looked up again even when p ended long ago: a fetch that ended
+	// after the first look may have brought the kid.
 	if k, ok := v.keys.Load().byKID[kid]; ok {
 		return k, v.usable(k, alg)
 	}
 	if p.err != nil {
-		return jose.JSONWebKey{}, &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: p.err}
+		// Until the next fetch is due, the keys are as unknown as at
+		// the failed one: fail closed, but not as the token's fault.
+		return jose.JSONWebKey{}, unavailable(p.err)
 	}
 	return jose.JSONWebKey{}, invalid("kid", "unknown kid")
 }
 
-// pendingFetch is a JWKS fetch caused by an unknown kid; err is set
-// before done is closed.
-type pendingFetch struct {
-	done chan struct{}
-	err  error
+// missFetch is a JWKS fetch caused by an unknown kid; err is set before
+// done is closed.
+type missFetch struct {
+	started time.Time
+	done    chan struct{}
+	err     error
+}
+
+func unavailable(cause error) error {
+	return &refusal{reason: "unavailable", msg: "fetch the JWKS", unavailable: true, cause: cause}
 }
 
 // usable refuses a key whose own alg differs from the token's.
@@ -398,7 +437,10 @@ func (v *Verifier) download(ctx context.Context) (*keySet, error) {
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, errors.New("the JWKS is not JSON with a keys array")
 	}
-	set := &keySet{byKID: make(map[string]jose.JSONWebKey, len(raw.Keys)), fetched: v.now(), maxAge: maxAge(resp.Header)}
+	set := &keySet{byKID: make(map[string]jose.JSONWebKey, len(raw.Keys)), fetched: v.now(), maxAge: v.maxAge}
+	if set.maxAge == 0 {
+		set.maxAge = maxAge(resp.Header)
+	}
 	for _, r := range raw.Keys {
 		// A key of an unknown type is skipped, not fatal (RFC 7517 §5).
 		var k jose.JSONWebKey
@@ -409,6 +451,11 @@ func (v *Verifier) download(ctx context.Context) (*keySet, error) {
 			continue
 		}
 		set.byKID[k.KeyID] = k
+	}
+	if len(set.byKID) == 0 {
+		// A server always publishes the key it signs with: an empty set
+		// is a mistake, and taking it would refuse every token.
+		return nil, errors.New("the JWKS has no usable signing key")
 	}
 	return set, nil
 }

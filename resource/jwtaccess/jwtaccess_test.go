@@ -57,7 +57,7 @@ type jwksServer struct {
 	keys    []jose.JSONWebKey
 	fetches atomic.Int64
 	down    atomic.Bool
-	body    atomic.Pointer[string] // overrides the answer when set
+	answer  atomic.Pointer[http.HandlerFunc] // overrides the answer when set
 }
 
 func newJWKS(t testing.TB, keys ...signingKey) *jwksServer {
@@ -67,12 +67,16 @@ func newJWKS(t testing.TB, keys ...signingKey) *jwksServer {
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
+		if !strings.Contains(r.Header.Get("Accept"), "application/json") {
+			http.Error(w, "JSON only", http.StatusNotAcceptable)
+			return
+		}
 		if s.down.Load() {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
 		}
-		if b := s.body.Load(); b != nil {
-			_, _ = w.Write([]byte(*b))
+		if answer := s.answer.Load(); answer != nil {
+			(*answer)(w, r)
 			return
 		}
 		s.mu.Lock()
@@ -160,11 +164,14 @@ func TestVerifyAcceptsValidTokens(t *testing.T) {
 			t.Fatalf("%s: %+v", k.alg, got)
 		}
 	}
-	// The media type spelled out, and aud as an array naming ours.
+	// typ in any case or as the media type spelled out (RFC 9068 §4),
+	// and aud as an array naming ours.
 	c := goodClaims(clk.Now())
 	c.Audience = jwt.Audience{"https://other.example/", audience}
-	if _, err := v.Verify(context.Background(), sign(t, es, "application/at+jwt", c)); err != nil {
-		t.Fatalf("application/at+jwt with two audiences: %v", err)
+	for _, typ := range []string{"AT+JWT", "application/at+jwt"} {
+		if _, err := v.Verify(context.Background(), sign(t, es, typ, c)); err != nil {
+			t.Fatalf("typ %s with two audiences: %v", typ, err)
+		}
 	}
 	if n := srv.fetches.Load(); n != 1 {
 		t.Fatalf("%d JWKS fetches, want 1", n)
@@ -175,7 +182,13 @@ func TestVerifyRefuses(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	k := newKey(t, jose.ES256, "k1")
 	foreign := newKey(t, jose.ES256, "k1") // same kid, another key
-	srv := newJWKS(t, k)
+	stranger := newKey(t, jose.ES256, "stranger")
+	// Published, but not for us: one for encryption, one for another alg.
+	forEnc, es384 := newKey(t, jose.ES256, "enc"), newKey(t, jose.ES256, "es384")
+	forEnc.pub.Use, es384.pub.Algorithm = "enc", string(jose.ES384)
+	unkeyed := k
+	unkeyed.kid = ""
+	srv := newJWKS(t, k, forEnc, es384)
 	v := newVerifier(t, srv, clk)
 	now := clk.Now()
 	with := func(f func(*claims)) claims { c := goodClaims(now); f(&c); return c }
@@ -197,11 +210,16 @@ func TestVerifyRefuses(t *testing.T) {
 		{"HS256 keyed with the public key", hs, "alg"},
 		{"typ missing", sign(t, k, "", goodClaims(now)), "typ"},
 		{"typ JWT", sign(t, k, "JWT", goodClaims(now)), "typ"},
+		{"no kid", sign(t, unkeyed, "at+jwt", goodClaims(now)), "kid"},
+		{"unknown kid", sign(t, stranger, "at+jwt", goodClaims(now)), "kid"},
+		{"kid of a key published for encryption", sign(t, forEnc, "at+jwt", goodClaims(now)), "kid"},
+		{"kid of a key published for another alg", sign(t, es384, "at+jwt", goodClaims(now)), "kid"},
 		{"signed by a foreign key under our kid", sign(t, foreign, "at+jwt", goodClaims(now)), "signature"},
 		{"expired beyond leeway", sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) })), "exp"},
 		{"no exp", sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = nil })), "exp"},
 		{"not yet valid", sign(t, k, "at+jwt", with(func(c *claims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Minute)) })), "nbf"},
 		{"issued in the future", sign(t, k, "at+jwt", with(func(c *claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Minute)) })), "iat"},
+		{"no iat", sign(t, k, "at+jwt", with(func(c *claims) { c.IssuedAt = nil })), "iat"},
 		{"wrong issuer", sign(t, k, "at+jwt", with(func(c *claims) { c.Issuer = "https://evil.example" })), "iss"},
 		{"wrong audience", sign(t, k, "at+jwt", with(func(c *claims) { c.Audience = jwt.Audience{"https://other.example/"} })), "aud"},
 		{"no sub", sign(t, k, "at+jwt", with(func(c *claims) { c.Subject = "" })), "claims"},
@@ -210,22 +228,29 @@ func TestVerifyRefuses(t *testing.T) {
 		{"truncated", valid[:len(valid)-5], "malformed"},
 		{"two parts", valid[:strings.LastIndex(valid, ".")], "malformed"},
 		{"garbage", "a.b.c", "malformed"},
-		{"oversized", strings.Repeat("a", MaxTokenBytes+1), "too_large"},
+		{"oversized garbage", strings.Repeat("a", MaxTokenBytes+1), "too_large"},
+		{"oversized but signed", sign(t, k, "at+jwt", with(func(c *claims) { c.Username = strings.Repeat("a", MaxTokenBytes) })), "too_large"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := v.Verify(context.Background(), c.token)
 			if !errors.Is(err, ErrInvalidToken) || Reason(err) != c.reason {
 				t.Fatalf("err = %v (reason %q), want reason %q", err, Reason(err), c.reason)
 			}
-			if strings.Contains(err.Error(), c.token[:min(40, len(c.token))]) {
+			if strings.Contains(err.Error(), c.token[:min(40, len(c.token))]) || strings.Contains(err.Error(), "stranger") {
 				t.Fatalf("the error quotes the token: %v", err)
 			}
 		})
 	}
-	// Within the leeway an expired token still passes.
-	late := sign(t, k, "at+jwt", with(func(c *claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Second)) }))
-	if _, err := v.Verify(context.Background(), late); err != nil {
-		t.Fatalf("expired within the leeway: %v", err)
+	// Within the leeway, exp just past and nbf and iat just ahead pass.
+	for name, f := range map[string]func(*claims){
+		"exp": func(c *claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Second)) },
+		"nbf and iat": func(c *claims) {
+			c.NotBefore, c.IssuedAt = jwt.NewNumericDate(now.Add(10*time.Second)), jwt.NewNumericDate(now.Add(10*time.Second))
+		},
+	} {
+		if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", with(f))); err != nil {
+			t.Fatalf("%s within the leeway: %v", name, err)
+		}
 	}
 }
 
@@ -286,8 +311,20 @@ func TestJWKSFailures(t *testing.T) {
 	v := newVerifier(t, srv, clk)
 	srv.down.Store(true)
 	_, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now())))
-	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) {
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) || Reason(err) != "unavailable" {
 		t.Fatalf("JWKS down, kid unknown: %v, want ErrUnavailable", err)
+	}
+	// Until MinRefetch has passed no fetch is made, and the kid is as
+	// unknown as at the failed fetch: still unavailable, not the token's
+	// fault.
+	fetches := srv.fetches.Load()
+	clk.Add(DefaultMinRefetch / 2)
+	_, err = v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now())))
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("JWKS down, kid unknown, within MinRefetch: %v, want ErrUnavailable", err)
+	}
+	if n := srv.fetches.Load(); n != fetches {
+		t.Fatalf("%d fetches within MinRefetch of a failed one, want %d", n, fetches)
 	}
 	srv.down.Store(false)
 	clk.Add(DefaultMinRefetch)
@@ -295,28 +332,61 @@ func TestJWKSFailures(t *testing.T) {
 		t.Fatalf("JWKS back: %v", err)
 	}
 	// A cached key keeps working while the JWKS is down, even past its
-	// max-age.
+	// max-age (the refresh it starts fails and keeps the set).
 	srv.down.Store(true)
 	clk.Add(10 * time.Minute)
-	if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
-		t.Fatalf("cached key while the JWKS is down: %v", err)
-	}
-	srv.down.Store(false)
-	for _, body := range []string{"garbage", `{"keys":"no"}`, `{"keys":[` + strings.Repeat(`{"kty":"oct","k":"AAAA"},`, 5000) + `{}]}`} {
-		srv.body.Store(&body)
-		clk.Add(DefaultMinRefetch)
-		fresh := newKey(t, jose.ES256, "fresh")
-		_, err := v.Verify(context.Background(), sign(t, fresh, "at+jwt", goodClaims(clk.Now())))
-		if err == nil || (!errors.Is(err, ErrUnavailable) && Reason(err) != "kid") {
-			t.Fatalf("bad JWKS body: %v", err)
+	fetches = srv.fetches.Load()
+	for range 2 {
+		if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+			t.Fatalf("cached key while the JWKS is down: %v", err)
 		}
 	}
-	// A symmetric key in the JWKS is never used.
-	body := `{"keys":[{"kty":"oct","kid":"sym","k":"c2VjcmV0"}]}`
-	srv.body.Store(&body)
-	clk.Add(DefaultMinRefetch)
-	if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
-		t.Fatalf("the cached key after a JWKS of one symmetric key: %v", err)
+	waitFor(t, func() bool { return srv.fetches.Load() == fetches+1 })
+}
+
+// TestBadJWKSKeepsThePreviousKeys: an answer that is not a usable key set
+// leaves the cached keys as they were, and a kid they lack is unavailable
+// (503), not invalid.
+func TestBadJWKSKeepsThePreviousKeys(t *testing.T) {
+	huge := `{"keys":[` + strings.Repeat(`{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"},`, 2000) + `{}]}`
+	for _, c := range []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"status 500", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "oops", http.StatusInternalServerError) }},
+		{"status 204", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }},
+		{"garbage", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>garbage")) }},
+		{"keys not an array", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"keys":"no"}`)) }},
+		{"a body over 64 KiB", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(huge)) }},
+		{"no usable key: only symmetric", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"keys":[{"kty":"oct","kid":"sym","k":"c2VjcmV0"}]}`))
+		}},
+		{"a redirect, not followed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := &clock{now: time.Now()}
+			k := newKey(t, jose.ES256, "k1")
+			srv := newJWKS(t, k)
+			v := newVerifier(t, srv, clk)
+			if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+				t.Fatalf("before the bad answer: %v", err)
+			}
+			srv.answer.Store(&c.answer)
+			if err := v.Refresh(context.Background()); err == nil {
+				t.Fatal("Refresh accepted the bad answer")
+			}
+			clk.Add(DefaultMinRefetch)
+			fresh := newKey(t, jose.ES256, "fresh")
+			_, err := v.Verify(context.Background(), sign(t, fresh, "at+jwt", goodClaims(clk.Now())))
+			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("an unknown kid after the bad answer: %v, want ErrUnavailable", err)
+			}
+			if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+				t.Fatalf("the cached key after the bad answer: %v", err)
+			}
+		})
 	}
 }
 
@@ -328,6 +398,10 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{JWKSURL: "https://x/jwks", Issuer: issuer},
 		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Algs: []jose.SignatureAlgorithm{jose.HS256}},
 		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Leeway: 2 * time.Minute},
+		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Leeway: -time.Second},
+		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, MaxAge: -time.Second},
+		{JWKSURL: "https://x/jwks", Issuer: issuer, Audience: audience, Algs: []jose.SignatureAlgorithm{"none"}},
+		{JWKSURL: "/jwks", Issuer: issuer, Audience: audience},
 	} {
 		if _, err := NewVerifier(cfg); err == nil {
 			t.Errorf("NewVerifier(%+v) accepted", cfg)
@@ -345,6 +419,75 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if _, err := v.Verify(context.Background(), tok); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestStaleSetRefreshedOnce: past its max-age the set is refreshed by one
+// fetch however many callers see it stale, and the known key is used
+// meanwhile.
+func TestStaleSetRefreshedOnce(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	k := newKey(t, jose.ES256, "k1")
+	srv := newJWKS(t, k)
+	v := newVerifier(t, srv, clk)
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(301 * time.Second) // the server's max-age is 300
+	tok := sign(t, k, "at+jwt", goodClaims(clk.Now()))
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Errorf("a known key past max-age: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, func() bool { return v.keys.Load().fetched.Equal(clk.Now()) })
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2: the first and one refresh", n)
+	}
+}
+
+// waitFor polls cond for what runs in the background (the refresh of a
+// stale set).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+	}
+}
+
+// TestMaxAgeOverridesCacheControl: Config.MaxAge, not the server's
+// max-age of 300 s, decides when the set is refreshed.
+func TestMaxAgeOverridesCacheControl(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	k := newKey(t, jose.ES256, "k1")
+	srv := newJWKS(t, k)
+	v, err := NewVerifier(Config{JWKSURL: srv.URL, Issuer: issuer, Audience: audience, MaxAge: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after   time.Duration
+		fetches int64
+	}{{59 * time.Second, 1}, {2 * time.Second, 2}} {
+		clk.Add(c.after)
+		if _, err := v.Verify(context.Background(), sign(t, k, "at+jwt", goodClaims(clk.Now()))); err != nil {
+			t.Fatal(err)
+		}
+		if c.fetches > 1 {
+			waitFor(t, func() bool { return v.keys.Load().fetched.Equal(clk.Now()) })
+		}
+		if n := srv.fetches.Load(); n != c.fetches {
+			t.Fatalf("%v later: %d fetches, want %d", c.after, n, c.fetches)
 		}
 	}
 }
