@@ -956,6 +956,26 @@ func TestHeadAuthorizeChangesNothing(t *testing.T) {
 	}
 }
 
+// narrowToRead takes every scope but items:read from clientID, and returns
+// alice as she is stored.
+func narrowToRead(t *testing.T, e *env, clientID string) store.User {
+	t.Helper()
+	ctx := context.Background()
+	c, err := e.st.GetClient(ctx, clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Scopes = []string{"items:read"}
+	if err := e.st.UpdateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := e.st.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice
+}
+
 // TestCodeRefusedAfterScopeLoss: a code issued for a scope its client
 // lost meanwhile does not start a grant with it. (A narrowing deletes the
 // client's codes; this is the code whose request was checked just before
@@ -964,18 +984,7 @@ func TestCodeRefusedAfterScopeLoss(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
 		e := withBrowserClients(newEnv(t, backend))
 		ctx := context.Background()
-		c, err := e.st.GetClient(ctx, "spa")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Scopes = []string{"items:read"}
-		if err := e.st.UpdateClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		alice, err := e.st.GetUser(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
+		alice := narrowToRead(t, e, "spa")
 		code := func(scope string) string {
 			value, _ := store.NewOpaqueValue()
 			family, _ := store.NewOpaqueValue()
@@ -1004,18 +1013,7 @@ func TestDeviceRefusedAfterScopeLoss(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, backend func(*envSetup)) {
 		e := withBrowserClients(newEnv(t, backend))
 		ctx := context.Background()
-		c, err := e.st.GetClient(ctx, "tv")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Scopes = []string{"items:read"}
-		if err := e.st.UpdateClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		alice, err := e.st.GetUser(ctx, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
+		alice := narrowToRead(t, e, "tv")
 		approved := func(scope string) string {
 			value, _ := store.NewOpaqueValue()
 			userCode, _ := store.NewOpaqueValue()

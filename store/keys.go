@@ -111,18 +111,23 @@ func PlanRetirement(keys []SigningKey, kid string, now time.Time, compromised bo
 	if !keysAfterRetirement(keys, kid, now) {
 		return SigningKey{}, ErrLastSigningKey
 	}
-	k := keys[i]
-	if k.RetiredAt.IsZero() || now.Before(k.RetiredAt) {
-		k.RetiredAt = now
-	}
-	until := k.RetiredAt.Add(MaxSignedTokenLifetime + SignedTokenLeeway)
-	if compromised {
-		until = now
-	}
-	if k.PublishedUntil.IsZero() || until.Before(k.PublishedUntil) {
-		k.PublishedUntil = until
+	k := keys[i].retiredBy(now)
+	if compromised && now.Before(k.PublishedUntil) {
+		k.PublishedUntil = now
 	}
 	return k, nil
+}
+
+// retiredBy is k retired at t at the latest, and published until the last
+// token it may have signed has expired: neither moves later than it was.
+func (k SigningKey) retiredBy(t time.Time) SigningKey {
+	if k.RetiredAt.IsZero() || t.Before(k.RetiredAt) {
+		k.RetiredAt = t
+	}
+	if until := k.RetiredAt.Add(MaxSignedTokenLifetime + SignedTokenLeeway); k.PublishedUntil.IsZero() || until.Before(k.PublishedUntil) {
+		k.PublishedUntil = until
+	}
+	return k
 }
 
 // PlanRotation computes what RotateSigningKey changes besides inserting
@@ -133,12 +138,7 @@ func PlanRotation(keys []SigningKey, next SigningKey) []SigningKey {
 		if k.ID == next.ID || (!k.RetiredAt.IsZero() && !k.RetiredAt.After(next.ActiveAt)) {
 			continue
 		}
-		k.RetiredAt = next.ActiveAt
-		until := k.RetiredAt.Add(MaxSignedTokenLifetime + SignedTokenLeeway)
-		if k.PublishedUntil.IsZero() || until.Before(k.PublishedUntil) {
-			k.PublishedUntil = until
-		}
-		changed = append(changed, k)
+		changed = append(changed, k.retiredBy(next.ActiveAt))
 	}
 	return changed
 }

@@ -178,15 +178,6 @@ const sweepEvery = 30
 // JWKS is the JSON of the published public keys.
 func (r *Ring) JWKS() []byte { return r.state.Load().jwks }
 
-// Algorithm is the algorithm of the current signing key, "" if none.
-func (r *Ring) Algorithm() string {
-	k, ok := store.CurrentSigningKey(r.state.Load().keys, r.now())
-	if !ok {
-		return ""
-	}
-	return k.Algorithm
-}
-
 // Sign returns t as a JWT signed with the current key, with typ at+jwt,
 // and the kid that signed it.
 func (r *Ring) Sign(t AccessToken) (token, kid string, err error) {
