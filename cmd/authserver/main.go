@@ -26,6 +26,8 @@ import (
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/version"
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/cached"
+	"github.com/example/authsvc/store/postgres"
 )
 
 func main() { cliconf.Main("authserver", run) }
@@ -55,6 +57,9 @@ type config struct {
 	// Self-contained and bound tokens.
 	kek, kekFile, signingAlg, defaultAudience string
 	jwtAccessTTL, keyReloadInterval           time.Duration
+	// Introspection from memory.
+	cacheEntries int
+	cacheBytes   int64
 }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
@@ -74,6 +79,12 @@ func (c config) Validate() error {
 	}
 	if c.keyReloadInterval < time.Second {
 		problems = append(problems, fmt.Errorf("key reload interval %v: must be at least a second", c.keyReloadInterval))
+	}
+	if c.cacheEntries < 0 {
+		problems = append(problems, fmt.Errorf("introspection cache entries %d: must be 0 (off) or more", c.cacheEntries))
+	}
+	if c.cacheBytes < 1<<20 {
+		problems = append(problems, fmt.Errorf("introspection cache bytes %d: must be at least 1 MiB", c.cacheBytes))
 	}
 	problems = append(problems, c.ops.Validate())
 	return errors.Join(problems...)
@@ -128,6 +139,10 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"aud of tokens whose request names no resource (RFC 8707) (AUTH_DEFAULT_AUDIENCE)")
 	cliconf.DurationVar(fs, &c.keyReloadInterval, "key-reload-interval", 10*time.Second,
 		"how often the signing keys are read again, to pick up rotations (AUTH_KEY_RELOAD_INTERVAL)")
+	fs.IntVar(&c.cacheEntries, "introspection-cache-entries", cached.DefaultMaxEntries,
+		"live tokens whose introspection is answered from memory; 0 turns the cache off (AUTH_INTROSPECTION_CACHE_ENTRIES)")
+	fs.Int64Var(&c.cacheBytes, "introspection-cache-bytes", cached.DefaultMaxBytes,
+		"bound on the memory of that cache, in bytes (AUTH_INTROSPECTION_CACHE_BYTES)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -234,10 +249,15 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return fmt.Errorf("config: %w", err)
 	}
 
-	var served store.AuthStore = st
+	var traced store.AuthStore = st
 	if tracing.Enabled() {
-		served = dbopen.TraceAuth(st, tracing.Provider)
+		traced = dbopen.TraceAuth(st, tracing.Provider)
 	}
+	// Everything in this process that changes the store goes through
+	// served, so that the cache hears of it before the change is
+	// acknowledged.
+	served := introspectionCache(c, traced)
+	reg.MustRegister(cacheCollectors(served)...)
 	handler, err := authserver.NewServer(logger, served, cfg)
 	if err != nil {
 		return err
@@ -268,6 +288,13 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	var cleanup sync.WaitGroup
 	cleanup.Go(func() { authserver.RunCleanup(cleanupCtx, logger, st, c.cleanupInterval, 1000, time.Now) })
 	cleanup.Go(func() { ring.Run(cleanupCtx, c.keyReloadInterval) })
+	if l, ok := st.(listener); ok {
+		cleanup.Go(func() { l.Listen(cleanupCtx, logger, served, postgres.ListenConfig{}) })
+	} else {
+		// One node owns the embedded database: every change is made
+		// through served.
+		served.SetCurrent(true)
+	}
 	defer cleanup.Wait()
 	defer stopCleanup()
 

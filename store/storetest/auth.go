@@ -77,6 +77,7 @@ func RunAuthStoreTests(t *testing.T, newStore func(t *testing.T) store.AuthStore
 		{"Logins/DeleteExpired", testLoginDeleteExpired},
 	})
 	runAll(t, newStore, authorizeTests)
+	runAll(t, newStore, introspectionTests)
 	runAll(t, newStore, keysTests)
 }
 

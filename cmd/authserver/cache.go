@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/cached"
+	"github.com/example/authsvc/store/postgres"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// listener is a store that announces every replica's changes
+// (postgres.AuthDB).
+type listener interface {
+	Listen(ctx context.Context, logger *slog.Logger, sub postgres.Subscriber, cfg postgres.ListenConfig)
+}
+
+// introspectionCache wraps st in the introspection cache c asks for. It
+// starts bypassed: run makes it current once it knows it hears of every
+// change (at once on the embedded store, after LISTEN on PostgreSQL).
+func introspectionCache(c config, st store.AuthStore) *cached.Store {
+	entries := c.cacheEntries
+	if entries == 0 {
+		entries = -1 // off
+	}
+	return cached.New(st, cached.Config{MaxEntries: entries, MaxBytes: c.cacheBytes})
+}
+
+// cacheCollectors export the cache's counters.
+func cacheCollectors(s *cached.Store) []prometheus.Collector {
+	lookups := func(result string, pick func(cached.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: obs.Namespace, Name: "introspection_cache_lookups_total",
+			Help:        "Introspection lookups by result: hit (answered from memory), miss (read from the store), bypass (the cache was not current).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 { return float64(pick(s.Stats())) })
+	}
+	return []prometheus.Collector{
+		lookups("hit", func(st cached.Stats) uint64 { return st.Hits }),
+		lookups("miss", func(st cached.Stats) uint64 { return st.Misses }),
+		lookups("bypass", func(st cached.Stats) uint64 { return st.Bypassed }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: obs.Namespace, Name: "introspection_cache_entries",
+			Help: "Live tokens whose introspection is held in memory.",
+		}, func() float64 { return float64(s.Stats().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: obs.Namespace, Name: "introspection_cache_bytes",
+			Help: "Estimated memory those entries hold.",
+		}, func() float64 { return float64(s.Stats().Bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: obs.Namespace, Name: "introspection_cache_current",
+			Help: "1 while the cache hears of every change and serves, 0 while introspection bypasses it.",
+		}, func() float64 {
+			if s.Current() {
+				return 1
+			}
+			return 0
+		}),
+	}
+}
