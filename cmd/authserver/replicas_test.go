@@ -1,7 +1,9 @@
 package main
 
 // Two authserver processes on one PostgreSQL database: the replicas keep no
-// state of their own, so whatever one does the other sees at once.
+// state of their own but the introspection cache, which every change
+// reaches through LISTEN/NOTIFY, so whatever one does the other sees at
+// once, or for introspection within the notification's delay.
 
 import (
 	"bufio"
@@ -88,16 +90,25 @@ func TestReplicasShareState(t *testing.T) {
 		}
 	})
 
-	t.Run("revocation on two is seen on one at once", func(t *testing.T) {
+	t.Run("revocation on two reaches one's cache", func(t *testing.T) {
 		tok := one.login(t, "alice", replicaAlicePassword, http.StatusOK)
-		if in := one.introspect(t, tok["access_token"]); in["active"] != true {
-			t.Fatalf("fresh token inactive: %v", in)
+		// Twice: the second answer comes from replica 1's memory.
+		for range 2 {
+			if in := one.introspect(t, tok["access_token"]); in["active"] != true {
+				t.Fatalf("fresh token inactive: %v", in)
+			}
 		}
 		two.revoke(t, tok["refresh_token"])
-		// No wait: the next request on replica 1 already sees it.
+		// Replica 1 hears of it through LISTEN/NOTIFY, milliseconds
+		// after the commit (the loadbench measures the delay; the
+		// store/cached tests prove the bypass while that path is down).
 		for kind, token := range map[string]string{"access": tok["access_token"], "refresh": tok["refresh_token"]} {
-			if in := one.introspect(t, token); in["active"] != false || len(in) != 1 {
-				t.Errorf("replica 1 says %v about the %s token revoked on replica 2; want exactly {\"active\":false}", in, kind)
+			var in map[string]any
+			if !testkit.Poll(2*time.Second, nil, func() bool {
+				in = one.introspect(t, token)
+				return in["active"] == false
+			}) || len(in) != 1 {
+				t.Errorf("replica 1 says %v about the %s token revoked on replica 2, 2 s later; want exactly {\"active\":false}", in, kind)
 			}
 		}
 	})

@@ -55,6 +55,14 @@ func (s *slowLookup) IntrospectionLookup(ctx context.Context, clientID, hash str
 func fixture(t *testing.T) (*sqlite.AuthDB, store.Token) {
 	t.Helper()
 	db := openSQLite(t)
+	seed(t, db)
+	return db, issue(t, db, "alice-1")
+}
+
+// seed stores the introspecting client rs, the client web and its user
+// alice.
+func seed(t *testing.T, db store.AuthStore) {
+	t.Helper()
 	ctx := t.Context()
 	now := time.Now()
 	for _, c := range []store.Client{
@@ -68,7 +76,6 @@ func fixture(t *testing.T) (*sqlite.AuthDB, store.Token) {
 	if err := db.CreateUser(ctx, store.User{Username: "alice", PasswordHash: []byte("x"), CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	return db, issue(t, db, "alice-1")
 }
 
 // issue stores an access token of alice for web named name.

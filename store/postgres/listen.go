@@ -37,6 +37,9 @@ type ListenConfig struct {
 	OnConnect func(pid uint32)
 }
 
+// ListenerApplicationName is the application_name of Listen's connection.
+const ListenerApplicationName = "authsvc invalidation listener"
+
 // Listen subscribes sub to the invalidations every replica's writes
 // announce (migration 00006), on a connection of its own outside the pool,
 // until ctx ends. sub is current only between a successful LISTEN and the
@@ -49,6 +52,8 @@ func (db *AuthDB) Listen(ctx context.Context, logger *slog.Logger, sub Subscribe
 		cfg.Retry = 250 * time.Millisecond
 	}
 	connCfg := db.pool.Config().ConnConfig.Copy()
+	// Named, so that an operator sees it in pg_stat_activity.
+	connCfg.RuntimeParams["application_name"] = ListenerApplicationName
 	// pgx's default context handler sets a deadline on the socket, so a
 	// heartbeat's timeout leaves the connection usable.
 	for ctx.Err() == nil {

@@ -130,8 +130,8 @@ func CheckLegacyUpgrade(t *testing.T, db *sql.DB, auth store.AuthStore, items st
 		switch {
 		case err != nil:
 			t.Errorf("read %s: %v", s.VersionTable, err)
-		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 5):
-			t.Errorf("%s holds %d applied versions from %d; want 5 for auth, from 1 on for items", s.VersionTable, n, first)
+		case first != 1 || n < 1 || (s == sqlflow.AuthSchema && n != 6):
+			t.Errorf("%s holds %d applied versions from %d; want 6 for auth, from 1 on for items", s.VersionTable, n, first)
 		}
 	}
 }
