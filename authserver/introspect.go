@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/store"
 )
 
@@ -95,6 +96,7 @@ func (s *server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 		Issuer:    s.cfg.Issuer,
 		TokenUse:  string(t.Kind),
 		Username:  t.Username,
+		Grant:     revocation.GrantHash(t.FamilyID),
 	}
 	if t.Kind == store.RefreshToken {
 		// A resource server that knows only RFC 7662 checks token_type, if
@@ -141,6 +143,11 @@ type introspection struct {
 	// Audience is one string, or an array of several (RFC 7662 §2.2).
 	Audience     any           `json:"aud,omitempty"`
 	Confirmation *confirmation `json:"cnf,omitempty"`
+	// Grant names the token's grant as revocation events do (the hex
+	// SHA-256 of its id; never the id, which its refresh tokens contain),
+	// so that a resource service can drop every token of a grant when
+	// the grant ends. A private member (RFC 7662 §2.2 allows them).
+	Grant string `json:"authsvc_grant,omitempty"`
 }
 
 // confirmation is the RFC 7800 cnf member of a DPoP-bound token.

@@ -15,6 +15,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /healthz", serve(s.handleHealthz))
 	mux.Handle("GET /readyz", serve(s.handleReadyz))
 	mux.Handle("POST /device_authorization", serve(s.handleDeviceAuthorization))
+	mux.Handle("GET /revocations", serve(s.handleRevocations))
 
 	// The sign-in pages: their forms are refused cross-origin, and their
 	// refusals are pages.
@@ -39,7 +40,7 @@ func (s *server) routes() http.Handler {
 	for _, p := range []string{"/token", "/introspect", "/revoke", "/device_authorization"} {
 		mux.Handle(p, serve(methodNotAllowed("POST")))
 	}
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/healthz", "/readyz", "/assets/style.css"} {
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/healthz", "/readyz", "/assets/style.css", "/revocations"} {
 		mux.Handle(p, serve(methodNotAllowed("GET, HEAD")))
 	}
 	mux.Handle("/", serve(func(w http.ResponseWriter, r *http.Request) error {

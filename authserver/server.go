@@ -30,6 +30,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/revocation"
 
 	"github.com/example/authsvc/authserver/dpop"
 	"github.com/example/authsvc/authserver/internal/issuer"
@@ -93,6 +94,12 @@ type Config struct {
 	// DPoPAlgs are the JWS algorithms accepted in DPoP proofs (default
 	// those of dpop.Config).
 	DPoPAlgs []string
+	// Revocations, when set, is served at GET /revocations: the stream of
+	// revocation events resource services subscribe to (fed by the
+	// introspection cache's invalidations); RevocationHeartbeat is its
+	// idle interval (zero: revocation.DefaultHeartbeat).
+	Revocations         *revocation.Hub
+	RevocationHeartbeat time.Duration
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
 	// Operations, all optional: the registry the metrics are registered

@@ -24,6 +24,7 @@ import (
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/cached"
 	"github.com/example/authsvc/store/postgres"
 	"github.com/example/authsvc/store/postgres/pgtest"
 	"github.com/example/authsvc/store/sqlite"
@@ -162,7 +163,11 @@ func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 		t.Cleanup(func() { sq.Close() })
 		db = sq
 	}
-	st := &countingStore{AuthStore: db}
+	// As in cmd/authserver: every change the server or a test makes goes
+	// through the introspection cache, so every test here also checks
+	// that the cache never answers what the store would refuse.
+	cache := cached.New(db, cached.Config{Current: true})
+	st := &countingStore{AuthStore: cache}
 
 	hash, err := store.HashPassword(alicePass, handlerCost)
 	if err != nil {

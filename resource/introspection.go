@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/store"
 )
 
@@ -37,6 +38,9 @@ type Introspection struct {
 	// JKT is the DPoP key the token is bound to (cnf.jkt, RFC 9449 §6);
 	// "" for a bearer token.
 	JKT string
+	// Grant names the token's grant as revocation events do
+	// (authsvc_grant; empty from another authorization server).
+	Grant string
 	// refusal says, for the log only, why a token checked locally is
 	// inactive.
 	refusal string
@@ -201,6 +205,7 @@ type introspectionResponse struct {
 	Cnf       *struct {
 		JKT string `json:"jkt"`
 	} `json:"cnf"`
+	Grant string `json:"authsvc_grant"`
 }
 
 // audience is an aud member: one string or an array of them (RFC 7662
@@ -282,6 +287,7 @@ func (c *IntrospectionClient) Introspect(ctx context.Context, token string) (Int
 		ExpiresAt: unixTime(wire.Exp),
 		IssuedAt:  unixTime(wire.Iat),
 		Audience:  wire.Aud,
+		Grant:     wire.Grant,
 	}
 	if wire.Cnf != nil {
 		in.JKT = wire.Cnf.JKT
@@ -297,4 +303,37 @@ func unixTime(sec float64) time.Time {
 	}
 	whole, frac := math.Modf(sec)
 	return time.Unix(int64(whole), int64(frac*float64(time.Second))).UTC()
+}
+
+// RevocationStream is a client of the authorization server's revocation
+// stream at streamURL (internal/revocation), authenticated as this
+// introspection client is. Run it with the Cache that wraps c.
+func (c *IntrospectionClient) RevocationStream(streamURL string, heartbeat time.Duration) (*revocation.Client, error) {
+	if u, err := url.Parse(streamURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, errors.New("revocation stream URL is not an absolute http(s) URL without userinfo")
+	}
+	return &revocation.Client{
+		URL:           streamURL,
+		Authorization: c.authorization,
+		// The same transport, without the per-call timeout: the stream
+		// lasts, and its heartbeat bounds a silent one.
+		HTTP:      &http.Client{Transport: c.http.Transport, CheckRedirect: c.http.CheckRedirect},
+		Heartbeat: heartbeat,
+	}, nil
+}
+
+// RevocationsURL is where the revocation stream of the authorization server
+// whose introspection endpoint is introspectURL is: the same origin, path
+// /revocations.
+func RevocationsURL(introspectURL string) (string, error) {
+	u, err := url.Parse(introspectURL)
+	if err != nil || u.Host == "" {
+		return "", errors.New("introspection URL is not absolute")
+	}
+	dir := u.Path[:strings.LastIndexByte(u.Path, '/')+1]
+	if dir == "" {
+		dir = "/"
+	}
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = dir+"revocations", "", "", ""
+	return u.String(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/cached"
 	"github.com/example/authsvc/store/postgres"
@@ -20,12 +21,14 @@ type listener interface {
 // introspectionCache wraps st in the introspection cache c asks for. It
 // starts bypassed: run makes it current once it knows it hears of every
 // change (at once on the embedded store, after LISTEN on PostgreSQL).
-func introspectionCache(c config, st store.AuthStore) *cached.Store {
+// Every invalidation it applies, local or announced by another replica,
+// goes to the revocation stream's hub as well.
+func introspectionCache(c config, st store.AuthStore, hub *revocation.Hub) *cached.Store {
 	entries := c.cacheEntries
 	if entries == 0 {
 		entries = -1 // off
 	}
-	return cached.New(st, cached.Config{MaxEntries: entries, MaxBytes: c.cacheBytes})
+	return cached.New(st, cached.Config{MaxEntries: entries, MaxBytes: c.cacheBytes, OnInvalidate: hub.Publish})
 }
 
 // cacheCollectors export the cache's counters.

@@ -24,6 +24,7 @@ import (
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/cmd/internal/ops"
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/internal/version"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/cached"
@@ -58,8 +59,9 @@ type config struct {
 	kek, kekFile, signingAlg, defaultAudience string
 	jwtAccessTTL, keyReloadInterval           time.Duration
 	// Introspection from memory.
-	cacheEntries int
-	cacheBytes   int64
+	cacheEntries        int
+	cacheBytes          int64
+	revocationHeartbeat time.Duration
 }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
@@ -82,6 +84,9 @@ func (c config) Validate() error {
 	}
 	if c.cacheEntries < 0 {
 		problems = append(problems, fmt.Errorf("introspection cache entries %d: must be 0 (off) or more", c.cacheEntries))
+	}
+	if c.revocationHeartbeat < 100*time.Millisecond {
+		problems = append(problems, fmt.Errorf("revocation heartbeat %v: must be at least 100ms", c.revocationHeartbeat))
 	}
 	if c.cacheBytes < 1<<20 {
 		problems = append(problems, fmt.Errorf("introspection cache bytes %d: must be at least 1 MiB", c.cacheBytes))
@@ -143,6 +148,8 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"live tokens whose introspection is answered from memory; 0 turns the cache off (AUTH_INTROSPECTION_CACHE_ENTRIES)")
 	fs.Int64Var(&c.cacheBytes, "introspection-cache-bytes", cached.DefaultMaxBytes,
 		"bound on the memory of that cache, in bytes (AUTH_INTROSPECTION_CACHE_BYTES)")
+	cliconf.DurationVar(fs, &c.revocationHeartbeat, "revocation-heartbeat", revocation.DefaultHeartbeat,
+		"idle interval of the revocation stream at GET /revocations; a subscriber counts it gone after three (AUTH_REVOCATION_HEARTBEAT)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -256,7 +263,9 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	// Everything in this process that changes the store goes through
 	// served, so that the cache hears of it before the change is
 	// acknowledged.
-	served := introspectionCache(c, traced)
+	hub := revocation.NewHub(0, 0)
+	served := introspectionCache(c, traced, hub)
+	cfg.Revocations, cfg.RevocationHeartbeat = hub, c.revocationHeartbeat
 	reg.MustRegister(cacheCollectors(served)...)
 	handler, err := authserver.NewServer(logger, served, cfg)
 	if err != nil {
@@ -282,6 +291,8 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          obs.ErrorLog(logger),
 	}
+	// The revocation streams never go idle: end them when shutting down.
+	srv.RegisterOnShutdown(hub.Close)
 
 	// The cleanup loop must be finished before the deferred st.Close runs.
 	cleanupCtx, stopCleanup := context.WithCancel(ctx)

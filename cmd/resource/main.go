@@ -16,14 +16,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/authsvc/authserver/dpop"
 	"github.com/example/authsvc/cmd/internal/cliconf"
@@ -68,6 +71,10 @@ type config struct {
 	Issuer          string
 	Audience        string
 	PublicURL       string
+	// RevocationsURL is the authorization server's revocation stream
+	// (introspect mode): "auto" derives it from IntrospectURL, "off"
+	// turns it off.
+	RevocationsURL string
 }
 
 // absoluteURL reports whether s is an absolute http(s) URL without
@@ -109,6 +116,9 @@ func (c config) Validate() error {
 		problems = append(problems, fmt.Errorf("-token-validation (RESOURCE_TOKEN_VALIDATION) %q: want %s or %s",
 			c.TokenValidation, resource.ValidateIntrospect, resource.ValidateJWT))
 	}
+	if c.RevocationsURL != "auto" && c.RevocationsURL != "off" && !absoluteURL(c.RevocationsURL) {
+		problems = append(problems, errors.New("-revocations-url (RESOURCE_REVOCATIONS_URL) is not auto, off or an absolute http(s) URL without userinfo"))
+	}
 	if c.Audience == "" {
 		problems = append(problems, errors.New("-audience (RESOURCE_AUDIENCE) is empty"))
 	}
@@ -149,6 +159,8 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	fs.StringVar(&cfg.Audience, "audience", resource.DefaultAudience, "the aud tokens must name: this service's resource indicator (RESOURCE_AUDIENCE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "",
 		"this service's URL as clients call it (scheme, host, path prefix), which DPoP proofs name; default: as each request reached it (RESOURCE_PUBLIC_URL)")
+	fs.StringVar(&cfg.RevocationsURL, "revocations-url", "auto",
+		"the authorization server's revocation stream, which keeps cached answers exact (introspect mode): auto (beside -introspect-url), off, or a URL (RESOURCE_REVOCATIONS_URL)")
 	ops.AddFlags(fs, &cfg.Ops, envPrefix, "127.0.0.1:9098")
 	fs.String(cliconf.ConfigFlag, "", "optional YAML file of flag-name keys (RESOURCE_CONFIG)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, envPrefix); err != nil {
@@ -187,20 +199,22 @@ func clientSecret(getenv func(string) string) (string, error) {
 	}
 }
 
-// tokenChecker builds what checks tokens in the configured mode, and the
-// readiness check that goes with it.
-func tokenChecker(cfg config, metrics *resource.Metrics, tracing obs.Tracing) (resource.Introspector, func(context.Context) error, error) {
+// tokenChecker builds what checks tokens in the configured mode, the
+// readiness check that goes with it, and in introspect mode the
+// subscription to the revocation stream (nil when off), which runs until
+// its context ends.
+func tokenChecker(cfg config, metrics *resource.Metrics, tracing obs.Tracing, logger *slog.Logger) (resource.Introspector, func(context.Context) error, func(context.Context), error) {
 	if cfg.TokenValidation == resource.ValidateJWT {
 		v, err := jwtaccess.NewVerifier(jwtaccess.Config{JWKSURL: cfg.JWKSURL, Issuer: cfg.Issuer, Audience: cfg.Audience})
 		if err != nil {
-			return nil, nil, fmt.Errorf("jwt mode: %w", err)
+			return nil, nil, nil, fmt.Errorf("jwt mode: %w", err)
 		}
 		checker := resource.NewJWTChecker(v)
 		// A token checked once is not checked again for the cache TTL
 		// (and never past its exp): a repeated token costs no signature
 		// check. Only positive answers are kept, as in introspect mode.
 		cache := resource.NewCache(checker, resource.CacheConfig{TTL: cfg.CacheTTL, Metrics: metrics})
-		return cache, checker.Ready, nil
+		return cache, checker.Ready, nil, nil
 	}
 	client, err := resource.NewIntrospectionClient(resource.IntrospectionClientConfig{
 		URL:          cfg.IntrospectURL,
@@ -210,10 +224,33 @@ func tokenChecker(cfg config, metrics *resource.Metrics, tracing obs.Tracing) (r
 		Tracing:      tracing,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("introspection client: %w", err)
+		return nil, nil, nil, fmt.Errorf("introspection client: %w", err)
 	}
 	cache := resource.NewCache(metrics.Instrument(client), resource.CacheConfig{TTL: cfg.CacheTTL, Metrics: metrics})
-	return cache, client.CheckCredentials, nil
+	if cfg.RevocationsURL == "off" || cfg.CacheTTL == 0 {
+		return cache, client.CheckCredentials, nil, nil
+	}
+	streamURL := cfg.RevocationsURL
+	if streamURL == "auto" {
+		if streamURL, err = resource.RevocationsURL(cfg.IntrospectURL); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	stream, err := client.RevocationStream(streamURL, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	run := func(ctx context.Context) {
+		stream.Run(ctx, cache, func(err error, wasReady bool) {
+			// Once per outage, not at every retry.
+			if wasReady {
+				logger.Warn("revocation stream lost: cached answers flushed, the cache TTL applies until it is back", "err", err)
+			} else {
+				logger.Debug("revocation stream unavailable", "err", err)
+			}
+		})
+	}
+	return cache, client.CheckCredentials, run, nil
 }
 
 // run serves until ctx ends (main cancels it on SIGINT or SIGTERM), then
@@ -277,9 +314,27 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return err
 	}
 
-	introspector, ready, err := tokenChecker(cfg, metrics, tracing)
+	introspector, ready, stream, err := tokenChecker(cfg, metrics, tracing, logger)
 	if err != nil {
 		return err
+	}
+	if stream != nil {
+		streamCtx, stopStream := context.WithCancel(ctx)
+		var streaming sync.WaitGroup
+		streaming.Go(func() { stream(streamCtx) })
+		defer streaming.Wait()
+		defer stopStream()
+		if c, ok := introspector.(*resource.Cache); ok {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: obs.Namespace, Name: "resource_revocation_stream_ready",
+				Help: "1 while the revocation stream is connected and caught up (cached answers live until exp), 0 otherwise (the cache TTL applies).",
+			}, func() float64 {
+				if c.Streaming() {
+					return 1
+				}
+				return 0
+			}))
+		}
 	}
 	proofs, err := dpop.NewVerifier(dpop.Config{})
 	if err != nil {
@@ -318,7 +373,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	// Tests start on :0 and read the address from this line.
 	logger.Info("listening", "addr", ln.Addr().String(), "token_validation", cfg.TokenValidation, "audience", cfg.Audience, "introspect_url", cfg.IntrospectURL,
 		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout,
-		"max_items_per_owner", cfg.MaxItemsPerOwner, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
+		"max_items_per_owner", cfg.MaxItemsPerOwner, "revocation_stream", stream != nil, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
 	if cfg.TokenValidation == resource.ValidateJWT {
 		logger.Info("jwt mode: access tokens are checked locally, so a revoked token keeps working here until it expires (5 minutes by default)",
 			"jwks_url", cfg.JWKSURL, "issuer", cfg.Issuer)
