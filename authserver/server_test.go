@@ -23,6 +23,7 @@ import (
 
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/internal/testkit"
+	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/cached"
 	"github.com/example/authsvc/store/postgres"
@@ -110,6 +111,9 @@ type envSetup struct {
 	// prepare runs once the store holds the test users and clients, just
 	// before the server is made.
 	prepare []func(t testing.TB, db store.AuthStore, cfg *authserver.Config)
+	// hub, if set, gets the cache's invalidations and is served at GET
+	// /revocations (withRevocations).
+	hub *revocation.Hub
 }
 
 // onPostgres is the option of newEnv that runs it on a fresh PostgreSQL
@@ -166,7 +170,12 @@ func newEnv(t testing.TB, opts ...func(*envSetup)) *env {
 	// As in cmd/authserver: every change the server or a test makes goes
 	// through the introspection cache, so every test here also checks
 	// that the cache never answers what the store would refuse.
-	cache := cached.New(db, cached.Config{Current: true})
+	cacheCfg := cached.Config{Current: true}
+	if setup.hub != nil {
+		cacheCfg.OnInvalidate = setup.hub.Publish
+		cfg.Revocations, cfg.RevocationHeartbeat = setup.hub, 50*time.Millisecond
+	}
+	cache := cached.New(db, cacheCfg)
 	st := &countingStore{AuthStore: cache}
 
 	hash, err := store.HashPassword(alicePass, handlerCost)

@@ -15,15 +15,19 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/example/authsvc/authserver"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/internal/obs"
+	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/resource"
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/cached"
 	"github.com/example/authsvc/store/sqlite"
 )
 
@@ -34,6 +38,12 @@ type e2e struct {
 	// clock is the cache's; the authorization server issues tokens on the
 	// real clock, so it starts at the real time.
 	clock *testkit.Clock
+	// With the revocation stream (withStream): the resource's cache, the
+	// introspection calls it made, and a switch that makes the
+	// authorization server refuse the stream.
+	cache        *resource.Cache
+	calls        *atomic.Int64
+	refuseStream atomic.Bool
 }
 
 // e2eSetup is what an option of newE2E may set: each service's logger
@@ -41,7 +51,13 @@ type e2e struct {
 type e2eSetup struct {
 	authLogger, itemsLogger   *slog.Logger
 	authTracing, itemsTracing obs.Tracing
+	stream                    bool
 }
+
+// withStream runs the authorization server as cmd/authserver does, its
+// store behind the introspection cache that feeds the revocation stream,
+// and subscribes the resource's cache to the stream.
+func withStream(s *e2eSetup) { s.stream = true }
 
 func newE2E(t *testing.T, cacheTTL time.Duration, opts ...func(*e2eSetup)) *e2e {
 	t.Helper()
@@ -86,16 +102,33 @@ func newE2E(t *testing.T, cacheTTL time.Duration, opts ...func(*e2eSetup)) *e2e 
 	if setup.authTracing.Provider != nil {
 		authStore = dbopen.TraceAuth(authDB, setup.authTracing.Provider)
 	}
-	authHandler, err := authserver.NewServer(setup.authLogger, authStore, authserver.Config{
+	authCfg := authserver.Config{
 		Issuer: "http://auth.test", AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, BcryptCost: cost,
 		Lockout: store.LoginPolicy{Threshold: 5, Lockout: time.Minute, MaxLockout: time.Hour},
 		Tracing: setup.authTracing,
-	})
+	}
+	var hub *revocation.Hub
+	if setup.stream {
+		hub = revocation.NewHub(0, 0)
+		authStore = cached.New(authStore, cached.Config{Current: true, OnInvalidate: hub.Publish})
+		authCfg.Revocations, authCfg.RevocationHeartbeat = hub, 100*time.Millisecond
+	}
+	authHandler, err := authserver.NewServer(setup.authLogger, authStore, authCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.auth = httptest.NewServer(authHandler)
+	e.auth = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/revocations" && e.refuseStream.Load() {
+			http.Error(w, "refused by the test", http.StatusServiceUnavailable)
+			return
+		}
+		authHandler.ServeHTTP(w, r)
+	}))
 	t.Cleanup(e.auth.Close)
+	if hub != nil {
+		// Streams never go idle: end them before Close waits for them.
+		t.Cleanup(hub.Close)
+	}
 
 	itemsDB, err := sqlite.OpenItems(ctx, filepath.Join(dir, "items.db"))
 	if err != nil {
@@ -109,10 +142,36 @@ func newE2E(t *testing.T, cacheTTL time.Duration, opts ...func(*e2eSetup)) *e2e 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache := resource.NewCache(ic, resource.CacheConfig{TTL: cacheTTL, Now: e.clock.Now})
+	e.calls = &atomic.Int64{}
+	cache := resource.NewCache(counted{ic, e.calls}, resource.CacheConfig{TTL: cacheTTL, Now: e.clock.Now})
 	e.items = httptest.NewServer(resource.NewServer(setup.itemsLogger, itemsDB, cache, resource.WithTracing(setup.itemsTracing)))
 	t.Cleanup(e.items.Close)
+	if setup.stream {
+		e.cache = cache
+		stream, err := ic.RevocationStream(e.auth.URL+"/revocations", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.Retry = 20 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { stream.Run(ctx, cache, nil) })
+		t.Cleanup(wg.Wait)
+		t.Cleanup(cancel)
+	}
 	return e
+}
+
+// counted counts the introspection calls that reach the authorization
+// server.
+type counted struct {
+	resource.Introspector
+	n *atomic.Int64
+}
+
+func (c counted) Introspect(ctx context.Context, token string) (resource.Introspection, error) {
+	c.n.Add(1)
+	return c.Introspector.Introspect(ctx, token)
 }
 
 func (e *e2e) post(path string, form url.Values, user, pass string) map[string]any {
@@ -241,4 +300,80 @@ func TestEndToEndAuthServerDown(t *testing.T) {
 	if status != 503 || hdr.Get("Retry-After") == "" {
 		t.Fatalf("authorization server down: %d %v %s", status, hdr, body)
 	}
+}
+
+// TestEndToEndRevocationPushed: with the revocation stream up, a revoked
+// token is refused at the resource within milliseconds although its answer
+// was cached, and answers are kept past the TTL; with the stream severed
+// the resource flushes and the TTL applies; restored, it first hears what
+// it missed, then keeps answers until exp again.
+func TestEndToEndRevocationPushed(t *testing.T) {
+	e := newE2E(t, 10*time.Second, withStream)
+	waitStreaming := func(want bool) {
+		t.Helper()
+		if !testkit.Poll(10*time.Second, nil, func() bool { return e.cache.Streaming() == want }) {
+			t.Fatalf("streaming = %v after 10 s, want %v", e.cache.Streaming(), want)
+		}
+	}
+	waitStreaming(true)
+	get := func(token string, status int, calls int64) {
+		t.Helper()
+		if got, _, body := e.call("GET", "/items", token, ""); got != status {
+			t.Fatalf("GET /items: %d %s, want %d", got, body, status)
+		}
+		if got := e.calls.Load(); got != calls {
+			t.Fatalf("introspection calls %d, want %d", got, calls)
+		}
+	}
+	refusedWithin := func(what, token string) {
+		t.Helper()
+		start := time.Now()
+		if !testkit.Poll(5*time.Second, nil, func() bool {
+			status, _, _ := e.call("GET", "/items", token, "")
+			return status == http.StatusUnauthorized
+		}) {
+			t.Fatalf("%s: still accepted at the resource 5 s after the revocation", what)
+		}
+		t.Logf("%s: refused at the resource %v after the revocation returned", what, time.Since(start))
+	}
+
+	// Stream up: answers live past the TTL, and revocations arrive.
+	alice, refresh := e.login("alice")
+	get(alice, 200, 1)
+	e.clock.Advance(11 * time.Second)
+	get(alice, 200, 1) // past the TTL, still from the cache
+	e.post("/revoke", url.Values{"token": {refresh}}, "app", "app-secret") // ends the grant
+	refusedWithin("grant revoked", alice)
+	bob, _ := e.login("bob")
+	get(bob, 200, e.calls.Load()+1)
+	e.post("/revoke", url.Values{"token": {bob}}, "app", "app-secret") // the access token alone
+	refusedWithin("access token revoked", bob)
+
+	// Severed and kept down: flushed, and the TTL applies.
+	carol, _ := e.login("alice")
+	get(carol, 200, e.calls.Load()+1)
+	e.refuseStream.Store(true)
+	e.auth.CloseClientConnections()
+	waitStreaming(false)
+	n := e.calls.Load()
+	get(carol, 200, n+1) // flushed
+	get(carol, 200, n+1)
+	e.clock.Advance(11 * time.Second)
+	get(carol, 200, n+2) // the TTL again
+
+	// A revocation while down is not heard: the TTL bounds it, as before
+	// this stream existed...
+	e.post("/revoke", url.Values{"token": {carol}}, "app", "app-secret")
+	get(carol, 200, n+2)
+	// ...until the stream is back: the missed event comes before ready,
+	// so the revoked token is refused at once, before the TTL.
+	e.refuseStream.Store(false)
+	waitStreaming(true)
+	get(carol, 401, n+3)
+
+	// Caught up: until exp again.
+	dave, _ := e.login("bob")
+	get(dave, 200, n+4)
+	e.clock.Advance(11 * time.Second)
+	get(dave, 200, n+4)
 }

@@ -60,7 +60,7 @@ func Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, missed []E
 		fmt.Fprintf(bw, "event: ready\nid: %s\ndata: {\"heartbeat_ms\":%d}\n\n", current, heartbeat.Milliseconds())
 	})
 	if err != nil {
-		return nil // the client went away
+		return streamError(err)
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
@@ -86,9 +86,19 @@ func Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, missed []E
 			return nil
 		}
 		if err != nil {
-			return nil
+			return streamError(err)
 		}
 	}
+}
+
+// streamError is what Serve returns when a write fails: nil when the
+// client went away (the usual end), an error when the writer cannot flush
+// (a middleware that hides http.Flusher: a bug to see in the log).
+func streamError(err error) error {
+	if errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("revocation stream: %w", err)
+	}
+	return nil
 }
 
 func writeEvent(w io.Writer, ev Event) {
