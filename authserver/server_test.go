@@ -22,8 +22,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/example/authsvc/authserver"
-	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/internal/revocation"
+	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
 	"github.com/example/authsvc/store/cached"
 	"github.com/example/authsvc/store/postgres"

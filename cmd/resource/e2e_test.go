@@ -341,7 +341,7 @@ func TestEndToEndRevocationPushed(t *testing.T) {
 	alice, refresh := e.login("alice")
 	get(alice, 200, 1)
 	e.clock.Advance(11 * time.Second)
-	get(alice, 200, 1) // past the TTL, still from the cache
+	get(alice, 200, 1)                                                     // past the TTL, still from the cache
 	e.post("/revoke", url.Values{"token": {refresh}}, "app", "app-secret") // ends the grant
 	refusedWithin("grant revoked", alice)
 	bob, _ := e.login("bob")
