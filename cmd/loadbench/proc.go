@@ -111,7 +111,8 @@ type authServer struct {
 // database in dir and waits until /healthz answers. The port is picked by
 // binding :0 and closing it, so another process can take it before the
 // server does: then the server exits at once and we try another port.
-func startAuthServer(ctx context.Context, bin, root, dir string, environ []string) (*authServer, error) {
+// Each of override ("NAME=value") replaces a setting the benchmark owns.
+func startAuthServer(ctx context.Context, bin, root, dir string, environ []string, override ...string) (*authServer, error) {
 	var lastErr error
 	for attempt := range 3 {
 		port, err := freePort()
@@ -120,6 +121,10 @@ func startAuthServer(ctx context.Context, bin, root, dir string, environ []strin
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		owned := ownedSettings(root, dir, addr, environ)
+		for _, kv := range override {
+			name, value, _ := strings.Cut(kv, "=")
+			owned[name] = value
+		}
 		s, err := startOnce(ctx, bin, filepath.Join(dir, fmt.Sprintf("authserver-%d.log", attempt)), childEnv(environ, "AUTH_", owned))
 		if err == nil {
 			s.url = "http://" + addr

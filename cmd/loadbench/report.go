@@ -29,11 +29,15 @@ func printReport(w io.Writer, cfg config, environ []string, rows []row, results 
 	fmt.Fprintln(w)
 
 	var verdicts []string
-	var speed []row
+	var speed, exact []row
 	header := false
 	for _, r := range rows {
 		if r.speed {
 			speed = append(speed, r)
+			continue
+		}
+		if r.exact {
+			exact = append(exact, r)
 			continue
 		}
 		if !header {
@@ -88,6 +92,7 @@ func printReport(w io.Writer, cfg config, environ []string, rows []row, results 
 	}
 
 	verdicts = append(verdicts, printSpeed(w, cfg, speed, results)...)
+	verdicts = append(verdicts, printExact(w, exact, results)...)
 
 	if len(verdicts) > 0 {
 		fmt.Fprintln(w)

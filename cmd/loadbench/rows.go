@@ -57,12 +57,18 @@ type row struct {
 	minBareRatio float64       // main-load req/s ≥ this × the baseline's
 	maxP99Abs    time.Duration // main-load p99 ≤ this
 	authEnv      []string      // AUTH_* settings of the row's authserver, over the operator's
+
+	// The exactness rows (exact.go) measure delays, in a table of their
+	// own.
+	exact       bool
+	maxDelayP99 time.Duration
 }
 
 // rowEnv is what a row gets to work with.
 type rowEnv struct {
 	cfg         config
 	bin         binaries // the resource binary is built for rows that need it
+	root        string   // the module's root
 	authURL     string
 	accessToken string   // alice's, from demo-client, fetched before the row
 	dir         string   // the row's own temp directory
@@ -79,7 +85,8 @@ type rowResult struct {
 	// (bare.go), nil if not run.
 	bare           *result
 	bareOwnProcess *result
-	resourceRSS    string // the resource service's peak RSS, if the row ran it
+	resourceRSS    string  // the resource service's peak RSS, if the row ran it
+	delays         *delays // an exactness row's samples
 }
 
 // login is one legitimate password-grant login.
@@ -116,8 +123,15 @@ func defaultRows() []row {
 			},
 			compareTo: "quiet", minThroughput: 0.50, maxP99: 2, legitWithin: 2 * time.Second,
 		},
+		{
+			// The introspection cache full: its peak RSS is the memory
+			// of that many live tokens, its throughput (all hits,
+			// spread over them) is to compare with quiet's (one token).
+			name: "live tokens", run: liveTokens, compareTo: "quiet",
+		},
 	}
-	return append(rows, speedRows()...)
+	rows = append(rows, speedRows()...)
+	return append(rows, exactRows()...)
 }
 
 // sourceAddrs gives n attacker workers their local addresses: all on
