@@ -79,7 +79,8 @@ func (db *ItemDB) ListItems(ctx context.Context, owner string, after *store.Item
 		err  error
 	)
 	// A row value comparison walks the index (owner, created_at DESC, id
-	// DESC) from the cursor on.
+	// DESC, name) from the cursor on; the index covers the page, so no
+	// item is looked up in the table (migration items/00003).
 	if after == nil {
 		rows, err = db.query(ctx, selectItemsFirstPage, owner, limit)
 	} else {
