@@ -1,12 +1,15 @@
 package authserver_test
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/store"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -62,5 +65,38 @@ func BenchmarkSecretCheckBcrypt10(b *testing.B) {
 		if bcrypt.CompareHashAndPassword(stored, []byte(confSecret)) != nil {
 			b.Fatal("mismatch")
 		}
+	}
+}
+
+// BenchmarkIntrospectLog prices the access-log line of an introspection:
+// the same request with the line off (level warn), as text and as JSON,
+// through the services' own logger (obs.NewLogger) to io.Discard. The
+// "x-off" metric is ns/op as a ratio to the run with the line off, from
+// the same run.
+func BenchmarkIntrospectLog(b *testing.B) {
+	var offNs float64
+	for _, run := range []struct {
+		name, format string
+		level        slog.Level
+	}{
+		{"off", obs.FormatText, slog.LevelWarn},
+		{"text", obs.FormatText, slog.LevelInfo},
+		{"json", obs.FormatJSON, slog.LevelInfo},
+	} {
+		b.Run(run.name, func(b *testing.B) {
+			logger, err := obs.NewLogger(io.Discard, run.format, "authserver", run.level)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := newEnv(b, func(s *envSetup) { s.logger = logger })
+			at, _ := e.mustLogin()
+			benchPost(b, e.h, "/introspect", basic("rs", rsSecret), url.Values{"token": {at}})
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			if run.name == "off" {
+				offNs = ns
+			} else if offNs > 0 {
+				b.ReportMetric(ns/offNs, "x-off")
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -91,7 +92,11 @@ func (s *server) instrument(mux http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		s.metrics.http.Observe(route, rec.status, time.Since(start))
-		trace.SpanFromContext(r.Context()).SetName(r.Method + " " + route)
+		// A span that records nothing ignores its name: build the name
+		// only for one that keeps it (an allocation per request otherwise).
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(r.Method + " " + route)
+		}
 		if f, ok := r.Context().Value(logFieldsKey{}).(*logFields); ok {
 			f.route = route
 		}
@@ -117,27 +122,37 @@ func routeLabel(pattern string) string {
 // It logs the route, never the query or body: those can carry credentials.
 // Routes here have no parameters, so the route is the path; an unknown
 // path is not logged at all, since a misplaced token could be in it.
+//
+// The line is written with LogAttrs and typed attributes: key-value
+// arguments box each string and the duration into an interface, five
+// allocations per request even when the level is off. The record's
+// fields and its status recorder share one allocation.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		fields := &logFields{}
+		req := &loggedRequest{statusRecorder: statusRecorder{ResponseWriter: w}}
 		id := reqid.FromHeader(r.Header.Get(reqid.Header))
 		w.Header().Set(reqid.Header, id)
-		rec := &statusRecorder{ResponseWriter: w}
-		ctx := reqid.With(context.WithValue(r.Context(), logFieldsKey{}, fields), id)
-		next.ServeHTTP(rec, r.WithContext(ctx))
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		ctx := reqid.With(context.WithValue(r.Context(), logFieldsKey{}, &req.fields), id)
+		next.ServeHTTP(&req.statusRecorder, r.WithContext(ctx))
+		if req.status == 0 {
+			req.status = http.StatusOK
 		}
-		s.logger.InfoContext(ctx, "request",
-			"method", r.Method,
-			"path", fields.route,
-			"status", rec.status,
-			"duration", time.Since(start),
-			"client_id", fields.clientID,
-			"request_id", id,
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", req.fields.route),
+			slog.Int("status", req.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client_id", req.fields.clientID),
+			slog.String("request_id", id),
 		)
 	})
+}
+
+// loggedRequest is what logRequests keeps of one request.
+type loggedRequest struct {
+	fields logFields
+	statusRecorder
 }
 
 // maxLoggedBytes bounds any request value a log line carries.

@@ -56,7 +56,7 @@ func (s *server) authenticate() gin.HandlerFunc {
 			renderError(c, errInvalidToken(errors.New("the token is for another audience")))
 			return
 		}
-		if in.Owner() == "" {
+		if !in.hasOwner() {
 			renderError(c, errInvalidToken(errors.New("introspection answer names neither username nor client_id")))
 			return
 		}

@@ -67,9 +67,14 @@ func (in Introspection) Owner() string {
 	}
 }
 
+// hasOwner reports whether Owner is not empty, without building it.
+func (in Introspection) hasOwner() bool {
+	return in.Username != "" || in.ClientID != ""
+}
+
 // HasScope reports whether scope is one of the granted scope tokens.
 func (in Introspection) HasScope(scope string) bool {
-	for _, s := range strings.Fields(in.Scope) {
+	for s := range strings.FieldsSeq(in.Scope) { // no slice per request
 		if s == scope {
 			return true
 		}

@@ -177,10 +177,8 @@ func limitBody(c *gin.Context) {
 	c.Next()
 }
 
-const requestIDKey = "resource.request_id"
-
 // requestID is the id logRequests gave the request.
-func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+func requestID(c *gin.Context) string { return reqid.From(c.Request.Context()) }
 
 // logRequests writes one line per request. It logs the path without the
 // query (a misplaced access_token would be in it) and never a header.
@@ -188,7 +186,6 @@ func (s *server) logRequests() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		id := reqid.FromHeader(c.GetHeader(reqid.Header))
-		c.Set(requestIDKey, id)
 		c.Header(reqid.Header, id)
 		c.Request = c.Request.WithContext(reqid.With(c.Request.Context(), id))
 
@@ -201,15 +198,33 @@ func (s *server) logRequests() gin.HandlerFunc {
 			route, path = obs.UnknownHandler, obs.UnknownHandler
 		}
 		s.metrics.observeHTTP(route, status, time.Since(start))
-		trace.SpanFromContext(c.Request.Context()).SetName(c.Request.Method + " " + route)
-		attrs := []slog.Attr{
+		// A span that records nothing ignores its name: build the name
+		// only for one that keeps it (an allocation per request otherwise).
+		ctx := c.Request.Context()
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetName(c.Request.Method + " " + route)
+		}
+		level := slog.LevelInfo
+		switch {
+		case status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn
+		case status >= 500:
+			level = slog.LevelError
+		}
+		// Nothing below is needed when the line is not written.
+		if !s.logger.Enabled(ctx, level) {
+			return
+		}
+		// Room for every attribute, so that the slice stays on the stack.
+		attrs := make([]slog.Attr, 0, 8)
+		attrs = append(attrs,
 			slog.String("method", c.Request.Method),
 			slog.String("path", path),
 			slog.Int("status", status),
 			slog.String("route", route),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", id),
-		}
+		)
 		if in := caller(c); in.Active {
 			attrs = append(attrs, slog.String("client_id", in.ClientID))
 		}
@@ -220,14 +235,7 @@ func (s *server) logRequests() gin.HandlerFunc {
 			}
 			attrs = append(attrs, slog.Any("err", errors.Join(errs...)))
 		}
-		level := slog.LevelInfo
-		switch {
-		case status == http.StatusServiceUnavailable:
-			level = slog.LevelWarn
-		case status >= 500:
-			level = slog.LevelError
-		}
-		s.logger.LogAttrs(c.Request.Context(), level, "request", attrs...)
+		s.logger.LogAttrs(ctx, level, "request", attrs...)
 	}
 }
 

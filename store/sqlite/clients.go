@@ -94,16 +94,16 @@ func scanClient(s scanner, extra ...any) (store.Client, error) {
 	if err := s.Scan(dest...); err != nil {
 		return store.Client{}, err
 	}
-	if err := json.Unmarshal([]byte(grantTypes), &c.GrantTypes); err != nil {
+	if err := decodeList(grantTypes, &c.GrantTypes); err != nil {
 		return store.Client{}, fmt.Errorf("client %q: grant types: %w", c.ID, err)
 	}
-	if err := json.Unmarshal([]byte(scopes), &c.Scopes); err != nil {
+	if err := decodeList(scopes, &c.Scopes); err != nil {
 		return store.Client{}, fmt.Errorf("client %q: scopes: %w", c.ID, err)
 	}
-	if err := json.Unmarshal([]byte(redirects), &c.RedirectURIs); err != nil {
+	if err := decodeList(redirects, &c.RedirectURIs); err != nil {
 		return store.Client{}, fmt.Errorf("client %q: redirect URIs: %w", c.ID, err)
 	}
-	if err := json.Unmarshal([]byte(resources), &c.Resources); err != nil {
+	if err := decodeList(resources, &c.Resources); err != nil {
 		return store.Client{}, fmt.Errorf("client %q: resources: %w", c.ID, err)
 	}
 	c.CreatedAt = fromMicros(createdAt)
@@ -116,6 +116,19 @@ func tokenFormat(c store.Client) string {
 		return store.AccessTokenOpaque
 	}
 	return c.AccessTokenFormat
+}
+
+// decodeList reads a list encodeList stored. Most of a client's lists are
+// empty (a confidential client has no redirect URIs, most name no
+// resources), and every token request reads its client: "[]" is answered
+// without the JSON decoder's allocations, with the same non-nil empty
+// slice json.Unmarshal gives.
+func decodeList(stored string, list *[]string) error {
+	if stored == "[]" {
+		*list = []string{}
+		return nil
+	}
+	return json.Unmarshal([]byte(stored), list)
 }
 
 // encodeList stores a list as a JSON array: unlike a space-joined string it

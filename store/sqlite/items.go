@@ -79,7 +79,8 @@ func (db *ItemDB) ListItems(ctx context.Context, owner string, after *store.Item
 		err  error
 	)
 	// A row value comparison walks the index (owner, created_at DESC, id
-	// DESC) from the cursor on.
+	// DESC, name) from the cursor on; the index covers the page, so no
+	// item is looked up in the table (migration items/00003).
 	if after == nil {
 		rows, err = db.query(ctx, selectItemsFirstPage, owner, limit)
 	} else {
@@ -106,7 +107,7 @@ func (db *ItemDB) ListItems(ctx context.Context, owner string, after *store.Item
 // GetItem returns owner's item id; store.ErrNotFound if there is none or it
 // is another owner's.
 func (db *ItemDB) GetItem(ctx context.Context, owner, id string) (store.Item, error) {
-	it, err := scanItem(db.queryRow(ctx, selectItem, owner, id))
+	it, err := scanOneItem(db.queryRow(ctx, selectItem, owner, id))
 	if err != nil {
 		return store.Item{}, fmt.Errorf("get item %q: %w", id, translate(err))
 	}
@@ -141,14 +142,34 @@ const (
 		WHERE owner = ? AND id = ?`
 )
 
-func scanItem(s scanner) (store.Item, error) {
-	var (
-		it        store.Item
-		createdAt int64
-	)
-	if err := s.Scan(&it.ID, &it.Owner, &it.Name, &createdAt); err != nil {
+// itemRow is what a row of an item query is scanned into: one variable,
+// so that the four destinations are one allocation, not two.
+type itemRow struct {
+	item      store.Item
+	createdAt int64
+}
+
+func (r *itemRow) done() store.Item {
+	r.item.CreatedAt = fromMicros(r.createdAt)
+	return r.item
+}
+
+// scanItem scans the current row of a page. It takes *sql.Rows, not the
+// scanner interface: through an interface the argument slice escapes too.
+// Three allocations per item of a page became one (BenchmarkItemReads).
+func scanItem(rows *sql.Rows) (store.Item, error) {
+	var r itemRow
+	if err := rows.Scan(&r.item.ID, &r.item.Owner, &r.item.Name, &r.createdAt); err != nil {
 		return store.Item{}, err
 	}
-	it.CreatedAt = fromMicros(createdAt)
-	return it, nil
+	return r.done(), nil
+}
+
+// scanOneItem is scanItem for a single-row query.
+func scanOneItem(row *sql.Row) (store.Item, error) {
+	var r itemRow
+	if err := row.Scan(&r.item.ID, &r.item.Owner, &r.item.Name, &r.createdAt); err != nil {
+		return store.Item{}, err
+	}
+	return r.done(), nil
 }
