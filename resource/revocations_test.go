@@ -146,3 +146,18 @@ func TestCacheEventDuringIntrospection(t *testing.T) {
 		t.Fatal("an answer begun before a revocation event was stored")
 	}
 }
+
+func TestRevocationsURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://localhost:9096/introspect":          "http://localhost:9096/revocations",
+		"https://auth.example/oauth/introspect?x=1": "https://auth.example/oauth/revocations",
+		"http://auth:9096":                          "http://auth:9096/revocations",
+	} {
+		if got, err := RevocationsURL(in); err != nil || got != want {
+			t.Errorf("RevocationsURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := RevocationsURL("localhost:9096"); err == nil {
+		t.Error("a URL without a host was accepted")
+	}
+}

@@ -681,6 +681,9 @@ clients:
 		{"unknown signing algorithm", []string{"-db", db}, map[string]string{"AUTH_SIGNING_ALG": "HS256"}, "signing algorithm"},
 		{"JWT lifetime above an hour", []string{"-db", db}, map[string]string{"AUTH_JWT_ACCESS_TTL": "2h"}, "JWT access token lifetime"},
 		{"default audience not a URI", []string{"-db", db}, map[string]string{"AUTH_DEFAULT_AUDIENCE": "items"}, "default audience"},
+		{"negative cache entries", []string{"-db", db}, map[string]string{"AUTH_INTROSPECTION_CACHE_ENTRIES": "-1"}, "introspection cache entries"},
+		{"cache bytes below a MiB", []string{"-db", db}, map[string]string{"AUTH_INTROSPECTION_CACHE_BYTES": "4096"}, "introspection cache bytes"},
+		{"revocation heartbeat too short", []string{"-db", db}, map[string]string{"AUTH_REVOCATION_HEARTBEAT": "1ms"}, "revocation heartbeat"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,8 +106,10 @@ func TestFillRacingRevocation(t *testing.T) {
 	slow := &slowLookup{AuthStore: db}
 	c := cached.New(slow, cached.Config{Current: true})
 	// Positive case first: without a change in between, the fill serves.
-	if !usable(t, c, tok.Hash) || !usable(t, c, tok.Hash) {
-		t.Fatal("live token not usable")
+	for range 2 {
+		if !usable(t, c, tok.Hash) {
+			t.Fatal("live token not usable")
+		}
 	}
 	if st := c.Stats(); st.Hits != 1 || st.Misses != 1 || st.Entries != 1 {
 		t.Fatalf("stats %+v, want 1 hit, 1 miss, 1 entry", st)
