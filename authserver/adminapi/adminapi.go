@@ -70,6 +70,9 @@ type handler struct {
 	kek    *keys.KEK
 	status func(context.Context) (store.SchemaStatus, error)
 	now    func() time.Time
+
+	mux      *http.ServeMux
+	fallback http.Handler
 }
 
 // route is one endpoint: the table the mux is built from and the OpenAPI
@@ -134,15 +137,42 @@ func NewHandler(logger *slog.Logger, svc *admin.Service, cfg Config) (http.Handl
 	if h.now == nil {
 		h.now = time.Now
 	}
-	mux := http.NewServeMux()
+	h.mux = http.NewServeMux()
 	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, h.serve(rt))
+		h.mux.Handle(rt.method+" "+rt.path, h.serve(rt))
 	}
-	// Whatever the mux does not know is a problem too, audited like the rest.
-	mux.Handle("/", h.serve(route{fn: func(*handler, *call) error {
+	// Whatever the mux does not route is a problem too, audited like the rest.
+	h.fallback = h.serve(route{fn: (*handler).unrouted})
+	return h, nil
+}
+
+// ServeHTTP routes r, answering a path or method the routes do not have
+// with a problem rather than the mux's plain text.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	h.fallback.ServeHTTP(w, r)
+}
+
+// unrouted is 405 with Allow when the path has routes for other methods,
+// and 404 otherwise.
+func (h *handler) unrouted(c *call) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := *c.r
+		probe.Method = m
+		if _, pattern := h.mux.Handler(&probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
 		return problem(http.StatusNotFound, TypeNotFound, "no such endpoint")
-	}}))
-	return mux, nil
+	}
+	p := problem(http.StatusMethodNotAllowed, TypeMethod, "this endpoint does not answer that method")
+	p.headers = map[string]string{"Allow": strings.Join(allow, ", ")}
+	return p
 }
 
 // statusWriter remembers the status written, for the audit event.

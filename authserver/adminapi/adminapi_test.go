@@ -62,7 +62,9 @@ func newAPIEnv(t *testing.T) *apiEnv {
 		t.Fatal(err)
 	}
 	h, err := adminapi.NewHandler(logger, svc, adminapi.Config{Tokens: tokens, KEK: kek,
-		MigrationStatus: func(ctx context.Context) (store.SchemaStatus, error) { return store.SchemaStatus{Current: 7, Latest: 7}, nil }})
+		MigrationStatus: func(ctx context.Context) (store.SchemaStatus, error) {
+			return store.SchemaStatus{Current: 7, Latest: 7}, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

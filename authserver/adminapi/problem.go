@@ -18,6 +18,7 @@ const (
 	TypeMalformed     = "urn:authsvc:admin:malformed-request"
 	TypeTooLarge      = "urn:authsvc:admin:body-too-large"
 	TypeMediaType     = "urn:authsvc:admin:unsupported-media-type"
+	TypeMethod        = "urn:authsvc:admin:method-not-allowed"
 	TypeInvalid       = "urn:authsvc:admin:invalid"
 	TypeNotFound      = "urn:authsvc:admin:not-found"
 	TypeAlreadyExists = "urn:authsvc:admin:already-exists"
