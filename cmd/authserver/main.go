@@ -55,7 +55,12 @@ type config struct {
 	// Self-contained and bound tokens.
 	kek, kekFile, signingAlg, defaultAudience string
 	jwtAccessTTL, keyReloadInterval           time.Duration
+	// The admin API's listener: off unless adminAddr is set.
+	adminAddr, adminTokenFile, adminClientCA string
 }
+
+// adminOn reports whether the admin API listener is configured.
+func (c config) adminOn() bool { return c.adminAddr != "" && c.adminAddr != "off" }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
 // and lockout policy are checked by authserver.Config.Validate.
@@ -74,6 +79,19 @@ func (c config) Validate() error {
 	}
 	if c.keyReloadInterval < time.Second {
 		problems = append(problems, fmt.Errorf("key reload interval %v: must be at least a second", c.keyReloadInterval))
+	}
+	if c.adminOn() {
+		if c.adminTokenFile == "" && c.adminClientCA == "" {
+			problems = append(problems, errors.New("admin API: set an admin token file (AUTH_ADMIN_TOKEN_FILE) or a client CA (AUTH_ADMIN_CLIENT_CA)"))
+		}
+		// A token alone is one stolen file away from every account: off
+		// this machine, the listener also wants a client certificate.
+		if c.adminClientCA == "" && !ops.Loopback(c.adminAddr) {
+			problems = append(problems, fmt.Errorf("admin API address %q is not loopback: listen on 127.0.0.1 or [::1], or require client certificates (AUTH_ADMIN_CLIENT_CA)", c.adminAddr))
+		}
+		if c.adminClientCA != "" && c.ops.TLSCert == "" {
+			problems = append(problems, errors.New("admin API: client certificates (AUTH_ADMIN_CLIENT_CA) need the server's TLS certificate (AUTH_TLS_CERT, AUTH_TLS_KEY)"))
+		}
 	}
 	problems = append(problems, c.ops.Validate())
 	return errors.Join(problems...)
@@ -128,6 +146,12 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"aud of tokens whose request names no resource (RFC 8707) (AUTH_DEFAULT_AUDIENCE)")
 	cliconf.DurationVar(fs, &c.keyReloadInterval, "key-reload-interval", 10*time.Second,
 		"how often the signing keys are read again, to pick up rotations (AUTH_KEY_RELOAD_INTERVAL)")
+	fs.StringVar(&c.adminAddr, "admin-addr", "",
+		"listen `address` of the admin API (loopback unless client certificates are required); empty or off: no admin API (AUTH_ADMIN_ADDR)")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", "",
+		"file of admin API tokens, one \"ROLE NAME SHA256-HEX\" a line, ROLE admin or read (AUTH_ADMIN_TOKEN_FILE)")
+	fs.StringVar(&c.adminClientCA, "admin-client-ca", "",
+		"PEM CA file: the admin API requires a client certificate it signed, whose subject OU (admin or read) is the role (AUTH_ADMIN_CLIENT_CA)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -197,6 +221,13 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return err
 	}
 	defer st.Close()
+	// While it runs, the server owns an SQLite database: authctl's direct
+	// writes are refused and pointed at the admin API.
+	releaseLock, err := dbopen.HoldServerLock(ctx, c.db, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer releaseLock()
 
 	if c.bootstrap != "" {
 		if err := bootstrap(ctx, logger, st, c.bootstrap, c.bcryptCost); err != nil {
@@ -271,7 +302,13 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	defer cleanup.Wait()
 	defer stopCleanup()
 
-	serveErr := make(chan error, 1)
+	adminSrv, adminLn, err := newAdminServer(logger, c, served, kek, tlsConfig)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	serveErr := make(chan error, 2)
 	go func() {
 		if tlsConfig != nil {
 			serveErr <- srv.ServeTLS(ln, "", "")
@@ -279,6 +316,16 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		}
 		serveErr <- srv.Serve(ln)
 	}()
+	if adminSrv != nil {
+		go func() {
+			if adminSrv.TLSConfig != nil {
+				serveErr <- fmt.Errorf("admin API: %w", adminSrv.ServeTLS(adminLn, "", ""))
+				return
+			}
+			serveErr <- fmt.Errorf("admin API: %w", adminSrv.Serve(adminLn))
+		}()
+		logger.Info("admin API listening", "addr", adminLn.Addr().String(), "client_certificates", c.adminClientCA != "")
+	}
 	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", c.issuer, "tls", tlsConfig != nil,
 		"tracing", tracing.Enabled(), "version", version.Get().Version)
 	fmt.Fprintf(stdout, "listening on %s://%s\n", c.ops.Scheme(), ln.Addr())
@@ -291,10 +338,16 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var errs []error
+	if adminSrv != nil {
+		if err := adminSrv.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown admin API: %w", err))
+		}
 	}
-	return nil
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 func bootstrap(ctx context.Context, logger *slog.Logger, st store.AuthStore, path string, cost int) error {
