@@ -1,13 +1,22 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/authsvc/authserver/adminapi"
 	"github.com/example/authsvc/cmd/internal/dbopen"
@@ -26,16 +35,7 @@ func TestAdminAPIListener(t *testing.T) {
 	s := startServer(t, hc, dbPath, bootstrapPath, "-log-format", "json",
 		"-admin-addr", "127.0.0.1:0", "-admin-token-file", tokenFile)
 
-	var adminAddr string
-	for line := range strings.Lines(s.stderr.String()) {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin API listening" {
-			adminAddr = rec.Addr
-		}
-	}
-	if adminAddr == "" {
-		t.Fatalf("no admin API listening line in the log:\n%s", s.stderr)
-	}
+	adminAddr := adminAddrOf(t, s)
 	get := func(token string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+adminAddr+"/v1/users/alice", nil)
 		if token != "" {
@@ -69,4 +69,131 @@ func TestAdminAPIListener(t *testing.T) {
 		t.Fatalf("a direct write after the server stopped: %v", err)
 	}
 	release()
+}
+
+// TestAdminAPIClientCertificates: with a client CA, the admin listener
+// serves TLS and requires a certificate it signed; the certificate's OU is
+// the role. A client without one does not get past the handshake.
+func TestAdminAPIClientCertificates(t *testing.T) {
+	dbPath, bootstrapPath, _ := opsSetup(t)
+	certFile, keyFile, serverPool := selfSigned(t)
+	caFile, clientCert := clientCA(t)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverPool}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	s := startServer(t, hc, dbPath, bootstrapPath, "-log-format", "json", "-tls-cert", certFile, "-tls-key", keyFile,
+		"-admin-addr", "127.0.0.1:0", "-admin-client-ca", caFile)
+	adminAddr := adminAddrOf(t, s)
+
+	call := func(cert *tls.Certificate, method, path, body string) (int, error) {
+		tc := &tls.Config{RootCAs: serverPool}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{*cert}
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+		defer c.CloseIdleConnections()
+		req, _ := http.NewRequest(method, "https://"+adminAddr+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	admin, read := clientCert("ops-admin", "admin"), clientCert("ops-read", "read")
+	if code, err := call(&admin, "POST", "/v1/users", `{"username":"mtlsuser","password":"mtlsuser-password-1"}`); err != nil || code != http.StatusCreated {
+		t.Fatalf("create with an admin certificate: %d %v", code, err)
+	}
+	if code, err := call(&read, "GET", "/v1/users/mtlsuser", ""); err != nil || code != http.StatusOK {
+		t.Fatalf("read with a read certificate: %d %v", code, err)
+	}
+	if code, err := call(&read, "DELETE", "/v1/users/mtlsuser", ""); err != nil || code != http.StatusForbidden {
+		t.Fatalf("delete with a read certificate: %d %v", code, err)
+	}
+	if _, err := call(nil, "GET", "/v1/users/mtlsuser", ""); err == nil {
+		t.Fatal("a client without a certificate got an answer")
+	}
+	// The same certificate from another CA is refused at the handshake.
+	_, otherCert := clientCA(t)
+	stranger := otherCert("ops-admin", "admin")
+	if _, err := call(&stranger, "GET", "/v1/users/mtlsuser", ""); err == nil {
+		t.Fatal("a certificate of another CA got an answer")
+	}
+}
+
+func adminAddrOf(t *testing.T, s *testServer) string {
+	t.Helper()
+	for line := range strings.Lines(s.stderr.String()) {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin API listening" {
+			return rec.Addr
+		}
+	}
+	t.Fatalf("no admin API listening line in the log:\n%s", s.stderr)
+	return ""
+}
+
+// clientCA writes a CA certificate and returns a maker of client
+// certificates it signs, with a CN and an OU.
+func clientCA(t *testing.T) (caFile string, issue func(cn, ou string) tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "admin client CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	caFile = filepath.Join(t.TempDir(), "client-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serial := int64(1)
+	return caFile, func(cn, ou string) tls.Certificate {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial++
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, OrganizationalUnit: []string{ou}},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+}
+
+// TestAdminAddressRule: off loopback the admin API needs client
+// certificates; with them, any address will do.
+func TestAdminAddressRule(t *testing.T) {
+	base := config{adminAddr: ":9099", adminTokenFile: "tokens"}
+	if err := base.Validate(); err == nil || !strings.Contains(err.Error(), "not loopback") {
+		t.Fatalf("all interfaces with a token only: %v", err)
+	}
+	for _, addr := range []string{"127.0.0.1:9099", "[::1]:9099", "localhost:9099"} {
+		c := base
+		c.adminAddr = addr
+		if err := c.Validate(); err != nil && strings.Contains(err.Error(), "admin") {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	c := base
+	c.adminClientCA, c.ops.TLSCert, c.ops.TLSKey = "ca.pem", "cert.pem", "key.pem"
+	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "admin") {
+		t.Errorf("all interfaces with client certificates: %v", err)
+	}
+	c = config{adminAddr: "off"}
+	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "admin") {
+		t.Errorf("off: %v", err)
+	}
 }
