@@ -300,8 +300,18 @@ func TestKeysAndMigrations(t *testing.T) {
 	}
 	var list struct{ Items []adminapi.SigningKey }
 	e.must(t, http.StatusOK, readToken, "GET", "/v1/keys", nil, &list)
-	if len(list.Items) != 2 || strings.Contains(e.do(t, readToken, "GET", "/v1/keys", nil).body, "priv") {
+	if len(list.Items) != 2 || list.Items[0].ID != k1.ID || strings.Contains(e.do(t, readToken, "GET", "/v1/keys", nil).body, "priv") {
 		t.Fatalf("keys %+v", list.Items)
+	}
+	// Pages follow activation too: the key that signs later comes second.
+	var first struct {
+		Items      []adminapi.SigningKey
+		NextCursor string `json:"next_cursor"`
+	}
+	e.must(t, http.StatusOK, readToken, "GET", "/v1/keys?limit=1", nil, &first)
+	e.must(t, http.StatusOK, readToken, "GET", "/v1/keys?limit=1&cursor="+first.NextCursor, nil, &list)
+	if len(first.Items) != 1 || first.Items[0].ID != k1.ID || len(list.Items) != 1 || list.Items[0].ID != k2.ID {
+		t.Fatalf("pages of keys: %+v then %+v", first.Items, list.Items)
 	}
 	a := e.do(t, adminToken, "POST", "/v1/keys/rotate", `{"alg":"RS256"}`)
 	if a.status != http.StatusBadRequest || problemOf(t, a).Type != adminapi.TypeInvalid {

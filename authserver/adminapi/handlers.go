@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/example/authsvc/authserver/admin"
@@ -77,7 +78,7 @@ func (h *handler) createUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", "/v1/users/"+req.Username)
+	c.w.Header().Set("Location", "/v1/users/"+url.PathEscape(req.Username))
 	return writeJSON(c.w, http.StatusCreated, ViewUser(u))
 }
 
@@ -194,7 +195,7 @@ func (h *handler) createClient(c *call) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", "/v1/clients/"+req.ID)
+	c.w.Header().Set("Location", "/v1/clients/"+url.PathEscape(req.ID))
 	return writeJSON(c.w, http.StatusCreated, CreatedClient{Client: ViewClient(cl), Secret: secret})
 }
 
@@ -261,8 +262,13 @@ func (h *handler) listKeys(c *call) error {
 		return err
 	}
 	now := h.now()
-	return paginate(c, list, func(k store.SigningKey) string { return k.ID },
-		func(k store.SigningKey) SigningKey { return ViewSigningKey(k, now) })
+	return paginate(c, list, keyOrder, func(k store.SigningKey) SigningKey { return ViewSigningKey(k, now) })
+}
+
+// keyOrder lists keys by activation, as the store and authctl do, then by
+// kid: a fixed-width UTC time sorts as a string, so it can be a cursor.
+func keyOrder(k store.SigningKey) string {
+	return k.ActiveAt.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + k.ID
 }
 
 func (h *handler) rotateKey(c *call) error {
