@@ -32,6 +32,7 @@ import (
 	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/authserver/keys"
 	"github.com/example/authsvc/internal/audit"
+	"github.com/example/authsvc/internal/reqid"
 	"github.com/example/authsvc/store"
 )
 
@@ -199,6 +200,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (h *handler) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The request id joins this call's audit record to the service's
+		// records of the change, as on the main listener.
+		id := reqid.FromHeader(r.Header.Get(reqid.Header))
+		w.Header().Set(reqid.Header, id)
+		r = r.WithContext(reqid.With(r.Context(), id))
 		sw := &statusWriter{ResponseWriter: w}
 		var who principal
 		err := func() error {

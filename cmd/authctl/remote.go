@@ -16,6 +16,7 @@ import (
 	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/authserver/adminapi"
 	"github.com/example/authsvc/authserver/keys"
+	"github.com/example/authsvc/cmd/internal/ops"
 	"github.com/example/authsvc/store"
 )
 
@@ -137,6 +138,9 @@ func (c *cli) remoteClient() (*adminapi.Client, error) {
 			return nil, fmt.Errorf("--client-cert: %w", err)
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+	if u, err := url.Parse(c.server); err == nil && u.Scheme == "http" && !ops.Loopback(u.Host) {
+		fmt.Fprintln(c.stderr, "authctl: warning: --server is http:// on a host other than this one: the token and any password cross the network in clear")
 	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	return adminapi.NewClient(c.server, token, hc)

@@ -57,6 +57,20 @@ func TestAdminAPIListener(t *testing.T) {
 	if strings.Contains(s.stderr.String(), token) {
 		t.Fatal("the token reached the log")
 	}
+	// Each call is audited, refusals too, with its request id.
+	audited := map[float64]bool{}
+	for line := range strings.Lines(s.stderr.String()) {
+		var rec struct {
+			RequestID string `json:"request_id"`
+			Status    float64
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.Contains(line, `"event":"admin_api_call"`) && rec.RequestID != "" {
+			audited[rec.Status] = true
+		}
+	}
+	if !audited[200] || !audited[401] {
+		t.Fatalf("audited statuses %v, want 200 and 401 with request ids:\n%s", audited, s.stderr)
+	}
 
 	if _, err := dbopen.LockForWrite("sqlite:" + dbPath); !errors.Is(err, dbopen.ErrServerRunning) {
 		t.Fatalf("a direct write while the server runs: %v, want ErrServerRunning", err)
