@@ -190,24 +190,23 @@ func clientCA(t *testing.T) (caFile string, issue func(cn, ou string) tls.Certif
 // TestAdminAddressRule: off loopback the admin API needs client
 // certificates; with them, any address will do.
 func TestAdminAddressRule(t *testing.T) {
-	base := config{adminAddr: ":9099", adminTokenFile: "tokens"}
-	if err := base.Validate(); err == nil || !strings.Contains(err.Error(), "not loopback") {
+	base := adminSettings{addr: ":9099", tokenFile: "tokens"}
+	if err := base.validate(true); err == nil || !strings.Contains(err.Error(), "not loopback") {
 		t.Fatalf("all interfaces with a token only: %v", err)
 	}
 	for _, addr := range []string{"127.0.0.1:9099", "[::1]:9099", "localhost:9099"} {
-		c := base
-		c.adminAddr = addr
-		if err := c.Validate(); err != nil && strings.Contains(err.Error(), "admin") {
+		a := base
+		a.addr = addr
+		if err := a.validate(false); err != nil {
 			t.Errorf("%s: %v", addr, err)
 		}
 	}
-	c := base
-	c.adminClientCA, c.ops.TLSCert, c.ops.TLSKey = "ca.pem", "cert.pem", "key.pem"
-	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "admin") {
+	a := base
+	a.clientCA = "ca.pem"
+	if err := a.validate(true); err != nil {
 		t.Errorf("all interfaces with client certificates: %v", err)
 	}
-	c = config{adminAddr: "off"}
-	if err := c.Validate(); err != nil && strings.Contains(err.Error(), "admin") {
+	if err := (adminSettings{addr: "off"}).validate(false); err != nil {
 		t.Errorf("off: %v", err)
 	}
 }

@@ -43,6 +43,7 @@ type config struct {
 	lockout                     store.LoginPolicy
 	cleanupInterval             time.Duration
 	ops                         ops.Settings
+	admin                       adminSettings
 	// Abuse resistance of the login path.
 	passwordConcurrency, passwordQueue int
 	passwordQueueTimeout               time.Duration
@@ -55,12 +56,7 @@ type config struct {
 	// Self-contained and bound tokens.
 	kek, kekFile, signingAlg, defaultAudience string
 	jwtAccessTTL, keyReloadInterval           time.Duration
-	// The admin API's listener: off unless adminAddr is set.
-	adminAddr, adminTokenFile, adminClientCA string
 }
-
-// adminOn reports whether the admin API listener is configured.
-func (c config) adminOn() bool { return c.adminAddr != "" && c.adminAddr != "off" }
 
 // Validate reports every problem at once. The token lifetimes, bcrypt cost
 // and lockout policy are checked by authserver.Config.Validate.
@@ -74,24 +70,12 @@ func (c config) Validate() error {
 	if c.cleanupInterval <= 0 {
 		problems = append(problems, fmt.Errorf("cleanup interval %v: must be positive", c.cleanupInterval))
 	}
+	problems = append(problems, c.admin.validate(c.ops.TLSCert != ""))
 	if err := keys.ValidateAlgorithm(c.signingAlg); err != nil {
 		problems = append(problems, err)
 	}
 	if c.keyReloadInterval < time.Second {
 		problems = append(problems, fmt.Errorf("key reload interval %v: must be at least a second", c.keyReloadInterval))
-	}
-	if c.adminOn() {
-		if c.adminTokenFile == "" && c.adminClientCA == "" {
-			problems = append(problems, errors.New("admin API: set an admin token file (AUTH_ADMIN_TOKEN_FILE) or a client CA (AUTH_ADMIN_CLIENT_CA)"))
-		}
-		// A token alone is one stolen file away from every account: off
-		// this machine, the listener also wants a client certificate.
-		if c.adminClientCA == "" && !ops.Loopback(c.adminAddr) {
-			problems = append(problems, fmt.Errorf("admin API address %q is not loopback: listen on 127.0.0.1 or [::1], or require client certificates (AUTH_ADMIN_CLIENT_CA)", c.adminAddr))
-		}
-		if c.adminClientCA != "" && c.ops.TLSCert == "" {
-			problems = append(problems, errors.New("admin API: client certificates (AUTH_ADMIN_CLIENT_CA) need the server's TLS certificate (AUTH_TLS_CERT, AUTH_TLS_KEY)"))
-		}
 	}
 	problems = append(problems, c.ops.Validate())
 	return errors.Join(problems...)
@@ -119,6 +103,7 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	cliconf.DurationVar(fs, &c.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
 	cliconf.DurationVar(fs, &c.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
 	ops.AddFlags(fs, &c.ops, "AUTH_", "127.0.0.1:9097")
+	c.admin.addFlags(fs)
 	fs.IntVar(&c.passwordConcurrency, "password-concurrency", authserver.DefaultPasswordConcurrency(),
 		"bcrypt comparisons at once; default half the CPUs (AUTH_PASSWORD_CONCURRENCY)")
 	fs.IntVar(&c.passwordQueue, "password-queue", authserver.DefaultPasswordQueue, "password checks that may wait for a slot (AUTH_PASSWORD_QUEUE)")
@@ -146,12 +131,6 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 		"aud of tokens whose request names no resource (RFC 8707) (AUTH_DEFAULT_AUDIENCE)")
 	cliconf.DurationVar(fs, &c.keyReloadInterval, "key-reload-interval", 10*time.Second,
 		"how often the signing keys are read again, to pick up rotations (AUTH_KEY_RELOAD_INTERVAL)")
-	fs.StringVar(&c.adminAddr, "admin-addr", "",
-		"listen `address` of the admin API (loopback unless client certificates are required); empty or off: no admin API (AUTH_ADMIN_ADDR)")
-	fs.StringVar(&c.adminTokenFile, "admin-token-file", "",
-		"file of admin API tokens, one \"ROLE NAME SHA256-HEX\" a line, ROLE admin or read (AUTH_ADMIN_TOKEN_FILE)")
-	fs.StringVar(&c.adminClientCA, "admin-client-ca", "",
-		"PEM CA file: the admin API requires a client certificate it signed, whose subject OU (admin or read) is the role (AUTH_ADMIN_CLIENT_CA)")
 	if err := cliconf.Parse(fs, args[1:], lookupenv, "AUTH_"); err != nil {
 		return c, err
 	}
@@ -324,7 +303,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 			}
 			serveErr <- fmt.Errorf("admin API: %w", adminSrv.Serve(adminLn))
 		}()
-		logger.Info("admin API listening", "addr", adminLn.Addr().String(), "client_certificates", c.adminClientCA != "")
+		logger.Info("admin API listening", "addr", adminLn.Addr().String(), "client_certificates", c.admin.clientCA != "")
 	}
 	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", c.issuer, "tls", tlsConfig != nil,
 		"tracing", tracing.Enabled(), "version", version.Get().Version)
