@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/example/authsvc/authserver/adminapi"
 	"github.com/example/authsvc/cmd/internal/dbopen"
@@ -71,6 +74,25 @@ func TestAdminAPIListener(t *testing.T) {
 	if !audited[200] || !audited[401] {
 		t.Fatalf("audited statuses %v, want 200 and 401 with request ids:\n%s", audited, s.stderr)
 	}
+
+	// A change through the admin API ends the user's token at once: the
+	// API changes the store through the same store value the server
+	// answers introspection from (and so through any cache it keeps).
+	e := &e2e{t: t, hc: hc, srv: s}
+	e.ctx = context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	tok := e.login(t, oauth2.AuthStyleInHeader)
+	e.assertActive(t, "before disable", tok.AccessToken)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/v1/users/alice/disable", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("disable alice: %d", resp.StatusCode)
+	}
+	e.assertInactive(t, "after disable through the admin API", tok.AccessToken)
 
 	if _, err := dbopen.LockForWrite("sqlite:" + dbPath); !errors.Is(err, dbopen.ErrServerRunning) {
 		t.Fatalf("a direct write while the server runs: %v, want ErrServerRunning", err)
