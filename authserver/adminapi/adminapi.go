@@ -221,7 +221,13 @@ func (h *handler) serve(rt route) http.Handler {
 			svc := h.svc.WithLogger(h.logger.With("via", "adminapi", "actor", who.name))
 			return rt.fn(h, &call{w: sw, r: r, svc: svc, who: who})
 		}()
-		if err != nil {
+		switch {
+		case err == nil:
+		case sw.status != 0:
+			// The answer had begun (a failed write of its body): too late
+			// for a problem, and the cause is most likely the client's.
+			h.logger.WarnContext(r.Context(), "admin api answer cut short", "method", r.Method, "route", rt.path, "err", err)
+		default:
 			render(r.Context(), h.logger, sw, r, err)
 		}
 		route := rt.path

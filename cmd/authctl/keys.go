@@ -78,8 +78,9 @@ func (c *cli) keysRotate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate [--alg ES256|EdDSA] [--publish-for DURATION]",
 		Short: "Make a new signing key: published at once, signing after --publish-for; the current key then retires",
-		Long: `Make a new signing key, sealed with the key-encryption key (AUTH_KEY_ENCRYPTION_KEY
-or AUTH_KEY_ENCRYPTION_KEY_FILE, the server's; with --server, the server uses its own). It is published in the JWKS at
+		Long: `Make a new signing key, sealed with the key-encryption key
+(AUTH_KEY_ENCRYPTION_KEY or AUTH_KEY_ENCRYPTION_KEY_FILE, the server's; through
+--server, the server seals it with its own). It is published in the JWKS at
 once and signs once --publish-for has passed (10m by default, longer than the
 JWKS max-age of 5 minutes), so every resource knows it before it meets a token
 it signed. The key signing until then retires at that moment and stays

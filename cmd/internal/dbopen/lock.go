@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -60,6 +61,11 @@ func LockForWrite(dsn string) (release func() error, err error) {
 	}
 	fl := flock.New(path)
 	locked, err := fl.TryLock()
+	if errors.Is(err, fs.ErrNotExist) {
+		// No directory, so no server on it either: opening the store
+		// reports the missing directory in its own words.
+		return func() error { return nil }, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

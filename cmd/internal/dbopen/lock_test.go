@@ -49,6 +49,11 @@ func TestServerLock(t *testing.T) {
 	}
 	release()
 
+	// A missing directory holds no server; opening the store reports it.
+	if release, err := dbopen.LockForWrite("sqlite:" + filepath.Join(t.TempDir(), "typo", "auth.db")); err != nil || release() != nil {
+		t.Fatalf("missing directory: %v", err)
+	}
+
 	// PostgreSQL needs no lock.
 	if release, err := dbopen.LockForWrite("postgres://u@h/db"); err != nil || release() != nil {
 		t.Fatalf("postgres: %v", err)
