@@ -23,6 +23,7 @@ import (
 
 	"github.com/example/authsvc/authserver/adminapi"
 	"github.com/example/authsvc/cmd/internal/dbopen"
+	"github.com/example/authsvc/internal/testkit"
 )
 
 // TestAdminAPIListener runs the real server with the admin API on and
@@ -60,19 +61,23 @@ func TestAdminAPIListener(t *testing.T) {
 	if strings.Contains(s.stderr.String(), token) {
 		t.Fatal("the token reached the log")
 	}
-	// Each call is audited, refusals too, with its request id.
-	audited := map[float64]bool{}
-	for line := range strings.Lines(s.stderr.String()) {
-		var rec struct {
-			RequestID string `json:"request_id"`
-			Status    float64
+	// Each call is audited, refusals too, with its request id. The log is
+	// written asynchronously, so the records may trail the answers.
+	audited := func() map[float64]bool {
+		seen := map[float64]bool{}
+		for line := range strings.Lines(s.stderr.String()) {
+			var rec struct {
+				RequestID string `json:"request_id"`
+				Status    float64
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && strings.Contains(line, `"event":"admin_api_call"`) && rec.RequestID != "" {
+				seen[rec.Status] = true
+			}
 		}
-		if json.Unmarshal([]byte(line), &rec) == nil && strings.Contains(line, `"event":"admin_api_call"`) && rec.RequestID != "" {
-			audited[rec.Status] = true
-		}
+		return seen
 	}
-	if !audited[200] || !audited[401] {
-		t.Fatalf("audited statuses %v, want 200 and 401 with request ids:\n%s", audited, s.stderr)
+	if !testkit.Poll(5*time.Second, nil, func() bool { a := audited(); return a[200] && a[401] }) {
+		t.Fatalf("audited statuses %v, want 200 and 401 with request ids:\n%s", audited(), s.stderr)
 	}
 
 	// A change through the admin API ends the user's token at once: the
@@ -99,6 +104,10 @@ func TestAdminAPIListener(t *testing.T) {
 	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
+	}
+	// Stopped, the server has flushed its log: still no token in it.
+	if strings.Contains(s.stderr.String(), token) {
+		t.Fatal("the token reached the log")
 	}
 	release, err := dbopen.LockForWrite("sqlite:" + dbPath)
 	if err != nil {
@@ -161,14 +170,22 @@ func TestAdminAPIClientCertificates(t *testing.T) {
 
 func adminAddrOf(t *testing.T, s *testServer) string {
 	t.Helper()
-	for line := range strings.Lines(s.stderr.String()) {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin API listening" {
-			return rec.Addr
+	var addr string
+	// The log is written asynchronously: the line may trail the listener.
+	testkit.Poll(5*time.Second, nil, func() bool {
+		for line := range strings.Lines(s.stderr.String()) {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin API listening" {
+				addr = rec.Addr
+				return true
+			}
 		}
+		return false
+	})
+	if addr == "" {
+		t.Fatalf("no admin API listening line in the log:\n%s", s.stderr)
 	}
-	t.Fatalf("no admin API listening line in the log:\n%s", s.stderr)
-	return ""
+	return addr
 }
 
 // clientCA writes a CA certificate and returns a maker of client
