@@ -121,7 +121,7 @@ compromise); resources then fetch the unknown kid.`,
 
 func (c *cli) keysRetire() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "retire KID [--compromised]",
+		Use:   "retire [--compromised] [--] KID",
 		Short: "Stop a key signing now; it stays published until its tokens expire, or leaves the JWKS at once with --compromised",
 		Args:  exactArgs("KID"),
 	}

@@ -119,7 +119,7 @@ func TestServerMode(t *testing.T) {
 	if out := e.mustRun(t, "", "keys", "list").stdout; !strings.Contains(out, kid) || !strings.Contains(out, "signing") {
 		t.Fatalf("keys list: %s", out)
 	}
-	if r := e.run(t, "", "keys", "retire", kid); r.code != 1 || !strings.Contains(r.msg, "no other key signs") {
+	if r := e.run(t, "", "keys", "retire", "--", kid); r.code != 1 || !strings.Contains(r.msg, "no other key signs") {
 		t.Fatalf("retire the only signing key: %d %s", r.code, r.msg)
 	}
 	if out := e.mustRun(t, "", "migrate", "status").stdout; !strings.Contains(out, "up to date") {
