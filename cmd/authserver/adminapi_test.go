@@ -249,3 +249,45 @@ func TestAdminAddressRule(t *testing.T) {
 		t.Errorf("off: %v", err)
 	}
 }
+
+// TestAdminSettingsRefused: run refuses a bad admin API setting before it
+// listens, without quoting the token file.
+func TestAdminSettingsRefused(t *testing.T) {
+	const leaked = "hunter2-in-a-file"
+	dir := t.TempDir()
+	notTokens := filepath.Join(dir, "not-tokens")
+	if err := os.WriteFile(notTokens, []byte("admin "+leaked+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite:" + filepath.Join(dir, "auth.db")
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"admin API without credentials", []string{"-db", db, "-admin-addr", "127.0.0.1:0"}, nil, "AUTH_ADMIN_TOKEN_FILE"},
+		{"admin API off loopback without client certificates", []string{"-db", db, "-admin-token-file", notTokens},
+			map[string]string{"AUTH_ADMIN_ADDR": ":9099"}, "not loopback"},
+		{"admin client CA without TLS", []string{"-db", db, "-admin-addr", "0.0.0.0:0", "-admin-client-ca", notTokens}, nil, "AUTH_TLS_CERT"},
+		{"admin token file not a token file", []string{"-db", db, "-admin-addr", "127.0.0.1:0", "-admin-token-file", notTokens}, nil, "admin token file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout, stderr testkit.SyncBuffer
+			args := append([]string{"authserver", "-addr", "127.0.0.1:0"}, tc.args...)
+			err := run(ctx, args, getenvFrom(tc.env), &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("run: %v, want an error mentioning %q", err, tc.wantErr)
+			}
+			if stdout.String() != "" {
+				t.Errorf("stdout %q: run must not report listening on a bad setting", stdout.String())
+			}
+			if strings.Contains(err.Error(), leaked) || strings.Contains(stderr.String(), leaked) {
+				t.Errorf("the token file's content reached the error or the log: %v", err)
+			}
+		})
+	}
+}

@@ -681,11 +681,6 @@ clients:
 		{"unknown signing algorithm", []string{"-db", db}, map[string]string{"AUTH_SIGNING_ALG": "HS256"}, "signing algorithm"},
 		{"JWT lifetime above an hour", []string{"-db", db}, map[string]string{"AUTH_JWT_ACCESS_TTL": "2h"}, "JWT access token lifetime"},
 		{"default audience not a URI", []string{"-db", db}, map[string]string{"AUTH_DEFAULT_AUDIENCE": "items"}, "default audience"},
-		{"admin API without credentials", []string{"-db", db, "-admin-addr", "127.0.0.1:0"}, nil, "AUTH_ADMIN_TOKEN_FILE"},
-		{"admin API off loopback without client certificates", []string{"-db", db, "-admin-token-file", badBootstrap},
-			map[string]string{"AUTH_ADMIN_ADDR": ":9099"}, "not loopback"},
-		{"admin client CA without TLS", []string{"-db", db, "-admin-addr", "0.0.0.0:0", "-admin-client-ca", badBootstrap}, nil, "AUTH_TLS_CERT"},
-		{"admin token file not a token file", []string{"-db", db, "-admin-addr", "127.0.0.1:0", "-admin-token-file", badBootstrap}, nil, "admin token file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
