@@ -36,8 +36,9 @@ func (s *Service) audit(ctx context.Context, event string, args ...any) {
 	audit.Log(ctx, s.logger, event, args...)
 }
 
-// withLogger returns a copy of s that logs to logger.
-func (s *Service) withLogger(logger *slog.Logger) *Service {
+// WithLogger returns a copy of s whose audit events go to logger: the
+// admin API's copy names the caller in each of them.
+func (s *Service) WithLogger(logger *slog.Logger) *Service {
 	c := *s
 	c.logger = logger
 	return &c

@@ -59,7 +59,7 @@ type bootstrapClient struct {
 // problem in the document is reported at once, before anything is written.
 func (s *Service) Bootstrap(ctx context.Context, r io.Reader) error {
 	// Its audit events say where the change came from.
-	s = s.withLogger(s.logger.With("via", "bootstrap"))
+	s = s.WithLogger(s.logger.With("via", "bootstrap"))
 	file, err := decodeBootstrap(r)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)

@@ -16,9 +16,9 @@ import (
 func (c *cli) clientCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth2 clients"}
 	group(cmd)
-	named := func(use, short string, fn func(ctx context.Context, svc *admin.Service, id string) error) *cobra.Command {
+	named := func(use, short string, fn func(ctx context.Context, svc backend, id string) error) *cobra.Command {
 		return &cobra.Command{Use: use + " ID", Short: short, Args: exactArgs("ID"),
-			RunE: func(cmd *cobra.Command, args []string) error { return c.withName(cmd, args, fn) }}
+			RunE: func(cmd *cobra.Command, args []string) error { return c.withName(cmd, args, writes, fn) }}
 	}
 	cmd.AddCommand(
 		c.clientAdd(),
@@ -100,7 +100,7 @@ alone, on stdout, or with --secret-stdin read from the first line of stdin. A
 					store.MinClientSecretLength)
 			}
 		}
-		return c.withAdmin(ctx, func(svc *admin.Service) error {
+		return c.withAdmin(ctx, writes, func(svc backend) error {
 			secret, err := svc.CreateClient(ctx, nc)
 			if err != nil {
 				return err
@@ -178,7 +178,7 @@ has); adding one revokes nothing.`,
 		if change == (admin.ClientChange{}) {
 			return usagef("nothing to change: give --grants, --scopes, --introspect, --redirect-uri, --no-redirect-uris, --first-party, --access-token-format, --require-dpop, --resource or --no-resources")
 		}
-		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, id string) error {
+		return c.withName(cmd, args, writes, func(ctx context.Context, svc backend, id string) error {
 			revoked, err := svc.UpdateClient(ctx, id, change)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("client %q not found", id)
@@ -197,7 +197,7 @@ has); adding one revokes nothing.`,
 	return cmd
 }
 
-func (c *cli) clientRotateSecret(ctx context.Context, svc *admin.Service, id string) error {
+func (c *cli) clientRotateSecret(ctx context.Context, svc backend, id string) error {
 	secret, err := svc.RotateSecret(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("client %q not found", id)
@@ -212,7 +212,7 @@ func (c *cli) clientRotateSecret(ctx context.Context, svc *admin.Service, id str
 
 // clientRevoke ends every grant of a client, client-credentials tokens
 // included.
-func (c *cli) clientRevoke(ctx context.Context, svc *admin.Service, id string) error {
+func (c *cli) clientRevoke(ctx context.Context, svc backend, id string) error {
 	err := svc.RevokeClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("client %q not found", id)
@@ -224,7 +224,7 @@ func (c *cli) clientRevoke(ctx context.Context, svc *admin.Service, id string) e
 	return nil
 }
 
-func (c *cli) clientDelete(ctx context.Context, svc *admin.Service, id string) error {
+func (c *cli) clientDelete(ctx context.Context, svc backend, id string) error {
 	err := svc.DeleteClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("client %q not found", id)
@@ -243,7 +243,7 @@ func (c *cli) clientShow() *cobra.Command {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, id string) error {
+		return c.withName(cmd, args, reads, func(ctx context.Context, svc backend, id string) error {
 			cl, err := svc.Client(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("client %q not found", id)
@@ -272,7 +272,7 @@ func (c *cli) clientList() *cobra.Command {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+		return c.withAdmin(cmd.Context(), reads, func(svc backend) error {
 			clients, err := svc.Clients(cmd.Context())
 			if err != nil {
 				return err

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/store"
 )
 
@@ -38,7 +37,7 @@ issued stay; end them with user revoke or client revoke.`,
 		if err := store.ValidateClientID(*client); err != nil {
 			return usageError{err}
 		}
-		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+		return c.withAdmin(cmd.Context(), writes, func(svc backend) error {
 			err := svc.RevokeConsent(cmd.Context(), *user, *client)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no user %q or no client %q", *user, *client)

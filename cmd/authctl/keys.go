@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/example/authsvc/authserver/admin"
+	"github.com/example/authsvc/authserver/adminapi"
 	"github.com/example/authsvc/authserver/keys"
 	"github.com/example/authsvc/store"
 )
@@ -19,19 +20,8 @@ func (c *cli) keysCommand() *cobra.Command {
 	return cmd
 }
 
-// keyState names where a key is in its life at now.
-func keyState(k store.SigningKey, now time.Time) string {
-	switch {
-	case !k.PublishedAt(now):
-		return "unpublished"
-	case k.SignsAt(now):
-		return "signing"
-	case now.Before(k.ActiveAt):
-		return "published" // before it signs
-	default:
-		return "retired" // published until its tokens expire
-	}
-}
+// keyState names where a key is in its life at now, as the admin API does.
+var keyState = adminapi.KeyState
 
 func (c *cli) keysList() *cobra.Command {
 	cmd := &cobra.Command{Use: "list", Short: "List the signing keys: kid, algorithm, state, when each signs and stays published (never key material)",
@@ -41,7 +31,7 @@ func (c *cli) keysList() *cobra.Command {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+		return c.withAdmin(cmd.Context(), reads, func(svc backend) error {
 			list, err := svc.SigningKeys(cmd.Context())
 			if err != nil {
 				return err
@@ -88,8 +78,9 @@ func (c *cli) keysRotate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate [--alg ES256|EdDSA] [--publish-for DURATION]",
 		Short: "Make a new signing key: published at once, signing after --publish-for; the current key then retires",
-		Long: `Make a new signing key, sealed with the key-encryption key (AUTH_KEY_ENCRYPTION_KEY
-or AUTH_KEY_ENCRYPTION_KEY_FILE, the server's). It is published in the JWKS at
+		Long: `Make a new signing key, sealed with the key-encryption key
+(AUTH_KEY_ENCRYPTION_KEY or AUTH_KEY_ENCRYPTION_KEY_FILE, the server's; through
+--server, the server seals it with its own). It is published in the JWKS at
 once and signs once --publish-for has passed (10m by default, longer than the
 JWKS max-age of 5 minutes), so every resource knows it before it meets a token
 it signed. The key signing until then retires at that moment and stays
@@ -107,11 +98,15 @@ compromise); resources then fetch the unknown kid.`,
 		if *window < 0 {
 			return usagef("--publish-for must not be negative")
 		}
-		kek, err := c.kek()
-		if err != nil {
-			return err
+		// Through the admin API, the server seals the key with its own.
+		var kek *keys.KEK
+		if c.server == "" {
+			var err error
+			if kek, err = c.kek(); err != nil {
+				return err
+			}
 		}
-		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+		return c.withAdmin(cmd.Context(), writes, func(svc backend) error {
 			k, err := svc.RotateSigningKey(cmd.Context(), kek, *alg, *window)
 			if err != nil {
 				return err
@@ -126,14 +121,14 @@ compromise); resources then fetch the unknown kid.`,
 
 func (c *cli) keysRetire() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "retire KID [--compromised]",
+		Use:   "retire [--compromised] [--] KID",
 		Short: "Stop a key signing now; it stays published until its tokens expire, or leaves the JWKS at once with --compromised",
 		Args:  exactArgs("KID"),
 	}
 	compromised := cmd.Flags().Bool("compromised", false, "take the key out of the JWKS at once: the tokens it signed stop working at resources that check JWTs")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		kid := args[0]
-		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+		return c.withAdmin(cmd.Context(), writes, func(svc backend) error {
 			err := svc.RetireSigningKey(cmd.Context(), kid, *compromised)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no signing key %q", kid)
@@ -152,26 +147,6 @@ func (c *cli) keysRetire() *cobra.Command {
 	return cmd
 }
 
-// keyView is a signing key in JSON output: never key material.
-type keyView struct {
-	ID             string     `json:"kid"`
-	Algorithm      string     `json:"alg"`
-	State          string     `json:"state"`
-	CreatedAt      time.Time  `json:"created_at"`
-	ActiveAt       time.Time  `json:"active_at"`
-	RetiredAt      *time.Time `json:"retired_at"`
-	PublishedUntil *time.Time `json:"published_until"`
-}
-
-func viewKey(k store.SigningKey, now time.Time) keyView {
-	v := keyView{ID: k.ID, Algorithm: k.Algorithm, State: keyState(k, now), CreatedAt: k.CreatedAt.UTC(), ActiveAt: k.ActiveAt.UTC()}
-	if !k.RetiredAt.IsZero() {
-		t := k.RetiredAt.UTC()
-		v.RetiredAt = &t
-	}
-	if !k.PublishedUntil.IsZero() {
-		t := k.PublishedUntil.UTC()
-		v.PublishedUntil = &t
-	}
-	return v
-}
+// viewKey is a signing key in JSON output, as the admin API shows it:
+// never key material.
+var viewKey = adminapi.ViewSigningKey

@@ -109,14 +109,17 @@ func TestKeysRotateListRetire(t *testing.T) {
 		t.Fatalf("stored keys %+v", keys)
 	}
 
+	// A kid is base64url and may begin with "-": "--" keeps it from being
+	// read as a flag (a run in 64 or so failed without it).
+	//
 	// The one signing key cannot be retired while the next is only
 	// published; once retired, a key stays published until its tokens
 	// expire.
-	if r := e.run(t, "", "keys", "retire", first); r.code != 1 || !strings.Contains(r.msg, "rotate first") {
+	if r := e.run(t, "", "keys", "retire", "--", first); r.code != 1 || !strings.Contains(r.msg, "rotate first") {
 		t.Fatalf("retire the only signing key: %d %q", r.code, r.msg)
 	}
 	e.mustRun(t, "", "keys", "rotate", "--publish-for", "0s")
-	r = e.mustRun(t, "", "keys", "retire", first)
+	r = e.mustRun(t, "", "keys", "retire", "--", first)
 	if !strings.Contains(r.stderr, `"event":"signing_key_retired"`) {
 		t.Fatalf("no audit event of the retirement: %s", r.stderr)
 	}
@@ -129,7 +132,7 @@ func TestKeysRotateListRetire(t *testing.T) {
 	if r := e.run(t, "", "keys", "retire", "no-such-kid"); r.code != 1 || !strings.Contains(r.msg, "no signing key") {
 		t.Fatalf("retire an unknown kid: %d %q", r.code, r.msg)
 	}
-	e.mustRun(t, "", "keys", "retire", second, "--compromised")
+	e.mustRun(t, "", "keys", "retire", "--compromised", "--", second)
 	keys, _ = e.store(t).SigningKeys(context.Background())
 	for _, k := range keys {
 		if k.ID == second && k.PublishedAt(time.Now()) {

@@ -1,5 +1,7 @@
 // Command authctl administers the authorization server's users, clients
-// and schema, directly in its store (the same -db / AUTH_DB as the server).
+// and schema: through a running server's admin API (--server), or directly
+// in its store (the same -db / AUTH_DB as the server), which a running
+// server on SQLite locks against writes.
 //
 // Passwords and client secrets are never taken as flags, which would show in
 // ps and shell history: they come from stdin or a no-echo prompt, and a
@@ -83,7 +85,8 @@ func exitCode(err error) int {
 
 // cli carries the global settings and what every command needs.
 type cli struct {
-	dsn        string
+	dsn string
+	remoteFlags
 	bcryptCost int
 	audit      bool
 	getenv     func(string) string
@@ -111,9 +114,12 @@ func (c *cli) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "authctl",
 		Short: "Administer the authorization server's users, clients and schema",
-		Long: `authctl administers the authorization server's users, clients and schema,
-directly in its store. Passwords and secrets are read from the first line of
-stdin, or prompted for without echo on a terminal; never from flags.
+		Long: `authctl administers the authorization server's users, clients and schema:
+through a running server's admin API with --server URL (AUTHCTL_SERVER), or
+directly in its store (--db), for bootstrap and offline work. While a server
+runs on an SQLite database, direct changes are refused: use --server. Passwords
+and secrets are read from the first line of stdin, or prompted for without
+echo on a terminal; never from flags.
 
 Exit status: 0 on success (and for -h/--help), 2 for a usage error (the usage
 is printed on stderr), 1 for any other failure (one line on stderr).`,
@@ -129,6 +135,7 @@ is printed on stderr), 1 for any other failure (one line on stderr).`,
 	pf.StringVar(&c.dsn, "db", defaultDB, "store: sqlite:PATH or postgres://... (AUTH_DB); a missing sqlite directory is an error")
 	pf.IntVar(&c.bcryptCost, "bcrypt-cost", defaultBcryptCost, "bcrypt cost of new passwords; below 10 for tests only (AUTH_BCRYPT_COST)")
 	pf.BoolVar(&c.audit, "audit", false, "write the audit events of changes as JSON lines on stderr (AUTHCTL_AUDIT=1)")
+	c.remoteFlags.register(pf)
 	root.AddCommand(c.userCommand(), c.clientCommand(), c.consentCommand(), c.keysCommand(), c.migrateCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
@@ -187,16 +194,45 @@ func (c *cli) settings(cmd *cobra.Command) error {
 		}
 		c.audit = on
 	}
+	problems = append(problems, c.remoteFlags.settings(env))
 	if err := errors.Join(problems...); err != nil {
 		return usageError{err}
 	}
 	return nil
 }
 
-// withAdmin opens the store (creating and migrating a missing database file
-// in an existing directory, never a directory), runs fn with the admin
-// service over it and closes it.
-func (c *cli) withAdmin(ctx context.Context, fn func(*admin.Service) error) (err error) {
+// access says whether a command changes anything: in direct mode, a
+// change takes the database's write lock first.
+type access bool
+
+const (
+	reads  access = false
+	writes access = true
+)
+
+// withAdmin runs fn over the backend: the server's admin API when --server
+// is given, or else the admin service over the store, which it opens
+// (creating and migrating a missing database file in an existing
+// directory, never a directory) and closes. A direct write first takes the
+// database's write lock, and is refused while a server runs on it.
+func (c *cli) withAdmin(ctx context.Context, acc access, fn func(backend) error) (err error) {
+	if c.server != "" {
+		api, err := c.remote()
+		if err != nil {
+			return err
+		}
+		return fn(api)
+	}
+	if acc == writes {
+		release, err := dbopen.LockForWrite(c.dsn)
+		if errors.Is(err, dbopen.ErrServerRunning) {
+			return serverRunning(err)
+		}
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	st, err := dbopen.OpenAuth(ctx, c.dsn, store.ExistingDirOnly())
 	if err != nil {
 		return err
@@ -219,11 +255,18 @@ func (c *cli) withAdmin(ctx context.Context, fn func(*admin.Service) error) (err
 	return fn(svc)
 }
 
+// serverRunning explains a refused direct write.
+func serverRunning(err error) error {
+	return fmt.Errorf("%w; direct writes are refused while it runs, since they would bypass it: "+
+		"make the change through its admin API with --server URL (or AUTHCTL_SERVER) and --admin-token-file FILE "+
+		"(or AUTHCTL_ADMIN_TOKEN_FILE), or stop the server first", err)
+}
+
 // withName is the shape of most commands ("authctl user passwd NAME"): run
-// fn with the admin service and the one argument.
-func (c *cli) withName(cmd *cobra.Command, args []string, fn func(ctx context.Context, svc *admin.Service, name string) error) error {
+// fn with the backend and the one argument.
+func (c *cli) withName(cmd *cobra.Command, args []string, acc access, fn func(ctx context.Context, svc backend, name string) error) error {
 	ctx := cmd.Context()
-	return c.withAdmin(ctx, func(svc *admin.Service) error { return fn(ctx, svc, args[0]) })
+	return c.withAdmin(ctx, acc, func(svc backend) error { return fn(ctx, svc, args[0]) })
 }
 
 // exactArgs is cobra.ExactArgs as a usage error naming the arguments.

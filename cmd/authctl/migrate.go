@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -31,7 +33,7 @@ func (c *cli) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := dbopen.MigrationStatus(cmd.Context(), c.dsn, s, store.ExistingDirOnly())
+			st, err := c.migrationStatus(cmd.Context(), s)
 			if err != nil {
 				return err
 			}
@@ -48,6 +50,19 @@ func (c *cli) migrateCommand() *cobra.Command {
 			s, err := checkSchema()
 			if err != nil {
 				return err
+			}
+			if c.server != "" {
+				return usagef("migrate up works on the database directly (--db), not through --server: a running server migrates on start unless AUTH_AUTO_MIGRATE=false")
+			}
+			if s == store.AuthSchema {
+				release, err := dbopen.LockForWrite(c.dsn)
+				if errors.Is(err, dbopen.ErrServerRunning) {
+					return serverRunning(err)
+				}
+				if err != nil {
+					return err
+				}
+				defer release()
 			}
 			before, err := dbopen.MigrationStatus(cmd.Context(), c.dsn, s, store.ExistingDirOnly())
 			if err != nil {
@@ -67,4 +82,21 @@ func (c *cli) migrateCommand() *cobra.Command {
 	}
 	cmd.AddCommand(status, up)
 	return cmd
+}
+
+// migrationStatus asks the server with --server (which knows its own auth
+// schema only), or else the database.
+func (c *cli) migrationStatus(ctx context.Context, s store.Schema) (store.SchemaStatus, error) {
+	if c.server == "" {
+		return dbopen.MigrationStatus(ctx, c.dsn, s, store.ExistingDirOnly())
+	}
+	if s != store.AuthSchema {
+		return store.SchemaStatus{}, usagef("--server reports the auth schema only; the items schema is the resource service's: use --db")
+	}
+	api, err := c.remoteClient()
+	if err != nil {
+		return store.SchemaStatus{}, err
+	}
+	st, err := api.MigrationStatus(ctx)
+	return store.SchemaStatus{Current: st.Current, Latest: st.Latest}, err
 }

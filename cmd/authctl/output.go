@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/authserver/adminapi"
 )
 
 // outputFlag adds -o/--output to a list or show command.
@@ -26,57 +26,18 @@ func checkOutput(format string) error {
 	return nil
 }
 
-// userView and clientView are what authctl shows of a user or a client:
-// never a password hash or a secret hash.
-type userView struct {
-	Username  string    `json:"username"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// viewUser and viewClient are what authctl shows of a user or a client,
+// the admin API's views: never a password hash or a secret hash.
+type (
+	userView   = adminapi.User
+	clientView = adminapi.RegisteredClient
+	keyView    = adminapi.SigningKey
+)
 
-type clientView struct {
-	ID         string   `json:"id"`
-	Public     bool     `json:"public"`
-	Grants     []string `json:"grants"`
-	Scopes     []string `json:"scopes"`
-	Introspect bool     `json:"introspect"`
-	// RedirectURIs and FirstParty are the client's browser login.
-	RedirectURIs []string `json:"redirect_uris"`
-	FirstParty   bool     `json:"first_party"`
-	// The client's token settings.
-	AccessTokenFormat string    `json:"access_token_format"`
-	RequireDPoP       bool      `json:"require_dpop"`
-	Resources         []string  `json:"resources"`
-	CreatedAt         time.Time `json:"created_at"`
-}
-
-func viewUser(u store.User) userView {
-	return userView{Username: u.Username, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
-}
-
-func viewClient(c store.Client) clientView {
-	v := clientView{ID: c.ID, Public: c.Public(), Grants: c.GrantTypes, Scopes: c.Scopes, Introspect: c.Introspect,
-		RedirectURIs: c.RedirectURIs, FirstParty: c.FirstParty, CreatedAt: c.CreatedAt.UTC(),
-		AccessTokenFormat: c.AccessTokenFormat, RequireDPoP: c.RequireDPoP, Resources: c.Resources}
-	if v.AccessTokenFormat == "" {
-		v.AccessTokenFormat = store.AccessTokenOpaque
-	}
-	if v.Resources == nil {
-		v.Resources = []string{}
-	}
-	// JSON readers get [] rather than null.
-	if v.Grants == nil {
-		v.Grants = []string{}
-	}
-	if v.Scopes == nil {
-		v.Scopes = []string{}
-	}
-	if v.RedirectURIs == nil {
-		v.RedirectURIs = []string{}
-	}
-	return v
-}
+var (
+	viewUser   = adminapi.ViewUser
+	viewClient = adminapi.ViewClient
+)
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

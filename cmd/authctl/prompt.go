@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/store"
 )
 
@@ -18,7 +17,7 @@ import (
 const maxLineBytes = 4096
 
 // newPassword reads a new password (see readPassword) for svc to hash.
-func (c *cli) newPassword(ctx context.Context, svc *admin.Service) (string, error) {
+func (c *cli) newPassword(ctx context.Context, svc backend) (string, error) {
 	if svc.WeakBcryptCost() {
 		fmt.Fprintf(c.stderr, "authctl: WARNING: bcrypt cost %d is below %d: such hashes are cheap to crack; use only for tests\n",
 			c.bcryptCost, store.MinBcryptCost)

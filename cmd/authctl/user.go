@@ -8,16 +8,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/store"
 )
 
 func (c *cli) userCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users (resource owners of the password grant)"}
 	group(cmd)
-	named := func(use, short string, fn func(ctx context.Context, svc *admin.Service, name string) error) *cobra.Command {
+	named := func(use, short string, fn func(ctx context.Context, svc backend, name string) error) *cobra.Command {
 		return &cobra.Command{Use: use + " NAME", Short: short, Args: exactArgs("NAME"),
-			RunE: func(cmd *cobra.Command, args []string) error { return c.withName(cmd, args, fn) }}
+			RunE: func(cmd *cobra.Command, args []string) error { return c.withName(cmd, args, writes, fn) }}
 	}
 	add := named("add", "Create a user; the password is the first line of stdin, or prompted for twice on a terminal", c.userAdd)
 	add.Args = func(cmd *cobra.Command, args []string) error {
@@ -35,11 +34,11 @@ func (c *cli) userCommand() *cobra.Command {
 		named("passwd", "Set a user's password (read as for add); revokes every token the user holds",
 			existingUser(c.userPasswd)),
 		named("disable", "Refuse a user's logins; revokes every token the user holds (an enable brings none back)",
-			existingUser(func(ctx context.Context, svc *admin.Service, name string) error {
+			existingUser(func(ctx context.Context, svc backend, name string) error {
 				return c.userSetDisabled(ctx, svc, name, true)
 			})),
 		named("enable", "Allow a disabled user's logins again",
-			existingUser(func(ctx context.Context, svc *admin.Service, name string) error {
+			existingUser(func(ctx context.Context, svc backend, name string) error {
 				return c.userSetDisabled(ctx, svc, name, false)
 			})),
 		named("unlock", "Clear a user's failed logins and any lockout", existingUser(c.userUnlock)),
@@ -51,7 +50,7 @@ func (c *cli) userCommand() *cobra.Command {
 	return cmd
 }
 
-func (c *cli) userAdd(ctx context.Context, svc *admin.Service, name string) error {
+func (c *cli) userAdd(ctx context.Context, svc backend, name string) error {
 	// Look first so that nobody types a password for nothing.
 	if err := svc.CheckNewUsername(ctx, name); err != nil {
 		return err
@@ -67,7 +66,7 @@ func (c *cli) userAdd(ctx context.Context, svc *admin.Service, name string) erro
 	return nil
 }
 
-func (c *cli) userPasswd(ctx context.Context, svc *admin.Service, name string) error {
+func (c *cli) userPasswd(ctx context.Context, svc backend, name string) error {
 	password, err := c.newPassword(ctx, svc)
 	if err != nil {
 		return err
@@ -81,7 +80,7 @@ func (c *cli) userPasswd(ctx context.Context, svc *admin.Service, name string) e
 
 // userUnlock clears a username's login failures and lockout, for a user
 // locked out by someone guessing at their name.
-func (c *cli) userUnlock(ctx context.Context, svc *admin.Service, name string) error {
+func (c *cli) userUnlock(ctx context.Context, svc backend, name string) error {
 	if err := svc.Unlock(ctx, name); err != nil {
 		return err
 	}
@@ -89,7 +88,7 @@ func (c *cli) userUnlock(ctx context.Context, svc *admin.Service, name string) e
 	return nil
 }
 
-func (c *cli) userSetDisabled(ctx context.Context, svc *admin.Service, name string, disabled bool) error {
+func (c *cli) userSetDisabled(ctx context.Context, svc backend, name string, disabled bool) error {
 	verb := map[bool]string{true: "disable", false: "enable"}[disabled]
 	changed, err := svc.SetDisabled(ctx, name, disabled)
 	if err != nil {
@@ -107,7 +106,7 @@ func (c *cli) userSetDisabled(ctx context.Context, svc *admin.Service, name stri
 }
 
 // userRevoke ends every grant of a user: "sign out everywhere".
-func (c *cli) userRevoke(ctx context.Context, svc *admin.Service, name string) error {
+func (c *cli) userRevoke(ctx context.Context, svc backend, name string) error {
 	if err := svc.RevokeUser(ctx, name); err != nil {
 		return err
 	}
@@ -115,7 +114,7 @@ func (c *cli) userRevoke(ctx context.Context, svc *admin.Service, name string) e
 	return nil
 }
 
-func (c *cli) userDelete(ctx context.Context, svc *admin.Service, name string) error {
+func (c *cli) userDelete(ctx context.Context, svc backend, name string) error {
 	err := svc.DeleteUser(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("user %q not found", name)
@@ -129,8 +128,8 @@ func (c *cli) userDelete(ctx context.Context, svc *admin.Service, name string) e
 
 // existingUser runs fn only if the user exists, so that a mistyped name is
 // reported as such (and nobody types a password for nothing).
-func existingUser(fn func(context.Context, *admin.Service, string) error) func(context.Context, *admin.Service, string) error {
-	return func(ctx context.Context, svc *admin.Service, name string) error {
+func existingUser(fn func(context.Context, backend, string) error) func(context.Context, backend, string) error {
+	return func(ctx context.Context, svc backend, name string) error {
 		_, err := svc.User(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("user %q not found", name)
@@ -149,7 +148,7 @@ func (c *cli) userShow() *cobra.Command {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return c.withName(cmd, args, func(ctx context.Context, svc *admin.Service, name string) error {
+		return c.withName(cmd, args, reads, func(ctx context.Context, svc backend, name string) error {
 			u, err := svc.User(ctx, name)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("user %q not found", name)
@@ -174,7 +173,7 @@ func (c *cli) userList() *cobra.Command {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return c.withAdmin(cmd.Context(), func(svc *admin.Service) error {
+		return c.withAdmin(cmd.Context(), reads, func(svc backend) error {
 			users, err := svc.Users(cmd.Context())
 			if err != nil {
 				return err

@@ -46,6 +46,7 @@ type config struct {
 	lockout                     store.LoginPolicy
 	cleanupInterval             time.Duration
 	ops                         ops.Settings
+	admin                       adminSettings
 	// Abuse resistance of the login path.
 	passwordConcurrency, passwordQueue int
 	passwordQueueTimeout               time.Duration
@@ -76,6 +77,7 @@ func (c config) Validate() error {
 	if c.cleanupInterval <= 0 {
 		problems = append(problems, fmt.Errorf("cleanup interval %v: must be positive", c.cleanupInterval))
 	}
+	problems = append(problems, c.admin.validate(c.ops.TLSCert != ""))
 	if err := keys.ValidateAlgorithm(c.signingAlg); err != nil {
 		problems = append(problems, err)
 	}
@@ -117,6 +119,7 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	cliconf.DurationVar(fs, &c.lockout.MaxLockout, "lockout-max", time.Hour, "cap on the lockout duration (AUTH_LOCKOUT_MAX)")
 	cliconf.DurationVar(fs, &c.cleanupInterval, "cleanup-interval", 5*time.Minute, "how often expired tokens are deleted (AUTH_CLEANUP_INTERVAL)")
 	ops.AddFlags(fs, &c.ops, "AUTH_", "127.0.0.1:9097")
+	c.admin.addFlags(fs)
 	fs.IntVar(&c.passwordConcurrency, "password-concurrency", authserver.DefaultPasswordConcurrency(),
 		"bcrypt comparisons at once; default half the CPUs (AUTH_PASSWORD_CONCURRENCY)")
 	fs.IntVar(&c.passwordQueue, "password-queue", authserver.DefaultPasswordQueue, "password checks that may wait for a slot (AUTH_PASSWORD_QUEUE)")
@@ -219,6 +222,13 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		return err
 	}
 	defer st.Close()
+	// While it runs, the server owns an SQLite database: authctl's direct
+	// writes are refused and pointed at the admin API.
+	releaseLock, err := dbopen.HoldServerLock(ctx, c.db, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer releaseLock()
 
 	if c.bootstrap != "" {
 		if err := bootstrap(ctx, logger, st, c.bootstrap, c.bcryptCost); err != nil {
@@ -309,7 +319,13 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	defer cleanup.Wait()
 	defer stopCleanup()
 
-	serveErr := make(chan error, 1)
+	adminSrv, adminLn, err := newAdminServer(logger, c, served, kek, tlsConfig)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	serveErr := make(chan error, 2)
 	go func() {
 		if tlsConfig != nil {
 			serveErr <- srv.ServeTLS(ln, "", "")
@@ -317,6 +333,16 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		}
 		serveErr <- srv.Serve(ln)
 	}()
+	if adminSrv != nil {
+		go func() {
+			if adminSrv.TLSConfig != nil {
+				serveErr <- fmt.Errorf("admin API: %w", adminSrv.ServeTLS(adminLn, "", ""))
+				return
+			}
+			serveErr <- fmt.Errorf("admin API: %w", adminSrv.Serve(adminLn))
+		}()
+		logger.Info("admin API listening", "addr", adminLn.Addr().String(), "client_certificates", c.admin.clientCA != "")
+	}
 	logger.Info("authserver listening", "addr", ln.Addr().String(), "issuer", c.issuer, "tls", tlsConfig != nil,
 		"tracing", tracing.Enabled(), "version", version.Get().Version)
 	fmt.Fprintf(stdout, "listening on %s://%s\n", c.ops.Scheme(), ln.Addr())
@@ -329,10 +355,16 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var errs []error
+	if adminSrv != nil {
+		if err := adminSrv.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown admin API: %w", err))
+		}
 	}
-	return nil
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 func bootstrap(ctx context.Context, logger *slog.Logger, st store.AuthStore, path string, cost int) error {

@@ -1,0 +1,61 @@
+package dbopen_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/example/authsvc/cmd/internal/dbopen"
+)
+
+func TestServerLock(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "auth.db")
+	// Nobody runs: a write may go ahead, and releases the lock after.
+	release, err := dbopen.LockForWrite(dsn)
+	if err != nil {
+		t.Fatalf("write with no server: %v", err)
+	}
+	// A server starting during the write waits for it, and gives up.
+	if _, err := dbopen.HoldServerLock(context.Background(), dsn, 100*time.Millisecond); err == nil {
+		t.Fatal("a server took the lock during a write")
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two servers (replicas on one file) share the lock; a write is refused
+	// until both have stopped.
+	stop1, err := dbopen.HoldServerLock(context.Background(), dsn, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop2, err := dbopen.HoldServerLock(context.Background(), dsn, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stop := range []func() error{stop1, stop2} {
+		if _, err := dbopen.LockForWrite(dsn); !errors.Is(err, dbopen.ErrServerRunning) {
+			t.Fatalf("write while a server runs: %v, want ErrServerRunning", err)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release, err = dbopen.LockForWrite(dsn)
+	if err != nil {
+		t.Fatalf("write after the servers stopped: %v", err)
+	}
+	release()
+
+	// A missing directory holds no server; opening the store reports it.
+	if release, err := dbopen.LockForWrite("sqlite:" + filepath.Join(t.TempDir(), "typo", "auth.db")); err != nil || release() != nil {
+		t.Fatalf("missing directory: %v", err)
+	}
+
+	// PostgreSQL needs no lock.
+	if release, err := dbopen.LockForWrite("postgres://u@h/db"); err != nil || release() != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+}
