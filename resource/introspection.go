@@ -243,6 +243,11 @@ func (c *IntrospectionClient) Introspect(ctx context.Context, token string) (Int
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", c.authorization)
+	// Introspection changes nothing, so it may be sent again: with this
+	// (unsent) header the transport retries it on a fresh connection when
+	// a kept-alive one turns out closed (the authorization server
+	// restarted or dropped it), instead of answering 503 for nothing.
+	req.Header["Idempotency-Key"] = nil
 
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -161,3 +161,21 @@ func TestRevocationsURL(t *testing.T) {
 		t.Error("a URL without a host was accepted")
 	}
 }
+
+// TestIntrospectionSurvivesAClosedKeepAlive: the authorization server
+// closes the connection the client keeps alive (a restart does); the next
+// introspection goes through on a new one.
+func TestIntrospectionSurvivesAClosedKeepAlive(t *testing.T) {
+	as := newFakeAS(t)
+	as.set("tok", userToken("alice", "items:read", time.Now().Add(time.Hour)))
+	client, err := NewIntrospectionClient(IntrospectionClientConfig{URL: as.URL(), ClientID: testClientID, ClientSecret: testClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if in, err := client.Introspect(context.Background(), "tok"); err != nil || !in.Active {
+			t.Fatalf("call %d: %+v, %v", i, in, err)
+		}
+		as.srv.CloseClientConnections()
+	}
+}

@@ -44,6 +44,19 @@ type e2e struct {
 	cache        *resource.Cache
 	calls        *atomic.Int64
 	refuseStream atomic.Bool
+	streamsMu    sync.Mutex
+	streams      []context.CancelFunc // of the open streams, for severStreams
+}
+
+// severStreams ends every open revocation stream from the server's side,
+// leaving the other connections be.
+func (e *e2e) severStreams() {
+	e.streamsMu.Lock()
+	defer e.streamsMu.Unlock()
+	for _, cancel := range e.streams {
+		cancel()
+	}
+	e.streams = nil
 }
 
 // e2eSetup is what an option of newE2E may set: each service's logger
@@ -118,9 +131,17 @@ func newE2E(t *testing.T, cacheTTL time.Duration, opts ...func(*e2eSetup)) *e2e 
 		t.Fatal(err)
 	}
 	e.auth = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/revocations" && e.refuseStream.Load() {
-			http.Error(w, "refused by the test", http.StatusServiceUnavailable)
-			return
+		if r.URL.Path == "/revocations" {
+			if e.refuseStream.Load() {
+				http.Error(w, "refused by the test", http.StatusServiceUnavailable)
+				return
+			}
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			e.streamsMu.Lock()
+			e.streams = append(e.streams, cancel)
+			e.streamsMu.Unlock()
+			r = r.WithContext(ctx)
 		}
 		authHandler.ServeHTTP(w, r)
 	}))
@@ -353,7 +374,7 @@ func TestEndToEndRevocationPushed(t *testing.T) {
 	carol, _ := e.login("alice")
 	get(carol, 200, e.calls.Load()+1)
 	e.refuseStream.Store(true)
-	e.auth.CloseClientConnections()
+	e.severStreams()
 	waitStreaming(false)
 	n := e.calls.Load()
 	get(carol, 200, n+1) // flushed
