@@ -16,11 +16,13 @@ import (
 var ErrServerRunning = errors.New("an authorization server is running on this database")
 
 // A SQLite database's lock is a sidecar file next to it, PATH.lock: the
-// database file itself is SQLite's to lock. Every running server holds a
-// shared lock on it (replicas may share one file); authctl's direct writes
-// take it exclusively, without waiting, so that they are refused while a
-// server runs. A change made behind a running server's back would bypass
-// whatever the server keeps in memory about the state it owns.
+// database file itself is SQLite's to lock. A running server holds it
+// exclusively, and so do authctl's direct writes, without waiting, so that
+// they are refused while a server runs. A change made behind a running
+// server's back (by authctl, or by a second server on the same file) would
+// bypass the introspection cache the server keeps of the state it owns:
+// one server owns an embedded database, and replicas run on PostgreSQL,
+// whose changes every replica hears of.
 func lockPath(dsn string) (string, bool) {
 	path, ok := strings.CutPrefix(dsn, "sqlite:")
 	if !ok || path == "" {
@@ -29,9 +31,10 @@ func lockPath(dsn string) (string, bool) {
 	return path + ".lock", true
 }
 
-// HoldServerLock takes the shared lock of dsn's SQLite database for a
-// server's lifetime, waiting up to wait for an authctl write in progress to
-// end. For any other store it does nothing. Call release on shutdown.
+// HoldServerLock takes the lock of dsn's SQLite database for a server's
+// lifetime, waiting up to wait for an authctl write in progress to end;
+// another server holding it is refused the same way. For any other store it
+// does nothing. Call release on shutdown.
 func HoldServerLock(ctx context.Context, dsn string, wait time.Duration) (release func() error, err error) {
 	path, ok := lockPath(dsn)
 	if !ok {
@@ -40,12 +43,12 @@ func HoldServerLock(ctx context.Context, dsn string, wait time.Duration) (releas
 	fl := flock.New(path)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	locked, err := fl.TryRLockContext(ctx, 50*time.Millisecond)
+	locked, err := fl.TryLockContext(ctx, 50*time.Millisecond)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if !locked {
-		return nil, fmt.Errorf("lock %s: authctl is writing to the database; try again", path)
+		return nil, fmt.Errorf("lock %s: another authorization server runs on this database, or authctl is writing to it; one server owns an SQLite database (run replicas on PostgreSQL)", path)
 	}
 	return fl.Unlock, nil
 }
