@@ -11,14 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/example/authsvc/authserver/admin"
 	"github.com/example/authsvc/authserver/adminapi"
 	"github.com/example/authsvc/authserver/keys"
 	"github.com/example/authsvc/cmd/internal/dbopen"
 	"github.com/example/authsvc/cmd/internal/ops"
-	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/store"
 )
 
@@ -106,14 +104,5 @@ func newAdminServer(logger *slog.Logger, c config, st store.AuthStore, kek *keys
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin API listen: %w", err)
 	}
-	return &http.Server{
-		TLSConfig:         adminTLS,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          obs.ErrorLog(logger),
-	}, ln, nil
+	return newHTTPServer(logger, adminTLS, handler), ln, nil
 }

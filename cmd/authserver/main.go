@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -291,16 +292,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		TLSConfig:         tlsConfig,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          obs.ErrorLog(logger),
-	}
+	srv := newHTTPServer(logger, tlsConfig, handler)
 	// The revocation streams never go idle: end them when shutting down.
 	srv.RegisterOnShutdown(hub.Close)
 
@@ -407,5 +399,20 @@ func shutdownTracing(logger *slog.Logger, t obs.Tracing) {
 	defer cancel()
 	if err := t.Shutdown(ctx); err != nil {
 		logger.Warn("flush traces", "err", err)
+	}
+}
+
+// newHTTPServer is an http.Server with the timeouts and bounds both of the
+// server's listeners (the service and the admin API) use.
+func newHTTPServer(logger *slog.Logger, tlsConfig *tls.Config, handler http.Handler) *http.Server {
+	return &http.Server{
+		TLSConfig:         tlsConfig,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          obs.ErrorLog(logger),
 	}
 }
