@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/example/authsvc/cmd/internal/cachemetrics"
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/revocation"
 	"github.com/example/authsvc/store"
@@ -33,25 +34,12 @@ func introspectionCache(c config, st store.AuthStore, hub *revocation.Hub) *cach
 
 // cacheCollectors export the cache's counters.
 func cacheCollectors(s *cached.Store) []prometheus.Collector {
-	lookups := func(result string, pick func(cached.Stats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: obs.Namespace, Name: "introspection_cache_lookups_total",
-			Help:        "Introspection lookups by result: hit (answered from memory), miss (read from the store), bypass (the cache was not current).",
-			ConstLabels: prometheus.Labels{"result": result},
-		}, func() float64 { return float64(pick(s.Stats())) })
-	}
-	return []prometheus.Collector{
-		lookups("hit", func(st cached.Stats) uint64 { return st.Hits }),
-		lookups("miss", func(st cached.Stats) uint64 { return st.Misses }),
-		lookups("bypass", func(st cached.Stats) uint64 { return st.Bypassed }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: obs.Namespace, Name: "introspection_cache_entries",
-			Help: "Live tokens whose introspection is held in memory.",
-		}, func() float64 { return float64(s.Stats().Entries) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: obs.Namespace, Name: "introspection_cache_bytes",
-			Help: "Estimated memory those entries hold.",
-		}, func() float64 { return float64(s.Stats().Bytes) }),
+	return append(cachemetrics.Collectors("introspection_cache", cachemetrics.Help{
+		Lookups: "Introspection lookups by result: hit (answered from memory), miss (read from the store), bypass (the cache was not current).",
+		Entries: "Live tokens whose introspection is held in memory.",
+		Bytes:   "Estimated memory those entries hold.",
+		Bypass:  true,
+	}, s.Stats),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: obs.Namespace, Name: "introspection_cache_current",
 			Help: "1 while the cache hears of every change and serves, 0 while introspection bypasses it.",
@@ -60,6 +48,5 @@ func cacheCollectors(s *cached.Store) []prometheus.Collector {
 				return 1
 			}
 			return 0
-		}),
-	}
+		}))
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/example/authsvc/internal/version"
 	"github.com/example/authsvc/resource"
 	"github.com/example/authsvc/resource/jwtaccess"
+	"github.com/example/authsvc/store/cached"
 )
 
 const envPrefix = "RESOURCE_"
@@ -62,6 +63,7 @@ type config struct {
 	CacheTTL          time.Duration
 	IntrospectTimeout time.Duration
 	MaxItemsPerOwner  int
+	ItemCacheBytes    int64
 	AutoMigrate       bool
 	Ops               ops.Settings
 	// Token validation: introspect (default) or jwt, and what jwt mode
@@ -134,6 +136,9 @@ func (c config) Validate() error {
 	if c.MaxItemsPerOwner < 1 {
 		problems = append(problems, fmt.Errorf("-max-items-per-owner (RESOURCE_MAX_ITEMS_PER_OWNER) %d must be at least 1", c.MaxItemsPerOwner))
 	}
+	if c.ItemCacheBytes != 0 && c.ItemCacheBytes < 1<<20 {
+		problems = append(problems, fmt.Errorf("-item-cache-bytes (RESOURCE_ITEM_CACHE_BYTES) %d: must be 0 (off) or at least 1 MiB", c.ItemCacheBytes))
+	}
 	problems = append(problems, c.Ops.Validate())
 	return errors.Join(problems...)
 }
@@ -152,6 +157,8 @@ func parseConfig(args []string, lookupenv cliconf.LookupEnv, stderr io.Writer) (
 	cliconf.DurationVar(fs, &cfg.CacheTTL, "cache-ttl", resource.DefaultCacheTTL, "how long a positive introspection answer, or a JWT checked in jwt mode, is reused, 0 disables (RESOURCE_CACHE_TTL)")
 	cliconf.DurationVar(fs, &cfg.IntrospectTimeout, "introspect-timeout", resource.DefaultIntrospectTimeout, "timeout of one introspection call (RESOURCE_INTROSPECT_TIMEOUT)")
 	fs.IntVar(&cfg.MaxItemsPerOwner, "max-items-per-owner", resource.DefaultMaxItemsPerOwner, "how many items one owner may have; a create past it is a 409 (RESOURCE_MAX_ITEMS_PER_OWNER)")
+	fs.Int64Var(&cfg.ItemCacheBytes, "item-cache-bytes", cached.DefaultItemsMaxBytes,
+		"bound on the memory of the owners' first pages of items kept in memory, in bytes; 0 turns it off; SQLite only (RESOURCE_ITEM_CACHE_BYTES)")
 	fs.StringVar(&cfg.TokenValidation, "token-validation", resource.ValidateIntrospect,
 		"introspect: ask the authorization server about each token (revocation counts at once); jwt: check JWT access tokens locally with its keys (a revoked token works until it expires) (RESOURCE_TOKEN_VALIDATION)")
 	fs.StringVar(&cfg.JWKSURL, "jwks-url", "http://localhost:9096/.well-known/jwks.json", "the authorization server's JWKS, for jwt mode (RESOURCE_JWKS_URL)")
@@ -293,10 +300,19 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		}
 	}()
 
+	// While it runs, the service owns an SQLite database: it is the only
+	// writer of the items, and so may keep pages of them in memory.
+	releaseLock, err := dbopen.HoldServerLock(ctx, cfg.DB, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer releaseLock()
+
 	reg := obs.NewRegistry()
 	if pc := dbopen.PoolCollector(items, "items"); pc != nil {
 		reg.MustRegister(pc)
 	}
+	items = itemCache(cfg, items, reg, logger)
 	metrics := resource.NewMetrics(reg)
 	tracing, err := obs.NewTracing(ctx, "resource", lookupenv.Getenv)
 	if err != nil {
@@ -373,7 +389,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	// Tests start on :0 and read the address from this line.
 	logger.Info("listening", "addr", ln.Addr().String(), "token_validation", cfg.TokenValidation, "audience", cfg.Audience, "introspect_url", cfg.IntrospectURL,
 		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout,
-		"max_items_per_owner", cfg.MaxItemsPerOwner, "revocation_stream", stream != nil, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
+		"max_items_per_owner", cfg.MaxItemsPerOwner, "item_cache_bytes", cfg.ItemCacheBytes, "revocation_stream", stream != nil, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
 	if cfg.TokenValidation == resource.ValidateJWT {
 		logger.Info("jwt mode: access tokens are checked locally, so a revoked token keeps working here until it expires (5 minutes by default)",
 			"jwks_url", cfg.JWKSURL, "issuer", cfg.Issuer)

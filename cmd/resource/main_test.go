@@ -98,6 +98,14 @@ func TestRunServesAndShutsDown(t *testing.T) {
 			t.Fatalf("POST /items: %d, want %d (log:\n%s)", resp.StatusCode, want, stderr)
 		}
 	}
+	// One service owns an SQLite file: a second one on it is refused
+	// (it would write behind the first one's item cache).
+	var second testkit.SyncBuffer
+	err := run(ctx, []string{"resource", "-addr", "127.0.0.1:0"}, getenv, io.Discard, &second)
+	if err == nil || !strings.Contains(err.Error(), "another server runs on this database") {
+		t.Fatalf("a second service on the same SQLite file: %v\n%s", err, second.String())
+	}
+
 	req, _ := http.NewRequest(http.MethodGet, base+"/items", nil)
 	req.Header.Set("Authorization", "Bearer bad")
 	resp, err := http.DefaultClient.Do(req)
@@ -179,8 +187,9 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"missing secret file", nil, map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET_FILE": filepath.Join(dir, "nope")},
 			[]string{"RESOURCE_CLIENT_SECRET_FILE", "no such file"}},
 		{"bad values", []string{"-cache-ttl", "-1s", "-introspect-url", "localhost:9096"},
-			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_INTROSPECT_TIMEOUT": "0s", "RESOURCE_MAX_ITEMS_PER_OWNER": "0"},
-			[]string{"-cache-ttl", "-introspect-url", "-introspect-timeout", "-max-items-per-owner"}},
+			map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_INTROSPECT_TIMEOUT": "0s", "RESOURCE_MAX_ITEMS_PER_OWNER": "0",
+				"RESOURCE_ITEM_CACHE_BYTES": "1000"},
+			[]string{"-cache-ttl", "-introspect-url", "-introspect-timeout", "-max-items-per-owner", "-item-cache-bytes"}},
 		{"unparsable quota", nil, map[string]string{"RESOURCE_CLIENT_ID": "r", "RESOURCE_CLIENT_SECRET": "x", "RESOURCE_MAX_ITEMS_PER_OWNER": "10k"},
 			[]string{"RESOURCE_MAX_ITEMS_PER_OWNER"}},
 		{"password in the introspection URL", []string{"-introspect-url", "http://u:hunter2@localhost:9096/introspect"},

@@ -62,7 +62,7 @@ func startJSON(t *testing.T, introspectURL, secret string) (base, metrics string
 func TestRunJSONLogsAndMetrics(t *testing.T) {
 	as := fakeIntrospection(t)
 	base, metrics, stderr := startJSON(t, as.URL+"/introspect", testClientSecret)
-	for _, path := range []string{"/items", "/readyz"} {
+	for _, path := range []string{"/items", "/items", "/readyz"} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Authorization", "Bearer good")
 		req.Header.Set("X-Request-Id", "r-1")
@@ -83,6 +83,9 @@ func TestRunJSONLogsAndMetrics(t *testing.T) {
 		{"authsvc_http_requests_total", map[string]string{"handler": "/items", "code": "200"}},
 		{"authsvc_introspection_cache_requests_total", map[string]string{"result": "miss"}},
 		{"authsvc_introspection_duration_seconds", nil},
+		{"authsvc_resource_item_cache_lookups_total", map[string]string{"result": "miss"}},
+		{"authsvc_resource_item_cache_lookups_total", map[string]string{"result": "hit"}},
+		{"authsvc_resource_item_cache_entries", nil},
 		{"authsvc_build_info", nil},
 	} {
 		if v, found := m.Value(c.name, c.labels); !found || v < 1 {

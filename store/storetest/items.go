@@ -25,6 +25,8 @@ func RunItemStoreTests(t *testing.T, newStore func(t *testing.T) store.ItemStore
 		{"Items/QuotaConcurrent", testItemQuotaConcurrent},
 		{"Items/CreateBurst", testItemCreateBurst},
 		{"Items/InvalidName", testItemInvalidName},
+		{"Items/ListAfterWrite", testItemListAfterWrite},
+		{"Races/ListVersusWrite", testItemListVersusWrite},
 	})
 }
 

@@ -13,16 +13,16 @@ import (
 
 // ErrServerRunning is LockForWrite's answer while a server holds the
 // database.
-var ErrServerRunning = errors.New("an authorization server is running on this database")
+var ErrServerRunning = errors.New("a server is running on this database")
 
 // A SQLite database's lock is a sidecar file next to it, PATH.lock: the
 // database file itself is SQLite's to lock. A running server holds it
 // exclusively, and so do authctl's direct writes, without waiting, so that
 // they are refused while a server runs. A change made behind a running
 // server's back (by authctl, or by a second server on the same file) would
-// bypass the introspection cache the server keeps of the state it owns:
-// one server owns an embedded database, and replicas run on PostgreSQL,
-// whose changes every replica hears of.
+// bypass the cache the server keeps of the state it owns (the authorization
+// server's introspection cache, the resource service's item pages): one
+// server owns an embedded database, and replicas run on PostgreSQL.
 func lockPath(dsn string) (string, bool) {
 	path, ok := strings.CutPrefix(dsn, "sqlite:")
 	if !ok || path == "" {
@@ -48,7 +48,7 @@ func HoldServerLock(ctx context.Context, dsn string, wait time.Duration) (releas
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if !locked {
-		return nil, fmt.Errorf("lock %s: another authorization server runs on this database, or authctl is writing to it; one server owns an SQLite database (run replicas on PostgreSQL)", path)
+		return nil, fmt.Errorf("lock %s: another server runs on this database, or authctl is writing to it; one server owns an SQLite database (run replicas on PostgreSQL)", path)
 	}
 	return fl.Unlock, nil
 }
@@ -76,4 +76,11 @@ func LockForWrite(dsn string) (release func() error, err error) {
 		return nil, fmt.Errorf("%w (it holds %s)", ErrServerRunning, path)
 	}
 	return fl.Unlock, nil
+}
+
+// SingleWriter reports whether a server that holds dsn's lock is the only
+// process writing to it (SQLite), so that it may cache what it reads.
+func SingleWriter(dsn string) bool {
+	_, ok := lockPath(dsn)
+	return ok
 }
