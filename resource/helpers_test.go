@@ -21,6 +21,7 @@ import (
 	"github.com/example/authsvc/internal/obs"
 	"github.com/example/authsvc/internal/testkit"
 	"github.com/example/authsvc/store"
+	"github.com/example/authsvc/store/cached"
 	"github.com/example/authsvc/store/sqlite"
 )
 
@@ -212,6 +213,8 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	return e
 }
 
+// newSQLiteStore is an embedded item store behind the page cache, as the
+// service runs on SQLite: every handler test runs through it.
 func newSQLiteStore(t testing.TB) store.ItemStore {
 	t.Helper()
 	db, err := sqlite.OpenItems(context.Background(), filepath.Join(t.TempDir(), "items.db"))
@@ -219,7 +222,7 @@ func newSQLiteStore(t testing.TB) store.ItemStore {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return cached.NewItems(db, cached.ItemsConfig{})
 }
 
 // request describes one call; token "" sends no Authorization header.

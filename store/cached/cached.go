@@ -22,6 +22,9 @@
 // Only answers about usable tokens are kept: an unknown token, or one whose
 // user is disabled, is asked about again every time. Memory is bounded by a
 // count and by an estimate of the bytes held, least recently used first.
+//
+// Items does the same for the resource service's first pages of items, on
+// the same rules, where that service is the items' only writer.
 package cached
 
 import (
