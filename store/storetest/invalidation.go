@@ -3,8 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,47 +211,15 @@ func testIntrospectVersusChange(t *testing.T, s store.AuthStore) {
 		for _, ch := range changes {
 			access, refresh := pair(fmt.Sprintf("race-%d-%s", round, ch.name), fmt.Sprintf("race-%d-%s", round, ch.name), base)
 			ok(t, "CreateTokens", Create(ctx, s, access, refresh))
-			var (
-				ended   atomic.Bool
-				stale   atomic.Int64
-				lookups atomic.Int64
-				stop    = make(chan struct{})
-				wg      sync.WaitGroup
-			)
-			for range readers {
-				wg.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						after := ended.Load()
-						_, tok, userOK, err := s.IntrospectionLookup(ctx, "rs", access.Hash)
-						lookups.Add(1)
-						if err != nil && !errors.Is(err, store.ErrNotFound) {
-							t.Errorf("IntrospectionLookup: %v", err)
-							return
-						}
-						if after && tok.Hash == access.Hash && userOK {
-							stale.Add(1)
-						}
-					}
-				})
-			}
-			// Let the readers fill the cache, if there is one.
-			for lookups.Load() < readers*4 {
-				time.Sleep(100 * time.Microsecond)
-			}
-			err := ch.end(access)
-			ended.Store(true)
+			n, err := readersVersusWrite(t, readers, func() error { return ch.end(access) }, func() (bool, error) {
+				_, tok, userOK, err := s.IntrospectionLookup(ctx, "rs", access.Hash)
+				if errors.Is(err, store.ErrNotFound) {
+					err = nil
+				}
+				return tok.Hash == access.Hash && userOK, err
+			})
 			ok(t, ch.name, err)
-			for n := lookups.Load(); lookups.Load() < n+readers*4; {
-				time.Sleep(100 * time.Microsecond)
-			}
-			close(stop)
-			wg.Wait()
-			if n := stale.Load(); n > 0 {
+			if n > 0 {
 				t.Fatalf("round %d, %s: %d lookups begun after the change returned found the token usable", round, ch.name, n)
 			}
 		}

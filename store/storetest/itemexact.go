@@ -3,8 +3,6 @@ package storetest
 import (
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,47 +70,12 @@ func testItemListVersusWrite(t *testing.T, s store.ItemStore) {
 			{"CreateItem", func() error { return s.CreateItem(ctx, it, quota) }, true},
 			{"DeleteItem", func() error { return s.DeleteItem(ctx, alice, it.ID) }, false},
 		} {
-			var (
-				done  atomic.Bool
-				stale atomic.Int64
-				lists atomic.Int64
-				stop  = make(chan struct{})
-				wg    sync.WaitGroup
-			)
-			for range readers {
-				wg.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						after := done.Load()
-						page, err := s.ListItems(ctx, alice, nil, 10)
-						lists.Add(1)
-						if err != nil {
-							t.Errorf("ListItems: %v", err)
-							return
-						}
-						if after && slices.Contains(ids(page), it.ID) != write.present {
-							stale.Add(1)
-						}
-					}
-				})
-			}
-			// Let the readers fill the cache, if there is one.
-			for lists.Load() < readers*4 {
-				time.Sleep(100 * time.Microsecond)
-			}
-			err := write.do()
-			done.Store(true)
+			n, err := readersVersusWrite(t, readers, write.do, func() (bool, error) {
+				page, err := s.ListItems(ctx, alice, nil, 10)
+				return slices.Contains(ids(page), it.ID) != write.present, err
+			})
 			ok(t, write.name, err)
-			for n := lists.Load(); lists.Load() < n+readers*4; {
-				time.Sleep(100 * time.Microsecond)
-			}
-			close(stop)
-			wg.Wait()
-			if n := stale.Load(); n > 0 {
+			if n > 0 {
 				t.Fatalf("round %d, %s: %d lists begun after the write returned showed the page before it", round, write.name, n)
 			}
 		}
