@@ -285,11 +285,18 @@ func (b *browserEnv) labelOf(id string) string {
 }
 
 // typeInto replaces what the field sel holds with s, typed as a user
-// would, key by key.
+// would, key by key. Not chromedp.SendKeys: it reads the node's attributes
+// without the node's lock (chromedp v0.23.1, query.go), which the race
+// detector caught against a DOM event for a page script's changes.
 func (b *browserEnv) typeInto(sel, s string) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, chromedp.Clear(chromedp.CSS(sel), chromedp.NodeVisible),
-		chromedp.SendKeys(chromedp.CSS(sel), s, chromedp.NodeVisible)); err != nil {
+	typeKeys := chromedp.QueryAfter(chromedp.CSS(sel), func(ctx context.Context, t *chromedp.Target, nodes []*chromedp.Node) (chromedp.Void, error) {
+		if len(nodes) == 0 {
+			return chromedp.Void{}, fmt.Errorf("no node matches %s", sel)
+		}
+		return chromedp.KeyEventNode(nodes[0], s)(ctx, t)
+	}, chromedp.NodeVisible)
+	if err := chromedp.Do(b.ctx, chromedp.Clear(chromedp.CSS(sel), chromedp.NodeVisible), typeKeys); err != nil {
 		b.t.Fatalf("type into %s: %v", sel, err)
 	}
 }

@@ -13,14 +13,15 @@ import (
 
 // itemCache wraps items in the cache of first pages when this process is
 // their only writer: on SQLite, whose lock it holds. On PostgreSQL other
-// replicas write the same items, so every list reads the database.
-func itemCache(cfg config, items store.ItemStore, reg prometheus.Registerer, logger *slog.Logger) store.ItemStore {
+// replicas write the same items, so every list reads the database. It
+// returns the cache's bound, 0 when it is off.
+func itemCache(cfg config, items store.ItemStore, reg prometheus.Registerer, logger *slog.Logger) (store.ItemStore, int64) {
 	if cfg.ItemCacheBytes == 0 {
-		return items
+		return items, 0
 	}
 	if !dbopen.SingleWriter(cfg.DB) {
 		logger.Info("item page cache off: the items are in PostgreSQL, which other replicas write too")
-		return items
+		return items, 0
 	}
 	c := cached.NewItems(items, cached.ItemsConfig{MaxBytes: cfg.ItemCacheBytes})
 	for _, col := range cachemetrics.Collectors("resource_item_cache", cachemetrics.Help{
@@ -30,5 +31,5 @@ func itemCache(cfg config, items store.ItemStore, reg prometheus.Registerer, log
 	}, c.Stats) {
 		reg.MustRegister(col)
 	}
-	return c
+	return c, cfg.ItemCacheBytes
 }

@@ -312,7 +312,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	if pc := dbopen.PoolCollector(items, "items"); pc != nil {
 		reg.MustRegister(pc)
 	}
-	items = itemCache(cfg, items, reg, logger)
+	items, itemCacheBytes := itemCache(cfg, items, reg, logger)
 	metrics := resource.NewMetrics(reg)
 	tracing, err := obs.NewTracing(ctx, "resource", lookupenv.Getenv)
 	if err != nil {
@@ -389,7 +389,7 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 	// Tests start on :0 and read the address from this line.
 	logger.Info("listening", "addr", ln.Addr().String(), "token_validation", cfg.TokenValidation, "audience", cfg.Audience, "introspect_url", cfg.IntrospectURL,
 		"client_id", cfg.ClientID, "cache_ttl", cfg.CacheTTL, "introspect_timeout", cfg.IntrospectTimeout,
-		"max_items_per_owner", cfg.MaxItemsPerOwner, "item_cache_bytes", cfg.ItemCacheBytes, "revocation_stream", stream != nil, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
+		"max_items_per_owner", cfg.MaxItemsPerOwner, "item_cache_bytes", itemCacheBytes, "revocation_stream", stream != nil, "tls", tlsConfig != nil, "tracing", tracing.Enabled(), "version", version.Get().Version)
 	if cfg.TokenValidation == resource.ValidateJWT {
 		logger.Info("jwt mode: access tokens are checked locally, so a revoked token keeps working here until it expires (5 minutes by default)",
 			"jwks_url", cfg.JWKSURL, "issuer", cfg.Issuer)

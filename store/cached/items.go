@@ -151,7 +151,9 @@ func (c *Items) fill(gen uint64, owner string, limit int, items []store.Item) {
 	p.pages[limit] = pg
 	p.size += pg.size
 	c.bytes += pg.size
-	for c.bytes > c.maxBytes && c.owners.Len() > 1 {
+	// The owner just filled goes last, and goes too if it alone is over
+	// the bound (four pages of a quarter each, and its overhead).
+	for c.bytes > c.maxBytes && c.owners.Len() > 0 {
 		c.owners.RemoveOldest()
 	}
 }

@@ -15,11 +15,12 @@ import (
 func readersVersusWrite(t *testing.T, readers int, write func() error, read func() (old bool, err error)) (stale int64, err error) {
 	t.Helper()
 	var (
-		done  atomic.Bool
-		old   atomic.Int64
-		reads atomic.Int64
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
+		done   atomic.Bool
+		failed atomic.Bool
+		old    atomic.Int64
+		reads  atomic.Int64
+		stop   = make(chan struct{})
+		wg     sync.WaitGroup
 	)
 	for range readers {
 		wg.Go(func() {
@@ -34,6 +35,7 @@ func readersVersusWrite(t *testing.T, readers int, write func() error, read func
 				reads.Add(1)
 				if err != nil {
 					t.Errorf("read: %v", err)
+					failed.Store(true)
 					return
 				}
 				if after && o {
@@ -42,8 +44,10 @@ func readersVersusWrite(t *testing.T, readers int, write func() error, read func
 			}
 		})
 	}
+	// Until the readers had their turns, or one of them failed (the
+	// others may then never read again).
 	waitReads := func() {
-		for n := reads.Load(); reads.Load() < n+int64(readers)*4; {
+		for n := reads.Load(); reads.Load() < n+int64(readers)*4 && !failed.Load(); {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
