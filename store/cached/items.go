@@ -123,8 +123,8 @@ func (c *Items) ListItems(ctx context.Context, owner string, after *store.ItemCu
 }
 
 // fill remembers a page that a list begun in generation gen read, unless
-// a write came in between (the read may predate it). A page larger than a
-// quarter of the bound is not kept.
+// a write came in between (the read may predate it). A page larger than
+// its share of the bound (one of an owner's pagesPerOwner) is not kept.
 func (c *Items) fill(gen uint64, owner string, limit int, items []store.Item) {
 	pg := page{items: items, size: pageOverhead}
 	for i := range items {
@@ -132,7 +132,7 @@ func (c *Items) fill(gen uint64, owner string, limit int, items []store.Item) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen || pg.size > c.maxBytes/4 {
+	if gen != c.gen || pg.size > c.maxBytes/pagesPerOwner {
 		return
 	}
 	p, ok := c.owners.Get(owner)
@@ -152,7 +152,8 @@ func (c *Items) fill(gen uint64, owner string, limit int, items []store.Item) {
 	p.size += pg.size
 	c.bytes += pg.size
 	// The owner just filled goes last, and goes too if it alone is over
-	// the bound (four pages of a quarter each, and its overhead).
+	// the bound (pagesPerOwner pages of a full share each, and its
+	// overhead).
 	for c.bytes > c.maxBytes && c.owners.Len() > 0 {
 		c.owners.RemoveOldest()
 	}
