@@ -224,10 +224,7 @@ func (c *cli) withAdmin(ctx context.Context, acc access, fn func(backend) error)
 		return fn(api)
 	}
 	if acc == writes {
-		release, err := dbopen.LockForWrite(c.dsn)
-		if errors.Is(err, dbopen.ErrServerRunning) {
-			return serverRunning(err)
-		}
+		release, err := c.lockForWrite()
 		if err != nil {
 			return err
 		}
@@ -253,6 +250,16 @@ func (c *cli) withAdmin(ctx context.Context, acc access, fn func(backend) error)
 		return usageError{fmt.Errorf("--bcrypt-cost / AUTH_BCRYPT_COST: %w", err)}
 	}
 	return fn(svc)
+}
+
+// lockForWrite takes the database's write lock for a direct change, or
+// says how to make the change while a server holds it.
+func (c *cli) lockForWrite() (release func() error, err error) {
+	release, err = dbopen.LockForWrite(c.dsn)
+	if errors.Is(err, dbopen.ErrServerRunning) {
+		return nil, serverRunning(err)
+	}
+	return release, err
 }
 
 // serverRunning explains a refused direct write.

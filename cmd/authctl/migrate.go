@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -55,10 +54,7 @@ func (c *cli) migrateCommand() *cobra.Command {
 				return usagef("migrate up works on the database directly (--db), not through --server: a running server migrates on start unless AUTH_AUTO_MIGRATE=false")
 			}
 			if s == store.AuthSchema {
-				release, err := dbopen.LockForWrite(c.dsn)
-				if errors.Is(err, dbopen.ErrServerRunning) {
-					return serverRunning(err)
-				}
+				release, err := c.lockForWrite()
 				if err != nil {
 					return err
 				}

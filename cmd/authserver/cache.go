@@ -40,13 +40,8 @@ func cacheCollectors(s *cached.Store) []prometheus.Collector {
 		Bytes:   "Estimated memory those entries hold.",
 		Bypass:  true,
 	}, s.Stats),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		obs.NewBoolGauge(prometheus.GaugeOpts{
 			Namespace: obs.Namespace, Name: "introspection_cache_current",
 			Help: "1 while the cache hears of every change and serves, 0 while introspection bypasses it.",
-		}, func() float64 {
-			if s.Current() {
-				return 1
-			}
-			return 0
-		}))
+		}, s.Current))
 }

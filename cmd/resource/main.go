@@ -341,15 +341,10 @@ func run(ctx context.Context, args []string, lookupenv cliconf.LookupEnv, stdout
 		defer streaming.Wait()
 		defer stopStream()
 		if c, ok := introspector.(*resource.Cache); ok {
-			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			reg.MustRegister(obs.NewBoolGauge(prometheus.GaugeOpts{
 				Namespace: obs.Namespace, Name: "resource_revocation_stream_ready",
 				Help: "1 while the revocation stream is connected and caught up (cached answers live until exp), 0 otherwise (the cache TTL applies).",
-			}, func() float64 {
-				if c.Streaming() {
-					return 1
-				}
-				return 0
-			}))
+			}, c.Streaming))
 		}
 	}
 	proofs, err := dpop.NewVerifier(dpop.Config{})

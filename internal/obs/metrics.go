@@ -127,3 +127,13 @@ func ServeMetrics(ctx context.Context, logger *slog.Logger, addr string, reg *pr
 	logger.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics", "pprof", pprof)
 	return ln.Addr(), nil
 }
+
+// NewBoolGauge is a gauge of 1 while f reports true and 0 otherwise.
+func NewBoolGauge(opts prometheus.GaugeOpts, f func() bool) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(opts, func() float64 {
+		if f() {
+			return 1
+		}
+		return 0
+	})
+}
